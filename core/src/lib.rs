@@ -1,0 +1,39 @@
+//! `tenantry-core`: every decision of the Tenantry multi-tenant platform, with no I/O.
+//!
+//! The crate is sans-I/O in the manner of rustls or quinn-proto: callers pass the
+//! current time, random bytes and the rows they loaded, and get decisions back. It
+//! never reads a clock, a random source, the network or a database, so the same code
+//! runs in the Cloudflare Workers (wasm32), in the native SMTP relay and in tests.
+//!
+//! Modules, each with one job:
+//! - [`tenant`]: tenant model, slug and hostname rules, tenant resolution.
+//! - [`auth`]: platform JWTs (HS256) and API keys.
+//! - [`rbac`]: roles, permissions with wildcards and `:own`, `authorize`.
+//! - [`limits`]: plan catalog, overrides, quota checks.
+//! - [`ratelimit`]: sliding-window and GCRA rate limiters with header values.
+//! - [`webhook`]: Stripe and Meta signature verification, hub.challenge.
+//! - [`seal`]: per-tenant sealing of third-party credentials.
+//! - [`mail`]: addresses, the mail directory and the recipient policy.
+//! - [`billing`], [`whatsapp`], [`crm`]: pure mappings used by the route Workers.
+//! - [`problem`]: error codes shared by every shell, with HTTP status and title.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod auth;
+pub mod billing;
+pub mod crm;
+mod encoding;
+pub mod limits;
+pub mod mail;
+pub mod problem;
+pub mod ratelimit;
+pub mod rbac;
+pub mod seal;
+pub mod tenant;
+pub mod webhook;
+pub mod whatsapp;
+
+pub use problem::{ErrorCode, Problem};
