@@ -1,0 +1,368 @@
+//! The mail directory: hosted domains, mailboxes and aliases, replicated as versioned
+//! deltas.
+//!
+//! The gateway stamps every directory change with a deployment-wide increasing version
+//! and serves the rows changed after a given version, with removed rows as tombstones
+//! (`deleted: true`). A full snapshot (`since=0`) replaces the replica. A replica never
+//! moves backwards: a delta older than what it holds is refused.
+
+use crate::limits::Limit;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Whether a domain receives mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainStatus {
+    /// Receives mail.
+    Active,
+    /// Refuses mail with `550 5.7.1` (set by the platform superadmin).
+    Suspended,
+}
+
+/// What a mailbox is for (health-mail operators distinguish them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxKind {
+    /// A person's mailbox.
+    Personal,
+    /// A service's mailbox (reception, laboratory, ...).
+    Organizational,
+}
+
+/// Whether a mailbox receives mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxStatus {
+    /// Receives mail.
+    #[default]
+    Active,
+    /// Refuses mail with `550 5.2.1`.
+    Disabled,
+}
+
+/// A hosted domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// The domain, lowercase.
+    pub domain: String,
+    /// Status.
+    pub status: DomainStatus,
+    /// Mailboxes the domain may have.
+    pub max_mailboxes: Limit,
+    /// Storage of all its mailboxes together, in MB.
+    pub max_storage_mb: Limit,
+    /// Version of the last change.
+    pub version: u64,
+    /// A tombstone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A mailbox of a hosted domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxEntry {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// `local@domain`, lowercase.
+    pub address: String,
+    /// Kind.
+    pub kind: MailboxKind,
+    /// Status.
+    #[serde(default)]
+    pub status: MailboxStatus,
+    /// Storage quota in MB; unlimited means only the domain's quota applies.
+    pub quota_mb: Limit,
+    /// Version of the last change.
+    pub version: u64,
+    /// A tombstone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// An alias: an address of a hosted domain that delivers to mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasEntry {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// `local@domain`, lowercase.
+    pub address: String,
+    /// Mailbox addresses it delivers to.
+    pub targets: Vec<String>,
+    /// Version of the last change.
+    pub version: u64,
+    /// A tombstone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// What `GET /v1/relay/directory?since=` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryDelta {
+    /// The directory version this delta brings the replica to.
+    pub version: u64,
+    /// Whether this is a full snapshot that replaces the replica.
+    pub full: bool,
+    /// Changed domains.
+    #[serde(default)]
+    pub domains: Vec<DomainEntry>,
+    /// Changed mailboxes.
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxEntry>,
+    /// Changed aliases.
+    #[serde(default)]
+    pub aliases: Vec<AliasEntry>,
+}
+
+/// Why a delta was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// The delta's version is older than the replica's.
+    #[error("delta version {delta} is older than the replica's {replica}")]
+    Stale {
+        /// The delta's version.
+        delta: u64,
+        /// The replica's version.
+        replica: u64,
+    },
+    /// A row newer than the delta's own version: the delta is inconsistent.
+    #[error("a row has version {row}, newer than the delta's {delta}")]
+    RowNewerThanDelta {
+        /// The row's version.
+        row: u64,
+        /// The delta's version.
+        delta: u64,
+    },
+}
+
+/// What applying a delta changed, for the relay's log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApplySummary {
+    /// Rows inserted or replaced.
+    pub upserted: usize,
+    /// Rows removed by tombstones.
+    pub removed: usize,
+    /// Whether the replica was replaced by a snapshot.
+    pub full: bool,
+}
+
+/// The replica of the mail directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    version: u64,
+    domains: BTreeMap<String, DomainEntry>,
+    mailboxes: BTreeMap<String, MailboxEntry>,
+    aliases: BTreeMap<String, AliasEntry>,
+}
+
+fn merge<T>(
+    map: &mut BTreeMap<String, T>,
+    rows: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    deleted: impl Fn(&T) -> bool,
+    summary: &mut ApplySummary,
+) {
+    for row in rows {
+        if deleted(&row) {
+            summary.removed += usize::from(map.remove(key(&row)).is_some());
+        } else {
+            map.insert(String::from(key(&row)), row);
+            summary.upserted += 1;
+        }
+    }
+}
+
+impl Directory {
+    /// The version the replica holds (0 when empty).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Applies a delta or snapshot; on error the replica is unchanged.
+    pub fn apply(&mut self, delta: DirectoryDelta) -> Result<ApplySummary, DirectoryError> {
+        if !delta.full && delta.version < self.version {
+            return Err(DirectoryError::Stale {
+                delta: delta.version,
+                replica: self.version,
+            });
+        }
+        let newest_row = delta
+            .domains
+            .iter()
+            .map(|d| d.version)
+            .chain(delta.mailboxes.iter().map(|m| m.version))
+            .chain(delta.aliases.iter().map(|a| a.version))
+            .max()
+            .unwrap_or(0);
+        if newest_row > delta.version {
+            return Err(DirectoryError::RowNewerThanDelta {
+                row: newest_row,
+                delta: delta.version,
+            });
+        }
+        let mut summary = ApplySummary {
+            full: delta.full,
+            ..ApplySummary::default()
+        };
+        if delta.full {
+            *self = Directory::default();
+        }
+        merge(&mut self.domains, delta.domains, |d| &d.domain, |d| d.deleted, &mut summary);
+        merge(&mut self.mailboxes, delta.mailboxes, |m| &m.address, |m| m.deleted, &mut summary);
+        merge(&mut self.aliases, delta.aliases, |a| &a.address, |a| a.deleted, &mut summary);
+        self.version = delta.version;
+        Ok(summary)
+    }
+
+    /// A hosted domain.
+    pub fn domain(&self, domain: &str) -> Option<&DomainEntry> {
+        self.domains.get(domain)
+    }
+
+    /// A mailbox by lowercase address.
+    pub fn mailbox(&self, address: &str) -> Option<&MailboxEntry> {
+        self.mailboxes.get(address)
+    }
+
+    /// An alias by lowercase address.
+    pub fn alias(&self, address: &str) -> Option<&AliasEntry> {
+        self.aliases.get(address)
+    }
+
+    /// Every domain.
+    pub fn domains(&self) -> impl Iterator<Item = &DomainEntry> {
+        self.domains.values()
+    }
+
+    /// Every mailbox.
+    pub fn mailboxes(&self) -> impl Iterator<Item = &MailboxEntry> {
+        self.mailboxes.values()
+    }
+
+    /// Every alias.
+    pub fn aliases(&self) -> impl Iterator<Item = &AliasEntry> {
+        self.aliases.values()
+    }
+
+    /// The whole replica as a snapshot, for persisting it.
+    pub fn snapshot(&self) -> DirectoryDelta {
+        DirectoryDelta {
+            version: self.version,
+            full: true,
+            domains: self.domains.values().cloned().collect(),
+            mailboxes: self.mailboxes.values().cloned().collect(),
+            aliases: self.aliases.values().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    pub(crate) fn domain(name: &str, version: u64) -> DomainEntry {
+        DomainEntry {
+            tenant_id: "t_paris".into(),
+            domain: name.into(),
+            status: DomainStatus::Active,
+            max_mailboxes: Limit::Max(10),
+            max_storage_mb: Limit::Max(1),
+            version,
+            deleted: false,
+        }
+    }
+
+    pub(crate) fn mailbox(address: &str, version: u64) -> MailboxEntry {
+        MailboxEntry {
+            tenant_id: "t_paris".into(),
+            address: address.into(),
+            kind: MailboxKind::Personal,
+            status: MailboxStatus::Active,
+            quota_mb: Limit::Unlimited,
+            version,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn snapshot_then_deltas_with_tombstones() {
+        let mut dir = Directory::default();
+        let summary = dir
+            .apply(DirectoryDelta {
+                version: 3,
+                full: true,
+                domains: alloc::vec![domain("a.example", 1)],
+                mailboxes: alloc::vec![mailbox("x@a.example", 2), mailbox("y@a.example", 3)],
+                aliases: alloc::vec![],
+            })
+            .unwrap();
+        assert_eq!(summary, ApplySummary { upserted: 3, removed: 0, full: true });
+        let mut gone = mailbox("x@a.example", 4);
+        gone.deleted = true;
+        let summary = dir
+            .apply(DirectoryDelta { version: 4, mailboxes: alloc::vec![gone], ..Default::default() })
+            .unwrap();
+        assert_eq!(summary.removed, 1);
+        assert!(dir.mailbox("x@a.example").is_none());
+        assert!(dir.mailbox("y@a.example").is_some());
+        assert_eq!(dir.version(), 4);
+    }
+
+    #[test]
+    fn stale_and_inconsistent_deltas_change_nothing() {
+        let mut dir = Directory::default();
+        dir.apply(DirectoryDelta { version: 5, full: true, domains: alloc::vec![domain("a.example", 5)], ..Default::default() })
+            .unwrap();
+        let before = dir.clone();
+        assert_eq!(
+            dir.apply(DirectoryDelta { version: 4, domains: alloc::vec![domain("b.example", 4)], ..Default::default() }),
+            Err(DirectoryError::Stale { delta: 4, replica: 5 })
+        );
+        assert_eq!(
+            dir.apply(DirectoryDelta { version: 6, domains: alloc::vec![domain("b.example", 7)], ..Default::default() }),
+            Err(DirectoryError::RowNewerThanDelta { row: 7, delta: 6 })
+        );
+        assert_eq!(dir, before);
+    }
+
+    #[test]
+    fn full_snapshot_replaces_everything_and_round_trips_as_json() {
+        let mut dir = Directory::default();
+        dir.apply(DirectoryDelta { version: 2, full: true, domains: alloc::vec![domain("old.example", 1)], ..Default::default() })
+            .unwrap();
+        let snapshot = DirectoryDelta { version: 9, full: true, domains: alloc::vec![domain("new.example", 9)], ..Default::default() };
+        let json = serde_json::to_string(&snapshot).unwrap();
+        dir.apply(serde_json::from_str(&json).unwrap()).unwrap();
+        assert!(dir.domain("old.example").is_none());
+        assert!(dir.domain("new.example").is_some());
+        let mut copy = Directory::default();
+        copy.apply(dir.snapshot()).unwrap();
+        assert_eq!(copy, dir);
+    }
+
+    proptest! {
+        /// Applying deltas one by one gives the same replica as one snapshot of the end state.
+        #[test]
+        fn deltas_converge_to_the_snapshot(ops in proptest::collection::vec((0u8..6, any::<bool>()), 1..40)) {
+            let mut replica = Directory::default();
+            let mut truth: BTreeMap<String, MailboxEntry> = BTreeMap::new();
+            for (version, (which, delete)) in (1u64..).zip(ops) {
+                let address = alloc::format!("m{which}@a.example");
+                let mut row = mailbox(&address, version);
+                row.deleted = delete;
+                if delete { truth.remove(&address); } else { truth.insert(address, row.clone()); }
+                replica.apply(DirectoryDelta { version, mailboxes: alloc::vec![row], ..Default::default() }).unwrap();
+            }
+            let expected: Vec<_> = truth.values().cloned().collect();
+            let got: Vec<_> = replica.mailboxes().cloned().collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The mail path's decisions: addresses, the mail directory and the recipient policy.
+//!
+//! The relay keeps a replica of the [`Directory`] fed by [`DirectoryDelta`]s from the
+//! gateway and asks [`RecipientPolicy::decide`] about every `RCPT TO`.
+
+mod address;
+mod directory;
+mod policy;
+
+pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};
+pub use directory::{
+    AliasEntry, ApplySummary, Directory, DirectoryDelta, DirectoryError, DomainEntry,
+    DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
+};
+pub use policy::{RcptDecision, RecipientPolicy, RcptContext, Reply, StorageUsage, replies};
