@@ -24,7 +24,12 @@ pub enum Plan {
 
 impl Plan {
     /// Every plan, cheapest first.
-    pub const ALL: [Plan; 4] = [Plan::Free, Plan::Starter, Plan::Professional, Plan::Enterprise];
+    pub const ALL: [Plan; 4] = [
+        Plan::Free,
+        Plan::Starter,
+        Plan::Professional,
+        Plan::Enterprise,
+    ];
 
     /// The stored form.
     pub const fn as_str(self) -> &'static str {
@@ -112,7 +117,9 @@ impl Limit {
     pub fn allows(self, current: u64, requested: u64) -> bool {
         match self {
             Limit::Unlimited => true,
-            Limit::Max(max) => current.checked_add(requested).is_some_and(|total| total <= max),
+            Limit::Max(max) => current
+                .checked_add(requested)
+                .is_some_and(|total| total <= max),
         }
     }
 }
@@ -302,14 +309,24 @@ mod tests {
         let rows = [
             (Plan::Free, [1, 100, 1_000, 50, 100, 20]),
             (Plan::Starter, [5, 1_024, 10_000, 500, 1_000, 100]),
-            (Plan::Professional, [25, 10_240, 100_000, 5_000, 10_000, 500]),
+            (
+                Plan::Professional,
+                [25, 10_240, 100_000, 5_000, 10_000, 500],
+            ),
             (Plan::Enterprise, [-1, -1, -1, -1, -1, 2_000]),
         ];
         for (plan, [users, storage, api, clients, appts, rpm]) in rows {
             let l = plan.limits();
             assert_eq!(
-                [l.users, l.storage_mb, l.api_calls_per_month, l.clients, l.appointments_per_month, l.requests_per_minute]
-                    .map(Limit::as_i64),
+                [
+                    l.users,
+                    l.storage_mb,
+                    l.api_calls_per_month,
+                    l.clients,
+                    l.appointments_per_month,
+                    l.requests_per_minute
+                ]
+                .map(Limit::as_i64),
                 [users, storage, api, clients, appts, rpm],
                 "{plan:?}"
             );
@@ -322,14 +339,22 @@ mod tests {
         let limits = Plan::Free.limits();
         assert_eq!(limits.check(Quota::Clients, 49, 1), Ok(()));
         let err = limits.check(Quota::Clients, 50, 1).unwrap_err();
-        assert_eq!((err.current, err.limit, err.requested), (50, Limit::Max(50), 1));
+        assert_eq!(
+            (err.current, err.limit, err.requested),
+            (50, Limit::Max(50), 1)
+        );
         let problem = err.to_problem().to_value(None);
         assert_eq!(problem["status"], 403);
         assert_eq!(problem["code"], "quota_exceeded");
         assert_eq!(problem["current"], 50);
         assert_eq!(problem["limit"], 50);
         assert_eq!(problem["requested"], 1);
-        assert_eq!(Plan::Enterprise.limits().check(Quota::Clients, u64::MAX, u64::MAX), Ok(()));
+        assert_eq!(
+            Plan::Enterprise
+                .limits()
+                .check(Quota::Clients, u64::MAX, u64::MAX),
+            Ok(())
+        );
     }
 
     #[test]

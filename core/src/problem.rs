@@ -108,7 +108,10 @@ impl Problem {
 
     /// Adds an extension member; the standard members cannot be overridden.
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
-        if !matches!(name, "type" | "title" | "status" | "code" | "detail" | "instance") {
+        if !matches!(
+            name,
+            "type" | "title" | "status" | "code" | "detail" | "instance"
+        ) {
             self.extensions.push((name.to_string(), value.into()));
         }
         self
@@ -154,7 +157,11 @@ mod tests {
     fn codes_are_unique_and_round_trip() {
         for (i, a) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(ErrorCode::from_code(a.code()), Some(*a));
-            assert!((400..600).contains(&a.status()), "{a} has status {}", a.status());
+            assert!(
+                (400..600).contains(&a.status()),
+                "{a} has status {}",
+                a.status()
+            );
             for b in &ErrorCode::ALL[i + 1..] {
                 assert_ne!(a.code(), b.code());
             }
@@ -185,7 +192,11 @@ mod tests {
             ("misconfigured", 500),
         ];
         for (code, status) in table {
-            assert_eq!(ErrorCode::from_code(code).unwrap().status(), status, "{code}");
+            assert_eq!(
+                ErrorCode::from_code(code).unwrap().status(),
+                status,
+                "{code}"
+            );
         }
     }
 
@@ -197,7 +208,10 @@ mod tests {
             .with("requested", 1)
             .with("status", 200);
         let value = problem.to_value(Some("req-1"));
-        assert_eq!(value["type"], "https://tenantry.dev/problems/quota_exceeded");
+        assert_eq!(
+            value["type"],
+            "https://tenantry.dev/problems/quota_exceeded"
+        );
         assert_eq!(value["status"], 403, "an extension cannot override status");
         assert_eq!(value["code"], "quota_exceeded");
         assert_eq!(value["instance"], "req-1");

@@ -38,7 +38,11 @@ impl RateDecision {
 
     /// `RateLimit`, e.g. `"tenant";r=42;t=18`.
     pub fn ratelimit_header(&self) -> String {
-        alloc::format!("\"{POLICY_NAME}\";r={};t={}", self.remaining, self.reset_secs)
+        alloc::format!(
+            "\"{POLICY_NAME}\";r={};t={}",
+            self.remaining,
+            self.reset_secs
+        )
     }
 
     /// `Retry-After` in whole seconds, rounded up, at least 1.
@@ -109,7 +113,8 @@ impl SlidingWindow {
         let (current, previous) = (u64::from(state.current), u64::from(state.previous));
         // In this window: previous * (W - e') <= (limit - current - 1) * W.
         if current < limit && previous > 0 {
-            let room = (u128::from(limit - current - 1) * u128::from(window)) / u128::from(previous);
+            let room =
+                (u128::from(limit - current - 1) * u128::from(window)) / u128::from(previous);
             let at = window.saturating_sub(u64::try_from(room).unwrap_or(u64::MAX));
             if at < window {
                 return at.saturating_sub(elapsed).max(1);
@@ -128,7 +133,9 @@ impl SlidingWindow {
     /// Decides one request at `now_ms` and counts it when allowed.
     pub fn check(&self, state: &mut WindowState, now_ms: u64) -> RateDecision {
         self.roll(state, now_ms);
-        let elapsed = now_ms.saturating_sub(state.window_start_ms).min(self.window_ms - 1);
+        let elapsed = now_ms
+            .saturating_sub(state.window_start_ms)
+            .min(self.window_ms - 1);
         let capacity = u128::from(self.limit) * u128::from(self.window_ms);
         let allowed = self.weighted_with_one_more(state, elapsed) <= capacity;
         let retry_after_ms = if allowed {
@@ -254,7 +261,9 @@ mod tests {
         let policy = SlidingWindow::per_minute(20);
         let mut state = WindowState::default();
         let t0 = 10 * MINUTE;
-        let allowed = (0..60).filter(|_| policy.check(&mut state, t0).allowed).count();
+        let allowed = (0..60)
+            .filter(|_| policy.check(&mut state, t0).allowed)
+            .count();
         assert_eq!(allowed, 20);
         let denied = policy.check(&mut state, t0);
         assert!(!denied.allowed);
@@ -311,16 +320,26 @@ mod tests {
         let mut state = WindowState::default();
         assert!(!SlidingWindow::per_minute(0).check(&mut state, 0).allowed);
         let mut g = GcraState::default();
-        let gcra = Gcra { limit: 0, window_ms: MINUTE, burst: 0 };
+        let gcra = Gcra {
+            limit: 0,
+            window_ms: MINUTE,
+            burst: 0,
+        };
         assert!(!gcra.check(&mut g, 0).allowed);
     }
 
     #[test]
     fn gcra_allows_the_burst_then_spaces_requests() {
-        let gcra = Gcra { limit: 60, window_ms: MINUTE, burst: 5 };
+        let gcra = Gcra {
+            limit: 60,
+            window_ms: MINUTE,
+            burst: 5,
+        };
         let mut state = GcraState::default();
         let t = 1_000_000;
-        let allowed = (0..10).filter(|_| gcra.check(&mut state, t).allowed).count();
+        let allowed = (0..10)
+            .filter(|_| gcra.check(&mut state, t).allowed)
+            .count();
         assert_eq!(allowed, 5);
         let denied = gcra.check(&mut state, t);
         assert_eq!(denied.retry_after_ms, Some(1_000));

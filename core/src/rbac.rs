@@ -139,7 +139,9 @@ pub enum RbacError {
     #[error("permission {0:?} is not resource:action[:own]")]
     InvalidPermission(String),
     /// Not 2 to 32 characters of `a-z`, `0-9` and `-` starting with a letter.
-    #[error("role name {0:?} must be 2 to 32 characters of a-z, 0-9 and '-', starting with a letter")]
+    #[error(
+        "role name {0:?} must be 2 to 32 characters of a-z, 0-9 and '-', starting with a letter"
+    )]
     InvalidRoleName(String),
     /// The name of a built-in role.
     #[error("role name {0:?} is a built-in role")]
@@ -306,7 +308,11 @@ pub fn authorize(
             None => custom_roles
                 .iter()
                 .find(|r| r.name == role)
-                .is_some_and(|r| r.permissions.iter().any(|g| grant_allows(g, required, subject))),
+                .is_some_and(|r| {
+                    r.permissions
+                        .iter()
+                        .any(|g| grant_allows(g, required, subject))
+                }),
         }
     });
     if allowed {
@@ -332,14 +338,21 @@ mod tests {
             kind: PrincipalKind::User,
             platform_role: None,
             home_tenant: Some("t1".into()),
-            memberships: alloc::vec![Membership { tenant_id: "t1".into(), role: role.into() }],
+            memberships: alloc::vec![Membership {
+                tenant_id: "t1".into(),
+                role: role.into()
+            }],
         }
     }
 
     fn allowed(role: &str, resource: &str, action: &str, owner: Option<&str>) -> bool {
         let customs = [CustomRole::new(
             "receptionist",
-            alloc::vec!["appointments:*".into(), "clients:read".into(), "crm:update:own".into()],
+            alloc::vec![
+                "appointments:*".into(),
+                "clients:read".into(),
+                "crm:update:own".into()
+            ],
         )
         .unwrap()];
         let mut required = Required::new(resource, action);
@@ -386,9 +399,14 @@ mod tests {
         let p = principal("owner");
         assert_eq!(
             authorize(&p, "t2", &Required::new("clients", "read"), &[]),
-            Decision::Deny { missing: "clients:read".into() }
+            Decision::Deny {
+                missing: "clients:read".into()
+            }
         );
-        let superadmin = Principal { platform_role: Some(PlatformRole::Superadmin), ..principal("viewer") };
+        let superadmin = Principal {
+            platform_role: Some(PlatformRole::Superadmin),
+            ..principal("viewer")
+        };
         assert!(authorize(&superadmin, "t2", &Required::new("tenant", "export"), &[]).is_allowed());
     }
 
@@ -400,16 +418,38 @@ mod tests {
         ];
         let auditor = principal("auditor");
         assert!(authorize(&auditor, "t1", &Required::new("audit", "read"), &customs).is_allowed());
-        assert!(!authorize(&auditor, "t1", &Required::new("audit", "delete"), &customs).is_allowed());
-        assert!(authorize(&principal("all"), "t1", &Required::new("x", "y"), &customs).is_allowed());
+        assert!(
+            !authorize(&auditor, "t1", &Required::new("audit", "delete"), &customs).is_allowed()
+        );
+        assert!(
+            authorize(&principal("all"), "t1", &Required::new("x", "y"), &customs).is_allowed()
+        );
     }
 
     #[test]
     fn permission_grammar() {
-        for ok in ["*", "clients:*", "*:read", "clients:read", "appointments:update:own", "api-keys:create"] {
+        for ok in [
+            "*",
+            "clients:*",
+            "*:read",
+            "clients:read",
+            "appointments:update:own",
+            "api-keys:create",
+        ] {
             assert_eq!(parse_permission(ok), Ok(ok));
         }
-        for bad in ["", ":", "clients", "clients:", ":read", "Clients:read", "clients:read:mine", "a:b:own:x", "clients:*:own", "c d:read"] {
+        for bad in [
+            "",
+            ":",
+            "clients",
+            "clients:",
+            ":read",
+            "Clients:read",
+            "clients:read:mine",
+            "a:b:own:x",
+            "clients:*:own",
+            "c d:read",
+        ] {
             assert!(parse_permission(bad).is_err(), "{bad:?}");
         }
     }
@@ -420,8 +460,14 @@ mod tests {
             CustomRole::new("owner", alloc::vec!["*".into()]),
             Err(RbacError::BuiltinRoleName("owner".into()))
         );
-        assert!(matches!(CustomRole::new("X", alloc::vec!["*".into()]), Err(RbacError::InvalidRoleName(_))));
-        assert_eq!(CustomRole::new("nurse", alloc::vec![]), Err(RbacError::NoPermissions));
+        assert!(matches!(
+            CustomRole::new("X", alloc::vec!["*".into()]),
+            Err(RbacError::InvalidRoleName(_))
+        ));
+        assert_eq!(
+            CustomRole::new("nurse", alloc::vec![]),
+            Err(RbacError::NoPermissions)
+        );
         assert!(matches!(
             CustomRole::new("nurse", alloc::vec!["clients".into()]),
             Err(RbacError::InvalidPermission(_))

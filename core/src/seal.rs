@@ -8,10 +8,10 @@
 //!
 //! Sealed form: `v1.{key id}.{base64url(nonce || ciphertext || tag)}`.
 
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
@@ -51,7 +51,9 @@ pub struct MasterKey {
 
 impl core::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,11 +125,23 @@ impl Keyring {
 
     /// Seals `plaintext` for `tenant_id`'s `field`. The nonce must be fresh random bytes
     /// from the caller: a nonce reused under one tenant key breaks GCM.
-    pub fn seal(&self, tenant_id: &str, field: &str, plaintext: &[u8], nonce: [u8; NONCE_LEN]) -> String {
+    pub fn seal(
+        &self,
+        tenant_id: &str,
+        field: &str,
+        plaintext: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> String {
         let cipher = self.current.tenant_cipher(tenant_id);
         let aad = associated_data(tenant_id, field);
         let ciphertext = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut body = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         body.extend_from_slice(&nonce);
@@ -146,7 +160,13 @@ impl Keyring {
         let (nonce, ciphertext) = body.split_at(NONCE_LEN);
         let aad = associated_data(tenant_id, field);
         key.tenant_cipher(tenant_id)
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| SealError::Unauthentic)
     }
 
@@ -158,10 +178,13 @@ impl Keyring {
 
 fn split_sealed(sealed: &str) -> Result<(&str, Vec<u8>), SealError> {
     let mut parts = sealed.splitn(3, '.');
-    let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(SealError::Malformed);
     };
-    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| SealError::Malformed)?;
+    let body = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| SealError::Malformed)?;
     if key_id.is_empty() || body.len() < NONCE_LEN + TAG_LEN {
         return Err(SealError::Malformed);
     }
@@ -187,7 +210,10 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn keyring() -> Keyring {
-        Keyring::new(MasterKey::new("k2", [2u8; 32]).unwrap(), alloc::vec![MasterKey::new("k1", [1u8; 32]).unwrap()])
+        Keyring::new(
+            MasterKey::new("k2", [2u8; 32]).unwrap(),
+            alloc::vec![MasterKey::new("k1", [1u8; 32]).unwrap()],
+        )
     }
 
     #[test]
@@ -196,9 +222,18 @@ mod tests {
         let sealed = ring.seal("t_paris", "crm.api_key", b"espo-secret", [7u8; 12]);
         assert!(sealed.starts_with("v1.k2."));
         assert!(!sealed.contains("espo-secret"));
-        assert_eq!(ring.open("t_paris", "crm.api_key", &sealed).unwrap(), b"espo-secret");
-        assert_eq!(ring.open("t_lyon", "crm.api_key", &sealed), Err(SealError::Unauthentic));
-        assert_eq!(ring.open("t_paris", "crm.admin_password", &sealed), Err(SealError::Unauthentic));
+        assert_eq!(
+            ring.open("t_paris", "crm.api_key", &sealed).unwrap(),
+            b"espo-secret"
+        );
+        assert_eq!(
+            ring.open("t_lyon", "crm.api_key", &sealed),
+            Err(SealError::Unauthentic)
+        );
+        assert_eq!(
+            ring.open("t_paris", "crm.admin_password", &sealed),
+            Err(SealError::Unauthentic)
+        );
     }
 
     #[test]
@@ -211,7 +246,11 @@ mod tests {
             let mut tampered = bytes.clone();
             tampered[i] ^= 0x01;
             let value = alloc::format!("{prefix}.{}", URL_SAFE_NO_PAD.encode(&tampered));
-            assert_eq!(ring.open("t1", "f", &value), Err(SealError::Unauthentic), "byte {i}");
+            assert_eq!(
+                ring.open("t1", "f", &value),
+                Err(SealError::Unauthentic),
+                "byte {i}"
+            );
         }
     }
 
@@ -224,18 +263,39 @@ mod tests {
         assert!(ring.needs_reseal(&old));
         assert!(!ring.needs_reseal(&ring.seal("t1", "f", b"v", [0u8; 12])));
         let stranger = Keyring::new(MasterKey::new("k9", [9u8; 32]).unwrap(), alloc::vec![]);
-        assert_eq!(stranger.open("t1", "f", &old), Err(SealError::UnknownKey("k1".into())));
+        assert_eq!(
+            stranger.open("t1", "f", &old),
+            Err(SealError::UnknownKey("k1".into()))
+        );
     }
 
     #[test]
     fn malformed_values_and_keys() {
         let ring = keyring();
-        for bad in ["", "v1", "v1.k2", "v2.k2.AAAA", "v1..AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "v1.k2.!!!", "v1.k2.AAAA"] {
-            assert_eq!(ring.open("t", "f", bad), Err(SealError::Malformed), "{bad:?}");
+        for bad in [
+            "",
+            "v1",
+            "v1.k2",
+            "v2.k2.AAAA",
+            "v1..AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "v1.k2.!!!",
+            "v1.k2.AAAA",
+        ] {
+            assert_eq!(
+                ring.open("t", "f", bad),
+                Err(SealError::Malformed),
+                "{bad:?}"
+            );
         }
-        assert_eq!(MasterKey::from_hex("k", "00").unwrap_err(), SealError::InvalidMasterKey);
+        assert_eq!(
+            MasterKey::from_hex("k", "00").unwrap_err(),
+            SealError::InvalidMasterKey
+        );
         assert!(MasterKey::from_hex("k", &"ab".repeat(32)).is_ok());
-        assert_eq!(MasterKey::new("a.b", [0; 32]).unwrap_err(), SealError::InvalidKeyId);
+        assert_eq!(
+            MasterKey::new("a.b", [0; 32]).unwrap_err(),
+            SealError::InvalidKeyId
+        );
         assert!(!alloc::format!("{:?}", MasterKey::new("k", [0xaa; 32]).unwrap()).contains("170"));
     }
 

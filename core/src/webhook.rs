@@ -63,10 +63,9 @@ impl StripeSignature {
             };
             match key {
                 "t" => {
-                    let valid_digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-                    timestamp = valid_digits
-                        .then(|| value.parse::<i64>().ok())
-                        .flatten();
+                    let valid_digits =
+                        !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                    timestamp = valid_digits.then(|| value.parse::<i64>().ok()).flatten();
                     if timestamp.is_none() {
                         return Err(WebhookError::MalformedSignature);
                     }
@@ -113,7 +112,9 @@ impl StripeVerifier {
         StripeVerifier {
             keyed: secrets
                 .iter()
-                .map(|s| HmacSha256::new_from_slice(s.as_ref()).expect("HMAC accepts any key length"))
+                .map(|s| {
+                    HmacSha256::new_from_slice(s.as_ref()).expect("HMAC accepts any key length")
+                })
                 .collect(),
             tolerance_secs: 300,
             max_future_skew_secs: 60,
@@ -122,7 +123,12 @@ impl StripeVerifier {
 
     /// Verifies `payload` (the raw body) against the header at time `now` and returns
     /// the signed timestamp.
-    pub fn verify(&self, payload: &[u8], header: Option<&str>, now: i64) -> Result<i64, WebhookError> {
+    pub fn verify(
+        &self,
+        payload: &[u8],
+        header: Option<&str>,
+        now: i64,
+    ) -> Result<i64, WebhookError> {
         let signature = StripeSignature::parse(header.ok_or(WebhookError::MissingSignature)?)?;
         let mut timestamp_text = [0u8; 20];
         let timestamp_bytes = format_i64(signature.timestamp, &mut timestamp_text);
@@ -177,7 +183,8 @@ pub fn verify_meta_signature(
     let hex = header
         .strip_prefix("sha256=")
         .ok_or(WebhookError::MalformedSignature)?;
-    let presented = hex_decode_array::<32>(hex.as_bytes()).ok_or(WebhookError::MalformedSignature)?;
+    let presented =
+        hex_decode_array::<32>(hex.as_bytes()).ok_or(WebhookError::MalformedSignature)?;
     let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC accepts any key length");
     mac.update(raw_body);
     mac.verify_slice(&presented)
@@ -194,7 +201,9 @@ pub fn hub_challenge<'a>(
 ) -> Result<&'a str, WebhookError> {
     let token_ok = verify_token.is_some_and(|t| ct_eq(t.as_bytes(), expected_token.as_bytes()));
     match (mode, challenge) {
-        (Some("subscribe"), Some(challenge)) if token_ok && !expected_token.is_empty() => Ok(challenge),
+        (Some("subscribe"), Some(challenge)) if token_ok && !expected_token.is_empty() => {
+            Ok(challenge)
+        }
         _ => Err(WebhookError::HandshakeRefused),
     }
 }
@@ -220,20 +229,41 @@ mod tests {
     #[test]
     fn stripe_header_parsing() {
         let sig = "a".repeat(64);
-        let parsed = StripeSignature::parse(&alloc::format!("t=12,v1={sig},v0=zz,v1=bad,x=1,v1={sig}")).unwrap();
+        let parsed =
+            StripeSignature::parse(&alloc::format!("t=12,v1={sig},v0=zz,v1=bad,x=1,v1={sig}"))
+                .unwrap();
         assert_eq!(parsed.timestamp, 12);
         assert_eq!(parsed.v1.len(), 2);
-        for bad in ["", "t=12", alloc::format!("v1={sig}").as_str(), "t=abc,v1=00", "t=-5,v1=aa", "garbage"] {
-            assert_eq!(StripeSignature::parse(bad), Err(WebhookError::MalformedSignature), "{bad:?}");
+        for bad in [
+            "",
+            "t=12",
+            alloc::format!("v1={sig}").as_str(),
+            "t=abc,v1=00",
+            "t=-5,v1=aa",
+            "garbage",
+        ] {
+            assert_eq!(
+                StripeSignature::parse(bad),
+                Err(WebhookError::MalformedSignature),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn stripe_signature_rules() {
         let verifier = StripeVerifier::new(&["whsec_new", "whsec_old"]);
-        let header = |secret: &[u8], t: i64| alloc::format!("t={t},v1={}", sign(secret, t, PAYLOAD));
-        assert_eq!(verifier.verify(PAYLOAD, Some(&header(b"whsec_new", NOW)), NOW), Ok(NOW));
-        assert_eq!(verifier.verify(PAYLOAD, Some(&header(b"whsec_old", NOW)), NOW), Ok(NOW), "rotation");
+        let header =
+            |secret: &[u8], t: i64| alloc::format!("t={t},v1={}", sign(secret, t, PAYLOAD));
+        assert_eq!(
+            verifier.verify(PAYLOAD, Some(&header(b"whsec_new", NOW)), NOW),
+            Ok(NOW)
+        );
+        assert_eq!(
+            verifier.verify(PAYLOAD, Some(&header(b"whsec_old", NOW)), NOW),
+            Ok(NOW),
+            "rotation"
+        );
         assert_eq!(
             verifier.verify(PAYLOAD, Some(&header(b"whsec_gone", NOW)), NOW),
             Err(WebhookError::SignatureMismatch)
@@ -242,21 +272,38 @@ mod tests {
             verifier.verify(PAYLOAD, Some(&header(b"whsec_new", NOW - 301)), NOW),
             Err(WebhookError::TimestampTooOld)
         );
-        assert!(verifier.verify(PAYLOAD, Some(&header(b"whsec_new", NOW - 300)), NOW).is_ok());
+        assert!(
+            verifier
+                .verify(PAYLOAD, Some(&header(b"whsec_new", NOW - 300)), NOW)
+                .is_ok()
+        );
         assert_eq!(
             verifier.verify(PAYLOAD, Some(&header(b"whsec_new", NOW + 61)), NOW),
             Err(WebhookError::TimestampInFuture)
         );
-        assert_eq!(verifier.verify(PAYLOAD, None, NOW), Err(WebhookError::MissingSignature));
-        let several = alloc::format!("t={NOW},v1={},v1={}", "0".repeat(64), sign(b"whsec_new", NOW, PAYLOAD));
-        assert!(verifier.verify(PAYLOAD, Some(&several), NOW).is_ok(), "one valid v1 among several");
+        assert_eq!(
+            verifier.verify(PAYLOAD, None, NOW),
+            Err(WebhookError::MissingSignature)
+        );
+        let several = alloc::format!(
+            "t={NOW},v1={},v1={}",
+            "0".repeat(64),
+            sign(b"whsec_new", NOW, PAYLOAD)
+        );
+        assert!(
+            verifier.verify(PAYLOAD, Some(&several), NOW).is_ok(),
+            "one valid v1 among several"
+        );
         let mut tampered = PAYLOAD.to_vec();
         tampered[5] ^= 1;
         assert_eq!(
             verifier.verify(&tampered, Some(&header(b"whsec_new", NOW)), NOW),
             Err(WebhookError::SignatureMismatch)
         );
-        let uppercase = alloc::format!("t={NOW},v1={}", sign(b"whsec_new", NOW, PAYLOAD).to_uppercase());
+        let uppercase = alloc::format!(
+            "t={NOW},v1={}",
+            sign(b"whsec_new", NOW, PAYLOAD).to_uppercase()
+        );
         assert!(verifier.verify(PAYLOAD, Some(&uppercase), NOW).is_ok());
     }
 
@@ -266,12 +313,18 @@ mod tests {
         let mut mac = HmacSha256::new_from_slice(b"app-secret").unwrap();
         mac.update(body);
         let good = alloc::format!("sha256={}", hex_encode(&mac.finalize().into_bytes()));
-        assert_eq!(verify_meta_signature(body, Some(&good), b"app-secret"), Ok(()));
+        assert_eq!(
+            verify_meta_signature(body, Some(&good), b"app-secret"),
+            Ok(())
+        );
         assert_eq!(
             verify_meta_signature(body, Some(&good), b"other-tenant-secret"),
             Err(WebhookError::SignatureMismatch)
         );
-        assert_eq!(verify_meta_signature(body, None, b"app-secret"), Err(WebhookError::MissingSignature));
+        assert_eq!(
+            verify_meta_signature(body, None, b"app-secret"),
+            Err(WebhookError::MissingSignature)
+        );
         assert_eq!(
             verify_meta_signature(body, Some(&good[7..]), b"app-secret"),
             Err(WebhookError::MalformedSignature)
@@ -286,7 +339,10 @@ mod tests {
 
     #[test]
     fn hub_challenge_rules() {
-        assert_eq!(hub_challenge(Some("subscribe"), Some("tok"), Some("123"), "tok"), Ok("123"));
+        assert_eq!(
+            hub_challenge(Some("subscribe"), Some("tok"), Some("123"), "tok"),
+            Ok("123")
+        );
         for (mode, token, challenge, expected) in [
             (Some("subscribe"), Some("bad"), Some("1"), "tok"),
             (Some("unsubscribe"), Some("tok"), Some("1"), "tok"),

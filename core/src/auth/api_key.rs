@@ -82,7 +82,12 @@ pub struct ApiKeyRecord {
 
 impl ApiKeyRecord {
     /// Checks the loaded row against the presented key's hash and the time.
-    pub fn check(&self, stored_hash: &str, presented_hash: &str, now: i64) -> Result<(), AuthError> {
+    pub fn check(
+        &self,
+        stored_hash: &str,
+        presented_hash: &str,
+        now: i64,
+    ) -> Result<(), AuthError> {
         if !ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes()) {
             return Err(AuthError::BadSignature);
         }
@@ -111,13 +116,22 @@ mod tests {
         assert_eq!(key.display_prefix, &key.plaintext[..11]);
         assert_eq!(key.hash.len(), 64);
         assert_eq!(hash_api_key(&key.plaintext).unwrap(), key.hash);
-        assert!(!alloc::format!("{key:?}").contains(&key.plaintext), "Debug must not show the secret");
+        assert!(
+            !alloc::format!("{key:?}").contains(&key.plaintext),
+            "Debug must not show the secret"
+        );
     }
 
     #[test]
     fn malformed_keys_are_refused() {
         let good = generate_api_key(&[1u8; 32]).plaintext;
-        for bad in ["", "tk_", "tk_short", "xx_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &good[..good.len() - 1]] {
+        for bad in [
+            "",
+            "tk_",
+            "tk_short",
+            "xx_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &good[..good.len() - 1],
+        ] {
             assert_eq!(hash_api_key(bad), Err(AuthError::Malformed), "{bad:?}");
         }
         let mut extra = good.clone();
@@ -138,11 +152,23 @@ mod tests {
             expires_at: Some(1000),
         };
         assert_eq!(record.check(&key.hash, &key.hash, 999), Ok(()));
-        assert_eq!(record.check(&key.hash, &key.hash, 1000), Err(AuthError::Expired));
+        assert_eq!(
+            record.check(&key.hash, &key.hash, 1000),
+            Err(AuthError::Expired)
+        );
         let other = generate_api_key(&[8u8; 32]);
-        assert_eq!(record.check(&key.hash, &other.hash, 0), Err(AuthError::BadSignature));
-        let revoked = ApiKeyRecord { revoked: true, ..record };
-        assert_eq!(revoked.check(&key.hash, &key.hash, 0), Err(AuthError::Revoked));
+        assert_eq!(
+            record.check(&key.hash, &other.hash, 0),
+            Err(AuthError::BadSignature)
+        );
+        let revoked = ApiKeyRecord {
+            revoked: true,
+            ..record
+        };
+        assert_eq!(
+            revoked.check(&key.hash, &key.hash, 0),
+            Err(AuthError::Revoked)
+        );
     }
 
     proptest! {

@@ -161,7 +161,9 @@ impl JwtKey {
         let mut compact = jwt_compact::Claims::new(custom);
         compact.issued_at = chrono::DateTime::from_timestamp(claims.iat, 0);
         compact.expiration = chrono::DateTime::from_timestamp(claims.exp, 0);
-        compact.not_before = claims.nbf.and_then(|nbf| chrono::DateTime::from_timestamp(nbf, 0));
+        compact.not_before = claims
+            .nbf
+            .and_then(|nbf| chrono::DateTime::from_timestamp(nbf, 0));
         let header = jwt_compact::Header::empty().with_token_type("JWT");
         jwt_compact::alg::Hs256
             .token(&header, &compact, &self.signing)
@@ -267,14 +269,20 @@ mod tests {
         let input = alloc::format!("{}.{}", b64(header), b64(payload));
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
         mac.update(input.as_bytes());
-        alloc::format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        alloc::format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
     }
 
     #[test]
     fn signed_token_uses_the_standard_header_and_round_trips() {
         let token = key().sign(&claims());
         assert!(token.starts_with(STANDARD_HEADER));
-        assert_eq!(key().verify(&token, &JwtConfig::default(), NOW), Ok(claims()));
+        assert_eq!(
+            key().verify(&token, &JwtConfig::default(), NOW),
+            Ok(claims())
+        );
     }
 
     #[test]
@@ -358,11 +366,21 @@ mod tests {
             Err(AuthError::BadSignature)
         );
         for bad in ["", "a", "a.b", "a.b.c", "..", &token[..token.len() - 5]] {
-            assert!(key().verify(bad, &JwtConfig::default(), NOW).is_err(), "{bad:?}");
+            assert!(
+                key().verify(bad, &JwtConfig::default(), NOW).is_err(),
+                "{bad:?}"
+            );
         }
         // A payload of the wrong shape under a valid signature.
-        let token = forge(r#"{"alg":"HS256"}"#, r#"{"sub":1}"#, b"test-secret-at-least-32-bytes-long!!");
-        assert_eq!(key().verify(&token, &JwtConfig::default(), NOW), Err(AuthError::Malformed));
+        let token = forge(
+            r#"{"alg":"HS256"}"#,
+            r#"{"sub":1}"#,
+            b"test-secret-at-least-32-bytes-long!!",
+        );
+        assert_eq!(
+            key().verify(&token, &JwtConfig::default(), NOW),
+            Err(AuthError::Malformed)
+        );
     }
 
     proptest! {

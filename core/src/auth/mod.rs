@@ -212,8 +212,18 @@ mod tests {
             Credential::from_authorization(Some("bearer  tk_abc ")),
             Ok(Credential::ApiKey("tk_abc"))
         );
-        for bad in [None, Some(""), Some("Bearer"), Some("Bearer   "), Some("Basic dXNlcjpwYXNz")] {
-            assert_eq!(Credential::from_authorization(bad), Err(AuthError::Missing), "{bad:?}");
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer   "),
+            Some("Basic dXNlcjpwYXNz"),
+        ] {
+            assert_eq!(
+                Credential::from_authorization(bad),
+                Err(AuthError::Missing),
+                "{bad:?}"
+            );
         }
     }
 
@@ -223,8 +233,16 @@ mod tests {
             tenant_id: Some("t_paris".into()),
             tenant_role: Some("owner".into()),
             tenants: alloc::vec![
-                TenantClaim { id: "t_paris".into(), slug: "paris".into(), role: "owner".into() },
-                TenantClaim { id: "t_lyon".into(), slug: "lyon".into(), role: "viewer".into() },
+                TenantClaim {
+                    id: "t_paris".into(),
+                    slug: "paris".into(),
+                    role: "owner".into()
+                },
+                TenantClaim {
+                    id: "t_lyon".into(),
+                    slug: "lyon".into(),
+                    role: "viewer".into()
+                },
             ],
             platform_role: None,
             iat: 0,
@@ -277,13 +295,22 @@ mod tests {
         assert_eq!(principal.memberships.len(), 1);
         assert_eq!(principal.role_in("t_paris"), Some("mail-relay"));
         assert!(!principal.may_act_on("t_lyon"));
-        assert_eq!(principal.kind, PrincipalKind::ApiKey { key_id: "k_1".into() });
+        assert_eq!(
+            principal.kind,
+            PrincipalKind::ApiKey {
+                key_id: "k_1".into()
+            }
+        );
     }
 
     #[test]
     fn only_expiry_is_told_apart() {
         assert_eq!(AuthError::Expired.code(), ErrorCode::TokenExpired);
-        for e in [AuthError::BadSignature, AuthError::Revoked, AuthError::UnsupportedAlgorithm] {
+        for e in [
+            AuthError::BadSignature,
+            AuthError::Revoked,
+            AuthError::UnsupportedAlgorithm,
+        ] {
             assert_eq!(e.code(), ErrorCode::Unauthenticated);
         }
     }

@@ -63,7 +63,10 @@ impl Address {
         if local.len() > MAX_LOCAL_LEN {
             return Err(AddressError::TooLong);
         }
-        if !local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(is_atext)) {
+        if !local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(is_atext))
+        {
             return Err(AddressError::InvalidLocalPart);
         }
         // `Hostname::parse` would accept a port, which no address may carry.
@@ -112,7 +115,10 @@ impl Address {
         let mut text = String::from(base);
         text.push('@');
         text.push_str(self.domain());
-        Some(Address { at: base.len(), text })
+        Some(Address {
+            at: base.len(),
+            text,
+        })
     }
 }
 
@@ -132,8 +138,14 @@ mod tests {
     #[test]
     fn address_table() {
         let cases: &[(&str, Result<&str, AddressError>)] = &[
-            ("Alice@Hopital-Paris.example", Ok("alice@hopital-paris.example")),
-            ("dr.martin+urgent@clinique-lyon.example", Ok("dr.martin+urgent@clinique-lyon.example")),
+            (
+                "Alice@Hopital-Paris.example",
+                Ok("alice@hopital-paris.example"),
+            ),
+            (
+                "dr.martin+urgent@clinique-lyon.example",
+                Ok("dr.martin+urgent@clinique-lyon.example"),
+            ),
             ("o'brien@x.example", Ok("o'brien@x.example")),
             ("no-at-sign", Err(AddressError::MissingAt)),
             ("@x.example", Err(AddressError::MissingAt)),
@@ -173,8 +185,18 @@ mod tests {
         let a = Address::parse_path(" <Bob+Tag@Lab.Example> ").unwrap();
         assert_eq!((a.local(), a.domain()), ("bob+tag", "lab.example"));
         assert_eq!(a.without_subaddress().unwrap().as_str(), "bob@lab.example");
-        assert_eq!(Address::parse("+x@lab.example").unwrap().without_subaddress(), None);
-        assert_eq!(Address::parse("bob@lab.example").unwrap().without_subaddress(), None);
+        assert_eq!(
+            Address::parse("+x@lab.example")
+                .unwrap()
+                .without_subaddress(),
+            None
+        );
+        assert_eq!(
+            Address::parse("bob@lab.example")
+                .unwrap()
+                .without_subaddress(),
+            None
+        );
         assert!(Address::parse_path("<>").is_err());
     }
 

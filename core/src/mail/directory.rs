@@ -211,9 +211,27 @@ impl Directory {
         if delta.full {
             *self = Directory::default();
         }
-        merge(&mut self.domains, delta.domains, |d| &d.domain, |d| d.deleted, &mut summary);
-        merge(&mut self.mailboxes, delta.mailboxes, |m| &m.address, |m| m.deleted, &mut summary);
-        merge(&mut self.aliases, delta.aliases, |a| &a.address, |a| a.deleted, &mut summary);
+        merge(
+            &mut self.domains,
+            delta.domains,
+            |d| &d.domain,
+            |d| d.deleted,
+            &mut summary,
+        );
+        merge(
+            &mut self.mailboxes,
+            delta.mailboxes,
+            |m| &m.address,
+            |m| m.deleted,
+            &mut summary,
+        );
+        merge(
+            &mut self.aliases,
+            delta.aliases,
+            |a| &a.address,
+            |a| a.deleted,
+            &mut summary,
+        );
         self.version = delta.version;
         Ok(summary)
     }
@@ -303,11 +321,22 @@ pub(crate) mod tests {
                 aliases: alloc::vec![],
             })
             .unwrap();
-        assert_eq!(summary, ApplySummary { upserted: 3, removed: 0, full: true });
+        assert_eq!(
+            summary,
+            ApplySummary {
+                upserted: 3,
+                removed: 0,
+                full: true
+            }
+        );
         let mut gone = mailbox("x@a.example", 4);
         gone.deleted = true;
         let summary = dir
-            .apply(DirectoryDelta { version: 4, mailboxes: alloc::vec![gone], ..Default::default() })
+            .apply(DirectoryDelta {
+                version: 4,
+                mailboxes: alloc::vec![gone],
+                ..Default::default()
+            })
             .unwrap();
         assert_eq!(summary.removed, 1);
         assert!(dir.mailbox("x@a.example").is_none());
@@ -318,15 +347,31 @@ pub(crate) mod tests {
     #[test]
     fn stale_and_inconsistent_deltas_change_nothing() {
         let mut dir = Directory::default();
-        dir.apply(DirectoryDelta { version: 5, full: true, domains: alloc::vec![domain("a.example", 5)], ..Default::default() })
-            .unwrap();
+        dir.apply(DirectoryDelta {
+            version: 5,
+            full: true,
+            domains: alloc::vec![domain("a.example", 5)],
+            ..Default::default()
+        })
+        .unwrap();
         let before = dir.clone();
         assert_eq!(
-            dir.apply(DirectoryDelta { version: 4, domains: alloc::vec![domain("b.example", 4)], ..Default::default() }),
-            Err(DirectoryError::Stale { delta: 4, replica: 5 })
+            dir.apply(DirectoryDelta {
+                version: 4,
+                domains: alloc::vec![domain("b.example", 4)],
+                ..Default::default()
+            }),
+            Err(DirectoryError::Stale {
+                delta: 4,
+                replica: 5
+            })
         );
         assert_eq!(
-            dir.apply(DirectoryDelta { version: 6, domains: alloc::vec![domain("b.example", 7)], ..Default::default() }),
+            dir.apply(DirectoryDelta {
+                version: 6,
+                domains: alloc::vec![domain("b.example", 7)],
+                ..Default::default()
+            }),
             Err(DirectoryError::RowNewerThanDelta { row: 7, delta: 6 })
         );
         assert_eq!(dir, before);
@@ -335,9 +380,19 @@ pub(crate) mod tests {
     #[test]
     fn full_snapshot_replaces_everything_and_round_trips_as_json() {
         let mut dir = Directory::default();
-        dir.apply(DirectoryDelta { version: 2, full: true, domains: alloc::vec![domain("old.example", 1)], ..Default::default() })
-            .unwrap();
-        let snapshot = DirectoryDelta { version: 9, full: true, domains: alloc::vec![domain("new.example", 9)], ..Default::default() };
+        dir.apply(DirectoryDelta {
+            version: 2,
+            full: true,
+            domains: alloc::vec![domain("old.example", 1)],
+            ..Default::default()
+        })
+        .unwrap();
+        let snapshot = DirectoryDelta {
+            version: 9,
+            full: true,
+            domains: alloc::vec![domain("new.example", 9)],
+            ..Default::default()
+        };
         let json = serde_json::to_string(&snapshot).unwrap();
         dir.apply(serde_json::from_str(&json).unwrap()).unwrap();
         assert!(dir.domain("old.example").is_none());

@@ -9,7 +9,7 @@ mod policy;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};
 pub use directory::{
-    AliasEntry, ApplySummary, Directory, DirectoryDelta, DirectoryError, DomainEntry,
-    DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
+    AliasEntry, ApplySummary, Directory, DirectoryDelta, DirectoryError, DomainEntry, DomainStatus,
+    MailboxEntry, MailboxKind, MailboxStatus,
 };
-pub use policy::{RcptDecision, RecipientPolicy, RcptContext, Reply, StorageUsage, replies};
+pub use policy::{RcptContext, RcptDecision, RecipientPolicy, Reply, StorageUsage, replies};

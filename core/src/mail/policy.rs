@@ -47,7 +47,11 @@ pub mod replies {
     use super::Reply;
 
     const fn reply(code: u16, enhanced: &'static str, text: &'static str) -> Reply {
-        Reply { code, enhanced, text }
+        Reply {
+            code,
+            enhanced,
+            text,
+        }
     }
 
     /// Recipient accepted.
@@ -57,8 +61,11 @@ pub mod replies {
     /// The address does not parse.
     pub const BAD_ADDRESS: Reply = reply(501, "5.1.3", "Bad recipient address syntax");
     /// The replica is too old or missing.
-    pub const DIRECTORY_UNAVAILABLE: Reply =
-        reply(451, "4.3.0", "Directory temporarily unavailable, try again later");
+    pub const DIRECTORY_UNAVAILABLE: Reply = reply(
+        451,
+        "4.3.0",
+        "Directory temporarily unavailable, try again later",
+    );
     /// Not a hosted domain.
     pub const RELAY_DENIED: Reply = reply(550, "5.7.1", "Relaying denied");
     /// Hosted, suspended.
@@ -279,7 +286,10 @@ mod tests {
                 AliasEntry {
                     tenant_id: "t_paris".into(),
                     address: "urgences@hopital-paris.example".into(),
-                    targets: alloc::vec!["dr.martin@hopital-paris.example".into(), "accueil@hopital-paris.example".into()],
+                    targets: alloc::vec![
+                        "dr.martin@hopital-paris.example".into(),
+                        "accueil@hopital-paris.example".into()
+                    ],
                     version: 1,
                     deleted: false,
                 },
@@ -296,10 +306,16 @@ mod tests {
         dir
     }
 
-    const FRESH: RcptContext = RcptContext { accepted: 0, replica_age_secs: Some(5), declared_size: 0 };
+    const FRESH: RcptContext = RcptContext {
+        accepted: 0,
+        replica_age_secs: Some(5),
+        declared_size: 0,
+    };
 
     fn reply_for(path: &str, context: RcptContext, usage: &Usage) -> Reply {
-        RecipientPolicy::default().decide(&directory(), path, context, usage).reply()
+        RecipientPolicy::default()
+            .decide(&directory(), path, context, usage)
+            .reply()
     }
 
     #[test]
@@ -307,7 +323,11 @@ mod tests {
         let none = Usage::default();
         let table: &[(&str, RcptContext, (u16, &str))] = &[
             ("<Dr.Martin@Hopital-Paris.example>", FRESH, (250, "2.1.5")),
-            ("<dr.martin+labo@hopital-paris.example>", FRESH, (250, "2.1.5")),
+            (
+                "<dr.martin+labo@hopital-paris.example>",
+                FRESH,
+                (250, "2.1.5"),
+            ),
             ("<urgences@hopital-paris.example>", FRESH, (250, "2.1.5")),
             ("<someone@gmail.example>", FRESH, (550, "5.7.1")),
             ("<x@clinique-lyon.example>", FRESH, (550, "5.7.1")),
@@ -315,15 +335,54 @@ mod tests {
             ("<dangling@hopital-paris.example>", FRESH, (550, "5.1.1")),
             ("<former@hopital-paris.example>", FRESH, (550, "5.2.1")),
             ("<not an address>", FRESH, (501, "5.1.3")),
-            ("<dr.martin@hopital-paris.example>", RcptContext { replica_age_secs: Some(3_601), ..FRESH }, (451, "4.3.0")),
-            ("<dr.martin@hopital-paris.example>", RcptContext { replica_age_secs: None, ..FRESH }, (451, "4.3.0")),
-            ("<someone@gmail.example>", RcptContext { replica_age_secs: None, ..FRESH }, (451, "4.3.0")),
-            ("<dr.martin@hopital-paris.example>", RcptContext { accepted: 100, ..FRESH }, (452, "4.5.3")),
-            ("<small@hopital-paris.example>", RcptContext { declared_size: 2 * MB, ..FRESH }, (452, "4.2.2")),
+            (
+                "<dr.martin@hopital-paris.example>",
+                RcptContext {
+                    replica_age_secs: Some(3_601),
+                    ..FRESH
+                },
+                (451, "4.3.0"),
+            ),
+            (
+                "<dr.martin@hopital-paris.example>",
+                RcptContext {
+                    replica_age_secs: None,
+                    ..FRESH
+                },
+                (451, "4.3.0"),
+            ),
+            (
+                "<someone@gmail.example>",
+                RcptContext {
+                    replica_age_secs: None,
+                    ..FRESH
+                },
+                (451, "4.3.0"),
+            ),
+            (
+                "<dr.martin@hopital-paris.example>",
+                RcptContext {
+                    accepted: 100,
+                    ..FRESH
+                },
+                (452, "4.5.3"),
+            ),
+            (
+                "<small@hopital-paris.example>",
+                RcptContext {
+                    declared_size: 2 * MB,
+                    ..FRESH
+                },
+                (452, "4.2.2"),
+            ),
         ];
         for (path, context, (code, enhanced)) in table {
             let reply = reply_for(path, *context, &none);
-            assert_eq!((reply.code, reply.enhanced), (*code, *enhanced), "{path} {context:?}");
+            assert_eq!(
+                (reply.code, reply.enhanced),
+                (*code, *enhanced),
+                "{path} {context:?}"
+            );
         }
     }
 
@@ -331,25 +390,53 @@ mod tests {
     fn domain_quota_counts_stored_bytes() {
         let mut usage = Usage::default();
         usage.0.insert("hopital-paris.example".into(), MB);
-        let reply = reply_for("<accueil@hopital-paris.example>", RcptContext { declared_size: 1, ..FRESH }, &usage);
+        let reply = reply_for(
+            "<accueil@hopital-paris.example>",
+            RcptContext {
+                declared_size: 1,
+                ..FRESH
+            },
+            &usage,
+        );
         assert_eq!(reply, replies::OVER_QUOTA);
-        assert_eq!(reply_for("<accueil@hopital-paris.example>", FRESH, &usage), replies::ACCEPTED);
+        assert_eq!(
+            reply_for("<accueil@hopital-paris.example>", FRESH, &usage),
+            replies::ACCEPTED
+        );
     }
 
     #[test]
     fn alias_expands_and_names_the_tenant() {
-        let decision = RecipientPolicy::default().decide(&directory(), "<urgences@hopital-paris.example>", FRESH, &Usage::default());
-        let RcptDecision::Accept { tenant_id, mailboxes, .. } = decision else { panic!("{decision:?}") };
+        let decision = RecipientPolicy::default().decide(
+            &directory(),
+            "<urgences@hopital-paris.example>",
+            FRESH,
+            &Usage::default(),
+        );
+        let RcptDecision::Accept {
+            tenant_id,
+            mailboxes,
+            ..
+        } = decision
+        else {
+            panic!("{decision:?}")
+        };
         assert_eq!(tenant_id, "t_paris");
         assert_eq!(mailboxes.len(), 2);
     }
 
     #[test]
     fn size_check() {
-        let policy = RecipientPolicy { max_message_bytes: 1000, ..Default::default() };
+        let policy = RecipientPolicy {
+            max_message_bytes: 1000,
+            ..Default::default()
+        };
         assert_eq!(policy.check_size(1000), Ok(()));
         assert_eq!(policy.check_size(1001), Err(replies::MESSAGE_TOO_BIG));
-        assert_eq!(replies::MESSAGE_TOO_BIG.to_string(), "552 5.3.4 Message size exceeds fixed maximum");
+        assert_eq!(
+            replies::MESSAGE_TOO_BIG.to_string(),
+            "552 5.3.4 Message size exceeds fixed maximum"
+        );
     }
 
     proptest! {

@@ -64,10 +64,8 @@ fn check_label(label: &str) -> Result<(), NameError> {
         return Err(NameError::InvalidLabel);
     }
     // RFC 5891 4.2.3.1: "--" in positions 3 and 4 is reserved for A-labels ("xn--").
-    if bytes.len() >= 4 && &bytes[2..4] == b"--" {
-        if !label.starts_with("xn--") {
-            return Err(NameError::InvalidPunycode);
-        }
+    if bytes.len() >= 4 && &bytes[2..4] == b"--" && !label.starts_with("xn--") {
+        return Err(NameError::InvalidPunycode);
     }
     Ok(())
 }
@@ -151,7 +149,11 @@ impl Hostname {
             check_label(label)?;
         }
         // A numeric top-level label is how RFC 3696 2 tells a hostname from an address.
-        if lower.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        if lower
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(NameError::IpLiteral);
         }
         Ok(Hostname(lower))

@@ -242,11 +242,11 @@ impl TenantResolver {
         if unknown {
             return Err(ResolveError::NotFound);
         }
-        if chosen.is_none() {
-            if let Some(token) = named.iter().find(|n| n.by == ResolvedBy::Token) {
-                let tenant = lookup(&token.key).ok_or(ResolveError::NotFound)?;
-                chosen = Some((tenant, ResolvedBy::Token));
-            }
+        if chosen.is_none()
+            && let Some(token) = named.iter().find(|n| n.by == ResolvedBy::Token)
+        {
+            let tenant = lookup(&token.key).ok_or(ResolveError::NotFound)?;
+            chosen = Some((tenant, ResolvedBy::Token));
         }
         let (tenant, resolved_by) = chosen.ok_or(ResolveError::Required)?;
         if tenant.status == TenantStatus::Deleted {
@@ -254,10 +254,8 @@ impl TenantResolver {
         }
         // Membership is checked before status so that another tenant's principal learns
         // nothing about this tenant's state.
-        if let Some(principal) = principal {
-            if !principal.may_act_on(&tenant.id) {
-                return Err(ResolveError::Mismatch);
-            }
+        if principal.is_some_and(|p| !p.may_act_on(&tenant.id)) {
+            return Err(ResolveError::Mismatch);
         }
         match tenant.status {
             TenantStatus::Active => Ok(Resolution {
@@ -381,9 +379,18 @@ mod tests {
     fn each_source_resolves_and_reports_itself() {
         let world = World::new();
         let ok = |f, by| assert_eq!(world.resolve(f, None), Ok(("paris".into(), by)));
-        ok(facts("crm.hopital-paris.example", "/v1/tenant"), ResolvedBy::Hostname);
-        ok(facts("Paris.App.Example:443", "/v1/tenant"), ResolvedBy::Subdomain);
-        ok(facts("app.example", "/v1/t/paris/clients"), ResolvedBy::Path);
+        ok(
+            facts("crm.hopital-paris.example", "/v1/tenant"),
+            ResolvedBy::Hostname,
+        );
+        ok(
+            facts("Paris.App.Example:443", "/v1/tenant"),
+            ResolvedBy::Subdomain,
+        );
+        ok(
+            facts("app.example", "/v1/t/paris/clients"),
+            ResolvedBy::Path,
+        );
         ok(
             RequestFacts {
                 tenant_header: Some("paris"),
@@ -420,7 +427,10 @@ mod tests {
             tenant_query: Some("paris"),
             ..facts("paris.app.example", "/v1/t/paris/x")
         };
-        assert_eq!(world.resolve(f, None), Ok(("paris".into(), ResolvedBy::Subdomain)));
+        assert_eq!(
+            world.resolve(f, None),
+            Ok(("paris".into(), ResolvedBy::Subdomain))
+        );
     }
 
     #[test]
@@ -438,7 +448,10 @@ mod tests {
             tenant_id_header: Some("t_lyon"),
             ..facts("app.example", "/v1/t/paris/tenant")
         };
-        assert_eq!(world.resolve(f, None).unwrap_err().code(), ErrorCode::AmbiguousTenant);
+        assert_eq!(
+            world.resolve(f, None).unwrap_err().code(),
+            ErrorCode::AmbiguousTenant
+        );
     }
 
     #[test]
@@ -446,16 +459,25 @@ mod tests {
         let world = World::new();
         let lyon_member = member_of("t_lyon");
         let f = facts("paris.app.example", "/v1/tenant");
-        assert_eq!(world.resolve(f, Some(&lyon_member)), Err(ResolveError::Mismatch));
+        assert_eq!(
+            world.resolve(f, Some(&lyon_member)),
+            Err(ResolveError::Mismatch)
+        );
         // The mismatch hides the status of a tenant the principal does not belong to.
         let f = facts("nice.app.example", "/v1/tenant");
-        assert_eq!(world.resolve(f, Some(&lyon_member)), Err(ResolveError::Mismatch));
+        assert_eq!(
+            world.resolve(f, Some(&lyon_member)),
+            Err(ResolveError::Mismatch)
+        );
         let admin = Principal {
             platform_role: Some(crate::rbac::PlatformRole::Superadmin),
             ..member_of("t_lyon")
         };
         let f = facts("paris.app.example", "/v1/tenant");
-        assert_eq!(world.resolve(f, Some(&admin)), Ok(("paris".into(), ResolvedBy::Subdomain)));
+        assert_eq!(
+            world.resolve(f, Some(&admin)),
+            Ok(("paris".into(), ResolvedBy::Subdomain))
+        );
     }
 
     #[test]
@@ -465,10 +487,22 @@ mod tests {
             tenant_header: Some(slug),
             ..facts("app.example", "/v1/tenant")
         };
-        assert_eq!(world.resolve(by_slug("nice"), None), Err(ResolveError::Suspended));
-        assert_eq!(world.resolve(by_slug("lille"), None), Err(ResolveError::Inactive));
-        assert_eq!(world.resolve(by_slug("gone"), None), Err(ResolveError::NotFound));
-        assert_eq!(world.resolve(by_slug("nobody"), None), Err(ResolveError::NotFound));
+        assert_eq!(
+            world.resolve(by_slug("nice"), None),
+            Err(ResolveError::Suspended)
+        );
+        assert_eq!(
+            world.resolve(by_slug("lille"), None),
+            Err(ResolveError::Inactive)
+        );
+        assert_eq!(
+            world.resolve(by_slug("gone"), None),
+            Err(ResolveError::NotFound)
+        );
+        assert_eq!(
+            world.resolve(by_slug("nobody"), None),
+            Err(ResolveError::NotFound)
+        );
         assert_eq!(
             world.resolve(facts("nobody.app.example", "/v1/tenant"), None),
             Err(ResolveError::NotFound)
@@ -481,13 +515,22 @@ mod tests {
             tenant_id_header: Some("t_paris' OR 1=1"),
             ..facts("app.example", "/v1/tenant")
         };
-        assert_eq!(world.resolve(f, None), Err(ResolveError::Malformed("X-Tenant-ID")));
+        assert_eq!(
+            world.resolve(f, None),
+            Err(ResolveError::Malformed("X-Tenant-ID"))
+        );
     }
 
     #[test]
     fn nothing_named_is_required_and_unregistered_hosts_name_nothing() {
         let world = World::new();
-        for host in ["app.example", "localhost:8787", "127.0.0.1", "www.app.example", "a.b.app.example"] {
+        for host in [
+            "app.example",
+            "localhost:8787",
+            "127.0.0.1",
+            "www.app.example",
+            "a.b.app.example",
+        ] {
             assert_eq!(
                 world.resolve(facts(host, "/v1/tenant"), None),
                 Err(ResolveError::Required),
@@ -504,7 +547,10 @@ mod tests {
 
     #[test]
     fn tenant_path_is_stripped_for_routing() {
-        assert_eq!(strip_tenant_path("/v1/t/paris/clients/1").as_deref(), Some("/v1/clients/1"));
+        assert_eq!(
+            strip_tenant_path("/v1/t/paris/clients/1").as_deref(),
+            Some("/v1/clients/1")
+        );
         assert_eq!(strip_tenant_path("/v1/t/paris").as_deref(), Some("/v1"));
         assert_eq!(strip_tenant_path("/v1/clients"), None);
     }
