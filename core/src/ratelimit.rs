@@ -20,17 +20,24 @@ pub struct RateDecision {
     pub allowed: bool,
     /// Requests allowed per window.
     pub limit: u32,
-    /// Requests still allowed now.
-    pub remaining: u32,
     /// Window length in seconds.
     pub window_secs: u64,
     /// Seconds until the current window ends.
     pub reset_secs: u64,
     /// When refused: milliseconds until a request would be allowed.
     pub retry_after_ms: Option<u64>,
+    /// Capacity left, scaled by `unit`; divided only when a header asks for it, so a
+    /// decision costs no division.
+    headroom: u64,
+    unit: u64,
 }
 
 impl RateDecision {
+    /// Requests still allowed now.
+    pub fn remaining(&self) -> u32 {
+        u32::try_from(self.headroom / self.unit.max(1)).unwrap_or(u32::MAX)
+    }
+
     /// `RateLimit-Policy`, e.g. `"tenant";q=100;w=60`.
     pub fn policy_header(&self) -> String {
         alloc::format!("\"{POLICY_NAME}\";q={};w={}", self.limit, self.window_secs)
@@ -40,7 +47,7 @@ impl RateDecision {
     pub fn ratelimit_header(&self) -> String {
         alloc::format!(
             "\"{POLICY_NAME}\";r={};t={}",
-            self.remaining,
+            self.remaining(),
             self.reset_secs
         )
     }
@@ -81,13 +88,21 @@ impl SlidingWindow {
         }
     }
 
-    fn roll(&self, state: &mut WindowState, now_ms: u64) {
-        let start = now_ms - now_ms % self.window_ms;
-        if start <= state.window_start_ms {
-            // Same window, or a clock that went backwards: never undo counted requests.
+    /// Windows are capped at 2^32 ms (about 50 days) so that every product below fits
+    /// in a u64; saturation then only ever happens above the capacity, where it
+    /// cannot change a decision.
+    fn window(&self) -> u64 {
+        self.window_ms.clamp(1, u64::from(u32::MAX))
+    }
+
+    fn roll(&self, state: &mut WindowState, now_ms: u64, window: u64) {
+        if now_ms.wrapping_sub(state.window_start_ms) < window || now_ms < state.window_start_ms {
+            // Same window (the common case, no division), or a clock that went
+            // backwards: never undo counted requests.
             return;
         }
-        state.previous = if start - state.window_start_ms == self.window_ms {
+        let start = now_ms - now_ms % window;
+        state.previous = if start - state.window_start_ms == window {
             state.current
         } else {
             0
@@ -96,16 +111,15 @@ impl SlidingWindow {
         state.window_start_ms = start;
     }
 
-    /// The weighted count, scaled by `window_ms`, if one more request were counted.
-    fn weighted_with_one_more(&self, state: &WindowState, elapsed: u64) -> u128 {
-        let window = u128::from(self.window_ms);
-        u128::from(state.previous) * (window - u128::from(elapsed))
-            + (u128::from(state.current) + 1) * window
+    /// The weighted count scaled by the window: previous × overlap + current × window.
+    fn scaled_count(previous: u32, current: u32, window: u64, elapsed: u64) -> u64 {
+        u64::from(previous)
+            .saturating_mul(window - elapsed)
+            .saturating_add(u64::from(current).saturating_mul(window))
     }
 
     /// Milliseconds from `elapsed` into the window until one more request fits.
-    fn wait_ms(&self, state: &WindowState, elapsed: u64) -> u64 {
-        let window = self.window_ms;
+    fn wait_ms(&self, state: &WindowState, window: u64, elapsed: u64) -> u64 {
         let limit = u64::from(self.limit);
         if limit == 0 {
             return window - elapsed;
@@ -113,47 +127,48 @@ impl SlidingWindow {
         let (current, previous) = (u64::from(state.current), u64::from(state.previous));
         // In this window: previous * (W - e') <= (limit - current - 1) * W.
         if current < limit && previous > 0 {
-            let room =
-                (u128::from(limit - current - 1) * u128::from(window)) / u128::from(previous);
-            let at = window.saturating_sub(u64::try_from(room).unwrap_or(u64::MAX));
+            let room = (limit - current - 1).saturating_mul(window) / previous;
+            let at = window.saturating_sub(room);
             if at < window {
                 return at.saturating_sub(elapsed).max(1);
             }
         }
         // In the next window the current count becomes the previous one.
-        let at_next = if current == 0 {
-            0
-        } else {
-            let room = (u128::from(limit - 1) * u128::from(window)) / u128::from(current);
-            window.saturating_sub(u64::try_from(room).unwrap_or(u64::MAX))
-        };
+        let at_next = (limit - 1)
+            .saturating_mul(window)
+            .checked_div(current)
+            .map_or(0, |room| window.saturating_sub(room));
         window - elapsed + at_next
     }
 
     /// Decides one request at `now_ms` and counts it when allowed.
     pub fn check(&self, state: &mut WindowState, now_ms: u64) -> RateDecision {
-        self.roll(state, now_ms);
-        let elapsed = now_ms
-            .saturating_sub(state.window_start_ms)
-            .min(self.window_ms - 1);
-        let capacity = u128::from(self.limit) * u128::from(self.window_ms);
-        let allowed = self.weighted_with_one_more(state, elapsed) <= capacity;
+        let window = self.window();
+        self.roll(state, now_ms, window);
+        let elapsed = now_ms.saturating_sub(state.window_start_ms).min(window - 1);
+        let capacity = u64::from(self.limit) * window;
+        let with_one_more = Self::scaled_count(
+            state.previous,
+            state.current.saturating_add(1),
+            window,
+            elapsed,
+        );
+        let allowed = with_one_more <= capacity;
         let retry_after_ms = if allowed {
             state.current += 1;
             None
         } else {
-            Some(self.wait_ms(state, elapsed))
+            Some(self.wait_ms(state, window, elapsed))
         };
-        let used = u128::from(state.previous) * u128::from(self.window_ms - elapsed)
-            + u128::from(state.current) * u128::from(self.window_ms);
-        let remaining = capacity.saturating_sub(used) / u128::from(self.window_ms);
+        let used = Self::scaled_count(state.previous, state.current, window, elapsed);
         RateDecision {
             allowed,
             limit: self.limit,
-            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-            window_secs: self.window_ms.div_ceil(1000),
-            reset_secs: (self.window_ms - elapsed).div_ceil(1000),
+            window_secs: window.div_ceil(1000),
+            reset_secs: (window - elapsed).div_ceil(1000),
             retry_after_ms,
+            headroom: capacity.saturating_sub(used),
+            unit: window,
         }
     }
 }
@@ -195,14 +210,14 @@ impl Gcra {
             state.tat_us = new_tat;
         }
         let backlog = state.tat_us.max(now) - now;
-        let remaining = burst_span.saturating_sub(backlog) / interval.max(1);
         RateDecision {
             allowed,
             limit: self.limit,
-            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
             window_secs: self.window_ms.div_ceil(1000),
             reset_secs: backlog.div_ceil(1_000_000),
             retry_after_ms: (!allowed).then(|| (allow_at - now).div_ceil(1000).max(1)),
+            headroom: burst_span.saturating_sub(backlog),
+            unit: interval.max(1),
         }
     }
 }
@@ -267,7 +282,7 @@ mod tests {
         assert_eq!(allowed, 20);
         let denied = policy.check(&mut state, t0);
         assert!(!denied.allowed);
-        assert_eq!(denied.remaining, 0);
+        assert_eq!(denied.remaining(), 0);
         assert_eq!(denied.ratelimit_header(), "\"tenant\";r=0;t=60");
         assert_eq!(denied.policy_header(), "\"tenant\";q=20;w=60");
     }
@@ -291,7 +306,7 @@ mod tests {
         let mut fresh = state;
         let decision = policy.check(&mut fresh, start + 3 * MINUTE);
         assert!(decision.allowed);
-        assert_eq!(decision.remaining, 9);
+        assert_eq!(decision.remaining(), 9);
     }
 
     #[test]
@@ -354,7 +369,7 @@ mod tests {
         policy.check(&mut state, MINUTE);
         let json = serde_json::to_string(&state).unwrap();
         let mut restored: WindowState = serde_json::from_str(&json).unwrap();
-        assert_eq!(policy.check(&mut restored, MINUTE).remaining, 1);
+        assert_eq!(policy.check(&mut restored, MINUTE).remaining(), 1);
     }
 
     #[test]

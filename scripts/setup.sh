@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what Tenantry needs, at pinned versions, and skips what is already there.
+# Safe to run again: with everything present it takes a few seconds.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "$0")/env.sh"
+cd "$TENANTRY_ROOT"
+
+WORKER_BUILD_VERSION=0.8.7
+DEBIAN_PACKAGES=(${TENANTRY_DEBIAN_PACKAGES:-})
+
+need_targets=()
+installed_targets="$(rustup target list --installed)"
+for target in wasm32-unknown-unknown wasm32v1-none; do
+  grep -qx "$target" <<<"$installed_targets" || need_targets+=("$target")
+done
+if [ ${#need_targets[@]} -gt 0 ]; then
+  say "rustup target add ${need_targets[*]}"
+  rustup target add "${need_targets[@]}"
+fi
+installed_components="$(rustup component list --installed)"
+for component in rustfmt clippy; do
+  grep -q "^$component" <<<"$installed_components" || { say "rustup component add $component"; rustup component add "$component"; }
+done
+
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  say "cargo install worker-build $WORKER_BUILD_VERSION (about 6 minutes on 2 cores)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+
+bindgen_version="$(wasm_bindgen_locked_version)"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+  say "cargo install wasm-bindgen-cli $bindgen_version (about 4 minutes on 2 cores)"
+  # Not --locked: the CLI's own lockfile pins dependencies that no longer build.
+  cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci (wrangler, binaryen)"
+  npm ci --no-audit --no-fund
+fi
+
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+say "setup complete: worker-build $WORKER_BUILD_VERSION, wasm-bindgen $bindgen_version, wrangler $(wrangler --version 2>/dev/null | tail -1)"
