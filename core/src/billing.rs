@@ -507,6 +507,17 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), map in "\\PC{0,60}") {
+            if let Ok(event) = StripeEvent::parse(&body) {
+                let _ = locate_tenant(&event);
+                let _ = transition(&event, &BillingState::new(Plan::Free), &prices(), BillingPolicy::default());
+            }
+            let _ = PricePlans::parse(&map);
+        }
+    }
+
     #[test]
     fn ignored_and_malformed() {
         let policy = BillingPolicy::default();

@@ -372,6 +372,15 @@ mod tests {
         }
 
         #[test]
+        fn meta_round_trip_and_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256), header in "\\PC{0,80}") {
+            let mut mac = HmacSha256::new_from_slice(b"s").unwrap();
+            mac.update(&body);
+            let good = alloc::format!("sha256={}", hex_encode(&mac.finalize().into_bytes()));
+            prop_assert_eq!(verify_meta_signature(&body, Some(&good), b"s"), Ok(()));
+            prop_assert!(verify_meta_signature(&body, Some(&header), b"s").is_err());
+        }
+
+        #[test]
         fn format_matches_display(t in 0i64..i64::MAX) {
             let mut buffer = [0u8; 20];
             let expected = alloc::format!("{t}");

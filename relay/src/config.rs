@@ -1,0 +1,273 @@
+//! Configuration: a TOML file, then `TENANTRY_RELAY_*` environment overrides.
+//!
+//! An override names a key in upper case (`TENANTRY_RELAY_MAIL_ROOT`); a nested key uses
+//! `__` (`TENANTRY_RELAY_LIMITS__MAX_RECIPIENTS`). Its value is read as TOML when it
+//! parses as a TOML value (`25`, `true`, `["a", "b"]`) and as a string otherwise.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const ENV_PREFIX: &str = "TENANTRY_RELAY_";
+
+/// Everything the relay needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The name the relay greets with and stamps in `Received:`.
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    /// SMTP listen addresses.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Metrics and health (`/metrics`, `/healthz`).
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// Maildir root: `{mail_root}/{domain}/{local}/{tmp,new,cur}`.
+    pub mail_root: PathBuf,
+    /// `{cert_dir}/{domain}/cert.pem` + `key.pem`, and `{cert_dir}/default/`. Without it,
+    /// STARTTLS is not offered.
+    #[serde(default)]
+    pub cert_dir: Option<PathBuf>,
+    /// The libSQL database of the directory replica and the usage outbox: a `file:`
+    /// URL (default `file:{mail_root}/.relay-state.db`).
+    #[serde(default)]
+    pub state_db: Option<String>,
+    /// The gateway's base URL, e.g. `https://api.example`.
+    pub gateway_url: String,
+    /// An API key with role `mail-relay`. Prefer the environment variable
+    /// `TENANTRY_RELAY_RELAY_API_KEY` over the file.
+    pub relay_api_key: String,
+    /// Seconds between directory pulls.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Seconds between usage pushes.
+    #[serde(default = "default_usage_interval")]
+    pub usage_push_interval_secs: u64,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Session and message limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The SIZE advertised and enforced.
+    pub max_message_bytes: u64,
+    /// Recipients per transaction.
+    pub max_recipients: usize,
+    /// A command line, CRLF included.
+    pub max_line_bytes: usize,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// Connections at once from one client address.
+    pub max_connections_per_ip: usize,
+    /// Seconds to wait for a command.
+    pub command_timeout_secs: u64,
+    /// Seconds to wait for each chunk of DATA.
+    pub data_timeout_secs: u64,
+    /// Errors in a session before it is closed with 421.
+    pub max_errors: u32,
+    /// How old the directory replica may be before recipients are deferred.
+    pub max_replica_age_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_line_bytes: 4096,
+            max_connections: 2000,
+            max_connections_per_ip: 50,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_errors: 10,
+            max_replica_age_secs: 3600,
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    "localhost".into()
+}
+fn default_listen() -> Vec<SocketAddr> {
+    vec!["0.0.0.0:25".parse().expect("valid address")]
+}
+fn default_admin_listen() -> SocketAddr {
+    "127.0.0.1:9925".parse().expect("valid address")
+}
+fn default_sync_interval() -> u64 {
+    30
+}
+fn default_usage_interval() -> u64 {
+    60
+}
+
+impl Config {
+    /// Reads the file (if any), applies the environment and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            let mut parts: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            let last = parts.pop().unwrap_or_default();
+            let mut target = &mut table;
+            for part in parts {
+                target = target
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .with_context(|| format!("{name}: {part} is not a table"))?;
+            }
+            target.insert(last, parsed);
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(self.gateway_url.starts_with("http://") || self.gateway_url.starts_with("https://")) {
+            bail!("gateway_url must be an http(s) URL");
+        }
+        if !self
+            .relay_api_key
+            .starts_with(tenantry_core::auth::API_KEY_PREFIX)
+        {
+            bail!("relay_api_key must be a Tenantry API key (tk_...)");
+        }
+        if self.listen.is_empty() {
+            bail!("listen must name at least one address");
+        }
+        let l = &self.limits;
+        if l.max_recipients == 0 || l.max_connections == 0 || l.max_connections_per_ip == 0 {
+            bail!(
+                "limits.max_recipients, max_connections and max_connections_per_ip must be positive"
+            );
+        }
+        if l.max_line_bytes < 512 {
+            bail!("limits.max_line_bytes must be at least 512 (RFC 5321 4.5.3.1.4)");
+        }
+        if self.hostname.is_empty() || self.hostname.contains(char::is_whitespace) {
+            bail!("hostname must be a single word");
+        }
+        Ok(())
+    }
+
+    /// The state database URL.
+    pub fn state_db_url(&self) -> String {
+        self.state_db
+            .clone()
+            .unwrap_or_else(|| format!("file:{}", self.mail_root.join(".relay-state.db").display()))
+    }
+
+    /// What `check-config` prints: everything but the API key.
+    pub fn describe(&self) -> String {
+        format!(
+            "hostname {}\nlisten {:?}\nadmin {}\nmail_root {}\ncert_dir {}\nstate_db {}\ngateway {}\nrelay_api_key {}…\nlimits {:?}",
+            self.hostname,
+            self.listen,
+            self.admin_listen,
+            self.mail_root.display(),
+            self.cert_dir
+                .as_ref()
+                .map_or("(none: no STARTTLS)".into(), |d| d.display().to_string()),
+            self.state_db_url(),
+            self.gateway_url,
+            &self.relay_api_key[..self.relay_api_key.len().min(11)],
+            self.limits,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "tk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("relay-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(
+            &file,
+            format!("mail_root = \"/tmp/m\"\ngateway_url = \"http://127.0.0.1:1\"\nrelay_api_key = \"{KEY}\"\n[limits]\nmax_recipients = 5\n"),
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("TENANTRY_RELAY_LIMITS__MAX_RECIPIENTS", "7"),
+                ("TENANTRY_RELAY_LISTEN", "[\"127.0.0.1:2525\"]"),
+                ("TENANTRY_RELAY_HOSTNAME", "mx.example"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_recipients, 7);
+        assert_eq!(config.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
+        assert_eq!(config.hostname, "mx.example");
+        assert!(
+            !config.describe().contains(KEY),
+            "the key is never printed whole"
+        );
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused_with_a_reason() {
+        let base = [
+            ("TENANTRY_RELAY_MAIL_ROOT", "/tmp/m"),
+            ("TENANTRY_RELAY_GATEWAY_URL", "http://gw"),
+            ("TENANTRY_RELAY_RELAY_API_KEY", KEY),
+        ];
+        assert!(Config::load(None, env(&base)).is_ok());
+        let mut bad_key = base;
+        bad_key[2].1 = "secret";
+        assert!(
+            format!("{:#}", Config::load(None, env(&bad_key)).unwrap_err())
+                .contains("relay_api_key")
+        );
+        let mut bad_url = base;
+        bad_url[1].1 = "ftp://gw";
+        assert!(Config::load(None, env(&bad_url)).is_err());
+        let mut unknown = env(&base);
+        unknown.push(("TENANTRY_RELAY_NO_SUCH_KEY".into(), "1".into()));
+        assert!(format!("{:#}", Config::load(None, unknown).unwrap_err()).contains("no_such_key"));
+        assert!(
+            Config::load(None, env(&base[..2])).is_err(),
+            "the API key is required"
+        );
+    }
+}

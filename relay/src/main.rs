@@ -1,0 +1,207 @@
+//! `tenantry-relay`: the SMTP relay (MX) for every tenant mail domain.
+
+mod admin;
+mod clock;
+mod config;
+mod maildir;
+mod metrics;
+mod relay;
+mod smtp;
+mod state;
+mod sync;
+mod tls;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::Config;
+use relay::Relay;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+/// The SMTP relay for every Tenantry tenant mail domain.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file; `TENANTRY_RELAY_*` variables override it.
+    #[arg(long, short, env = "TENANTRY_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve SMTP, sync the directory and push usage in the background.
+    Serve,
+    /// Pull the directory from the gateway once, print what changed, and exit.
+    SyncOnce,
+    /// Load and validate the configuration and certificates, print them (without the
+    /// API key), and exit.
+    CheckConfig,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let env = std::env::vars().filter(|(k, _)| k != "TENANTRY_RELAY_CONFIG");
+    Config::load(cli.config.as_deref(), env)
+}
+
+fn load_tls(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    let Some(dir) = &config.cert_dir else {
+        return Ok(None);
+    };
+    let resolver = tls::SniResolver::load(dir)?;
+    let mut names: Vec<&str> = resolver.names().collect();
+    names.sort_unstable();
+    info!(certificates = ?names, "TLS certificates loaded");
+    Ok(Some(tokio_rustls::TlsAcceptor::from(
+        resolver.into_server_config()?,
+    )))
+}
+
+async fn open(config: &Config) -> anyhow::Result<(Arc<state::State>, Arc<Relay>)> {
+    std::fs::create_dir_all(&config.mail_root)
+        .with_context(|| format!("creating {}", config.mail_root.display()))?;
+    let state = state::State::open(&config.state_db_url())?;
+    let (directory, synced_at) = state.load_directory()?;
+    let tls = load_tls(config)?;
+    let relay = Relay::new(config.clone(), directory, synced_at, tls)?;
+    Ok((Arc::new(state), relay))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let (state, relay) = open(&config).await?;
+    let gateway = Arc::new(sync::Gateway::new(
+        &config.gateway_url,
+        &config.relay_api_key,
+    )?);
+    match sync::sync_once(&relay, &state, &gateway).await {
+        Ok(summary) => info!(
+            version = relay.directory().version(),
+            upserted = summary.upserted,
+            removed = summary.removed,
+            "directory synced at start"
+        ),
+        Err(error) => warn!(
+            error = format!("{error:#}"),
+            "directory sync at start failed; serving from the stored replica"
+        ),
+    }
+    sync::spawn_background(relay.clone(), state.clone(), gateway);
+    let admin = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("binding {}", config.admin_listen))?;
+    tokio::spawn(admin::serve(admin, relay.clone()));
+    for address in &config.listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        info!(%address, "listening for SMTP");
+        tokio::spawn(accept_loop(listener, relay.clone()));
+    }
+    info!(admin = %config.admin_listen, mail_root = %config.mail_root.display(), "tenantry-relay ready");
+    shutdown_signal().await;
+    info!("shutting down: saving counted usage to the outbox");
+    state.add_usage(&relay.take_usage())?;
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, relay: Arc<Relay>) {
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: pause instead of spinning.
+                warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        relay
+            .metrics
+            .connections_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(slot) = relay.admit(peer.ip()) else {
+            relay
+                .metrics
+                .connections_refused_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
+                    .await;
+            });
+            continue;
+        };
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            if let Err(error) = smtp::run(relay, Box::new(stream), peer).await {
+                info!(%peer, %error, "session ended with an I/O error");
+            }
+            drop(slot);
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = async {
+        let config = load_config(&cli)?;
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::CheckConfig => {
+                load_tls(&config)?;
+                println!("{}", config.describe());
+                println!("configuration OK");
+                Ok(())
+            }
+            Command::SyncOnce => {
+                let (state, relay) = open(&config).await?;
+                let gateway = sync::Gateway::new(&config.gateway_url, &config.relay_api_key)?;
+                let before = relay.directory().version();
+                let summary = sync::sync_once(&relay, &state, &gateway).await?;
+                let directory = relay.directory();
+                println!(
+                    "directory version {before} -> {}: {} upserted, {} removed{}; {} domains, {} mailboxes, {} aliases",
+                    directory.version(),
+                    summary.upserted,
+                    summary.removed,
+                    if summary.full { " (full snapshot)" } else { "" },
+                    directory.domains().count(),
+                    directory.mailboxes().count(),
+                    directory.aliases().count()
+                );
+                Ok(())
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            error!(error = format!("{err:#}"), "tenantry-relay failed");
+            eprintln!("tenantry-relay: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

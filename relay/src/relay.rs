@@ -1,0 +1,209 @@
+//! The relay's shared state: configuration, the directory replica in memory, storage
+//! and usage counters, metrics, TLS.
+
+use crate::clock;
+use crate::config::Config;
+use crate::maildir::Maildir;
+use crate::metrics::Metrics;
+use crate::state::UsageItem;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use tenantry_core::mail::{Directory, RecipientPolicy, StorageUsage};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+/// Bytes stored per mailbox and per domain.
+#[derive(Debug, Default)]
+pub struct Storage {
+    mailboxes: HashMap<String, u64>,
+    domains: HashMap<String, u64>,
+}
+
+impl Storage {
+    /// Counts `bytes` more in a mailbox (and its domain).
+    pub fn add(&mut self, mailbox: &str, bytes: u64) {
+        *self.mailboxes.entry(mailbox.to_string()).or_default() += bytes;
+        let domain = mailbox.rsplit_once('@').map_or("", |(_, d)| d);
+        *self.domains.entry(domain.to_string()).or_default() += bytes;
+    }
+}
+
+impl StorageUsage for Storage {
+    fn domain_bytes(&self, domain: &str) -> u64 {
+        self.domains.get(domain).copied().unwrap_or(0)
+    }
+    fn mailbox_bytes(&self, address: &str) -> u64 {
+        self.mailboxes.get(address).copied().unwrap_or(0)
+    }
+}
+
+/// Everything sessions and background tasks share.
+pub struct Relay {
+    /// Configuration.
+    pub config: Config,
+    /// The recipient policy built from the limits.
+    pub policy: RecipientPolicy,
+    /// Delivery.
+    pub maildir: Maildir,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// STARTTLS, when certificates are configured.
+    pub tls: Option<TlsAcceptor>,
+    directory: RwLock<Arc<Directory>>,
+    storage: Mutex<Storage>,
+    usage: Mutex<HashMap<(String, String), (i64, i64)>>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    connections: Arc<Semaphore>,
+}
+
+/// A connection slot; frees the per-address count when dropped.
+pub struct ConnectionSlot {
+    relay: Arc<Relay>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.relay.per_ip.lock().expect("per-ip lock");
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.relay
+            .metrics
+            .connections_active
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Relay {
+    /// Builds the shared state around a loaded directory.
+    pub fn new(
+        config: Config,
+        directory: Directory,
+        synced_at: Option<i64>,
+        tls: Option<TlsAcceptor>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let maildir = Maildir::new(config.mail_root.clone(), &config.hostname);
+        let mut storage = Storage::default();
+        for (mailbox, bytes) in maildir.scan_usage()? {
+            storage.add(&mailbox, bytes);
+        }
+        let policy = RecipientPolicy {
+            max_recipients: config.limits.max_recipients,
+            max_replica_age_secs: config.limits.max_replica_age_secs,
+            max_message_bytes: config.limits.max_message_bytes,
+        };
+        let metrics = Metrics::default();
+        metrics
+            .replica_version
+            .store(directory.version(), Ordering::Relaxed);
+        metrics
+            .replica_synced_at
+            .store(synced_at.unwrap_or(0), Ordering::Relaxed);
+        Ok(Arc::new(Relay {
+            connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+            config,
+            policy,
+            maildir,
+            metrics,
+            tls,
+            directory: RwLock::new(Arc::new(directory)),
+            storage: Mutex::new(storage),
+            usage: Mutex::new(HashMap::new()),
+            per_ip: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// A connection slot for a client, or `None` when a connection limit is reached.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let permit = self.connections.clone().try_acquire_owned().ok()?;
+        let mut per_ip = self.per_ip.lock().expect("per-ip lock");
+        let count = per_ip.entry(ip).or_default();
+        if *count >= self.config.limits.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        self.metrics
+            .connections_active
+            .fetch_add(1, Ordering::Relaxed);
+        Some(ConnectionSlot {
+            relay: self.clone(),
+            ip,
+            _permit: permit,
+        })
+    }
+
+    /// The replica as it is now.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.read().expect("directory lock").clone()
+    }
+
+    /// Replaces the replica after a successful sync.
+    pub fn set_directory(&self, directory: Directory, synced_at: i64) {
+        self.metrics
+            .replica_version
+            .store(directory.version(), Ordering::Relaxed);
+        self.metrics
+            .replica_synced_at
+            .store(synced_at, Ordering::Relaxed);
+        *self.directory.write().expect("directory lock") = Arc::new(directory);
+    }
+
+    /// Records a sync that brought nothing new: the replica is fresh again.
+    pub fn mark_synced(&self, synced_at: i64) {
+        self.metrics
+            .replica_synced_at
+            .store(synced_at, Ordering::Relaxed);
+    }
+
+    /// Seconds since the last successful sync, `None` if never.
+    pub fn replica_age(&self, now: i64) -> Option<u64> {
+        match self.metrics.replica_synced_at.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(u64::try_from(now - at).unwrap_or(0)),
+        }
+    }
+
+    /// Runs `f` with the storage counters.
+    pub fn with_storage<T>(&self, f: impl FnOnce(&mut Storage) -> T) -> T {
+        f(&mut self.storage.lock().expect("storage lock"))
+    }
+
+    /// Counts a delivered copy for the usage report.
+    pub fn count_delivery(&self, mailbox: &str, bytes: u64, now: i64) {
+        let domain = mailbox.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+        self.with_storage(|s| s.add(mailbox, bytes));
+        let mut usage = self.usage.lock().expect("usage lock");
+        let entry = usage.entry((domain, clock::utc_day(now))).or_default();
+        entry.0 += 1;
+        entry.1 += i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.metrics
+            .messages_delivered_total
+            .fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .bytes_delivered_total
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes the usage counted since the last call, with each domain's stored bytes.
+    pub fn take_usage(&self) -> Vec<UsageItem> {
+        let counted = std::mem::take(&mut *self.usage.lock().expect("usage lock"));
+        let storage = self.storage.lock().expect("storage lock");
+        counted
+            .into_iter()
+            .map(|((domain, day), (messages, bytes))| UsageItem {
+                storage_bytes: i64::try_from(storage.domain_bytes(&domain)).unwrap_or(i64::MAX),
+                domain,
+                day,
+                messages,
+                bytes,
+            })
+            .collect()
+    }
+}

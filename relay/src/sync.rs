@@ -1,0 +1,157 @@
+//! Talking to the gateway: pulling directory deltas and pushing usage batches, both
+//! with the relay's API key.
+
+use crate::clock;
+use crate::relay::Relay;
+use crate::state::State;
+use anyhow::{Context, bail};
+use std::sync::Arc;
+use std::time::Duration;
+use tenantry_core::mail::{ApplySummary, DirectoryDelta};
+use tracing::{info, warn};
+
+/// An HTTP client for the gateway's relay API.
+pub struct Gateway {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+}
+
+impl Gateway {
+    /// A client for `base` (the gateway URL).
+    pub fn new(base: &str, api_key: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!("tenantry-relay/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Gateway {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+        })
+    }
+
+    async fn directory(&self, since: u64) -> anyhow::Result<DirectoryDelta> {
+        let url = format!("{}/v1/relay/directory?since={since}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!(
+                "GET {url}: {status}: {}",
+                body.chars().take(300).collect::<String>()
+            );
+        }
+        response.json().await.context("reading the directory delta")
+    }
+
+    async fn push_usage(&self, batch: &crate::state::UsageBatch) -> anyhow::Result<()> {
+        let url = format!("{}/v1/relay/usage", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.api_key)
+            .json(batch)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("POST {url}: {status}");
+        }
+        Ok(())
+    }
+}
+
+/// Pulls once: applies the delta to a copy of the replica, persists it, then swaps it in.
+pub async fn sync_once(
+    relay: &Relay,
+    state: &State,
+    gateway: &Gateway,
+) -> anyhow::Result<ApplySummary> {
+    let current = relay.directory();
+    let delta = gateway.directory(current.version()).await?;
+    let now = clock::now_secs();
+    let mut next = (*current).clone();
+    let summary = next
+        .apply(delta.clone())
+        .context("applying the directory delta")?;
+    state.store_delta(&delta, now)?;
+    if summary.upserted + summary.removed > 0 || summary.full || next.version() != current.version()
+    {
+        relay.set_directory(next, now);
+    } else {
+        relay.mark_synced(now);
+    }
+    Ok(summary)
+}
+
+/// Moves counted usage into the outbox and pushes what is waiting; a batch stays in
+/// the outbox until the gateway acknowledges it.
+pub async fn push_usage_once(
+    relay: &Relay,
+    state: &State,
+    gateway: &Gateway,
+) -> anyhow::Result<usize> {
+    state.add_usage(&relay.take_usage())?;
+    let mut pushed = 0;
+    loop {
+        let now = clock::now_secs();
+        let batch_id = format!("{}-{now}-{}", relay.config.hostname, std::process::id());
+        let Some(batch) = state.next_batch(&batch_id, now)? else {
+            return Ok(pushed);
+        };
+        gateway.push_usage(&batch).await?;
+        state.acknowledge_batch(&batch.batch_id)?;
+        info!(batch_id = %batch.batch_id, items = batch.items.len(), "usage pushed");
+        pushed += 1;
+    }
+}
+
+/// The background loops: directory sync and usage push.
+pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gateway>) {
+    let (r, s, g) = (relay.clone(), state.clone(), gateway.clone());
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(r.config.sync_interval_secs.max(1)));
+        loop {
+            tick.tick().await;
+            match sync_once(&r, &s, &g).await {
+                Ok(summary) if summary.upserted + summary.removed > 0 || summary.full => {
+                    info!(
+                        version = r.directory().version(),
+                        upserted = summary.upserted,
+                        removed = summary.removed,
+                        full = summary.full,
+                        "directory synced"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => warn!(
+                    error = format!("{error:#}"),
+                    "directory sync failed; keeping the replica"
+                ),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(
+            relay.config.usage_push_interval_secs.max(1),
+        ));
+        loop {
+            tick.tick().await;
+            if let Err(error) = push_usage_once(&relay, &state, &gateway).await {
+                warn!(
+                    error = format!("{error:#}"),
+                    "usage push failed; it stays in the outbox"
+                );
+            }
+        }
+    });
+}
