@@ -7,7 +7,8 @@ source "$(dirname "$0")/env.sh"
 cd "$TENANTRY_ROOT"
 
 WORKER_BUILD_VERSION=0.8.7
-DEBIAN_PACKAGES=(${TENANTRY_DEBIAN_PACKAGES:-})
+# swaks drives the relay tests; openssl makes their certificates.
+DEBIAN_PACKAGES=(swaks openssl)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"

@@ -1,0 +1,134 @@
+"""Runs the real tenantry-relay binary for tests: config, certificates, start, stop."""
+import os
+import pathlib
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = pathlib.Path(os.environ.get("TENANTRY_RELAY_BIN", ROOT / "target" / "debug" / "tenantry-relay"))
+API_KEY = "tk_" + "R" * 43
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certificates(directory, names):
+    """A private CA and one certificate per name (and `default`), as the relay expects
+    them: {dir}/{name}/cert.pem + key.pem. Returns the CA certificate path."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = directory / "ca.key", directory / "ca.pem"
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=Tenantry Test CA")
+    for name in names:
+        cn = "mx.default.test" if name == "default" else name
+        d = directory / name
+        d.mkdir(exist_ok=True)
+        ext = d / "ext.cnf"
+        ext.write_text(f"subjectAltName=DNS:{cn}\nbasicConstraints=CA:FALSE\n")
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", d / "key.pem", "-out", d / "req.csr", "-subj", f"/CN={cn}")
+        run("openssl", "x509", "-req", "-in", d / "req.csr", "-CA", ca_cert, "-CAkey", ca_key,
+            "-CAcreateserial", "-out", d / "cert.pem", "-days", "2", "-extfile", ext)
+    return ca_cert
+
+
+class RelayProcess:
+    def __init__(self, gateway_url, workdir=None, cert_dir=None, **overrides):
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
+        self.mail_root = self.workdir / "mail"
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.starts = 0
+        self.log_path = self.workdir / "relay-0.log"
+        limits = {
+            "max_message_bytes": 200_000, "max_recipients": 5, "command_timeout_secs": 30,
+            "data_timeout_secs": 30, "max_errors": 10, "max_connections": 1500,
+            "max_connections_per_ip": 1200, "max_replica_age_secs": 3600,
+        }
+        limits.update(overrides.pop("limits", {}))
+        lines = [
+            'hostname = "mx.tenantry.test"',
+            f'listen = ["127.0.0.1:{self.port}"]',
+            f'admin_listen = "127.0.0.1:{self.admin_port}"',
+            f'mail_root = "{self.mail_root}"',
+            f'state_db = "file:{self.workdir / "state.db"}"',
+            f'gateway_url = "{gateway_url}"',
+            f"sync_interval_secs = {overrides.pop('sync_interval_secs', 1)}",
+            f"usage_push_interval_secs = {overrides.pop('usage_push_interval_secs', 1)}",
+        ]
+        if cert_dir:
+            lines.append(f'cert_dir = "{cert_dir}"')
+        lines.append("[limits]")
+        lines += [f"{k} = {v}" for k, v in limits.items()]
+        self.config = self.workdir / "relay.toml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.process = None
+
+    def env(self):
+        # The key comes from the environment, as the README recommends.
+        return {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": API_KEY, "RUST_LOG": "info"}
+
+    def start(self, wait_for_sync=True):
+        # A log file per start, so that readiness is read from this run only.
+        self.starts += 1
+        self.log_path = self.workdir / f"relay-{self.starts}.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([str(BINARY), "--config", str(self.config), "serve"],
+                                            stdout=log, stderr=log, env=self.env())
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"relay exited: {self.log()}")
+            if "tenantry-relay ready" in self.log() and (not wait_for_sync or "directory synced" in self.log()):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"relay did not start: {self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill9(self):
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def run(self, *args):
+        return subprocess.run([str(BINARY), "--config", str(self.config), *args],
+                              capture_output=True, text=True, env=self.env(), timeout=60)
+
+    def metrics(self):
+        with socket.create_connection(("127.0.0.1", self.admin_port)) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        return data.decode()
+
+    def maildir(self, address, sub="new"):
+        local, domain = address.split("@")
+        return self.mail_root / domain / local / sub
+
+    def messages(self, address):
+        d = self.maildir(address)
+        return sorted(p.read_bytes() for p in d.iterdir()) if d.exists() else []
+
+
+def body_of(stored):
+    """The message as the client sent it: what follows the relay's Return-Path and
+    Received lines."""
+    marker = stored.index(b"+0000\r\n") + len(b"+0000\r\n")
+    return stored[marker:]

@@ -1,0 +1,128 @@
+"""A stand-in for the gateway's relay API, for testing the relay alone.
+
+It enforces the contract of API.md: `Authorization: Bearer <relay key>` or 401
+problem+json; `GET /v1/relay/directory?since=N` returns the rows changed after N with
+tombstones (`since=0`: a full snapshot); `POST /v1/relay/usage` applies each `batch_id`
+once. Tests change the directory through `StandinGateway` methods and can make the
+gateway fail to simulate an outage.
+"""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class StandinGateway:
+    def __init__(self, api_key):
+        self.api_key = api_key
+        self.version = 0
+        self.rows = {"domains": {}, "mailboxes": {}, "aliases": {}}
+        self.batches = {}
+        self.usage = {}
+        self.down = False
+        self.requests = []
+        self.lock = threading.Lock()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body, content_type="application/json"):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def problem(self, status, code):
+                self.reply(status, {"type": f"https://tenantry.dev/problems/{code}", "title": code,
+                                    "status": status, "code": code, "detail": code},
+                           "application/problem+json")
+
+            def authorized(self):
+                gateway.requests.append((self.command, self.path, self.headers.get("authorization")))
+                if gateway.down:
+                    self.problem(503, "upstream_error")
+                    return False
+                if self.headers.get("authorization") != f"Bearer {gateway.api_key}":
+                    self.problem(401, "unauthenticated")
+                    return False
+                return True
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                if url.path != "/v1/relay/directory":
+                    return self.problem(404, "not_found")
+                if not self.authorized():
+                    return
+                try:
+                    since = int(parse_qs(url.query).get("since", ["0"])[0])
+                except ValueError:
+                    return self.problem(400, "invalid_request")
+                self.reply(200, gateway.delta(since))
+
+            def do_POST(self):
+                if urlparse(self.path).path != "/v1/relay/usage":
+                    return self.problem(404, "not_found")
+                if not self.authorized():
+                    return
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                gateway.apply_usage(body)
+                self.reply(200, {"batch_id": body["batch_id"]})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+    def _bump(self):
+        self.version += 1
+        return self.version
+
+    def put_domain(self, tenant_id, domain, status="active", max_mailboxes=10, max_storage_mb=10):
+        with self.lock:
+            self.rows["domains"][domain] = {
+                "tenant_id": tenant_id, "domain": domain, "status": status, "max_mailboxes": max_mailboxes,
+                "max_storage_mb": max_storage_mb, "version": self._bump(), "deleted": False}
+
+    def put_mailbox(self, tenant_id, address, quota_mb=-1, status="active"):
+        with self.lock:
+            self.rows["mailboxes"][address] = {
+                "tenant_id": tenant_id, "address": address, "kind": "personal", "status": status,
+                "quota_mb": quota_mb, "version": self._bump(), "deleted": False}
+
+    def put_alias(self, tenant_id, address, targets):
+        with self.lock:
+            self.rows["aliases"][address] = {
+                "tenant_id": tenant_id, "address": address, "targets": targets, "version": self._bump(),
+                "deleted": False}
+
+    def remove_mailbox(self, address):
+        with self.lock:
+            row = self.rows["mailboxes"][address]
+            row.update(deleted=True, version=self._bump())
+
+    def delta(self, since):
+        with self.lock:
+            full = since == 0
+            out = {"version": self.version, "full": full}
+            for kind, rows in self.rows.items():
+                out[kind] = [r for r in rows.values() if r["version"] > since and not (full and r["deleted"])]
+            return out
+
+    def apply_usage(self, batch):
+        with self.lock:
+            if batch["batch_id"] in self.batches:
+                return
+            self.batches[batch["batch_id"]] = batch
+            for item in batch["items"]:
+                key = (item["domain"], item["day"])
+                current = self.usage.setdefault(key, {"messages": 0, "bytes": 0, "storage_bytes": 0})
+                current["messages"] += item["messages"]
+                current["bytes"] += item["bytes"]
+                current["storage_bytes"] = item["storage_bytes"]
