@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
-# Later modes (http, smtp) measure the Workers and the relay.
+#   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
+#                            installs Debian's postfix and runs a bench-only instance on :2526)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
@@ -14,8 +15,18 @@ case "$mode" in
     cargo bench -p tenantry-core --bench core --locked -- --warm-up-time 1 --measurement-time 4 >/dev/null
     python3 scripts/bench/core_report.py target/criterion
     ;;
+  smtp)
+    if ! command -v smtp-source >/dev/null; then
+      say "apt-get install postfix (for smtp-source and the peer MX)"
+      echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix
+    fi
+    say "cargo build --release -p tenantry-relay"
+    cargo build --release -p tenantry-relay --locked
+    python3 scripts/bench/smtp.py
+    ;;
   *)
-    echo "usage: scripts/bench.sh core" >&2
+    echo "usage: scripts/bench.sh core|smtp" >&2
     exit 2
     ;;
 esac

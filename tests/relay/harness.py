@@ -7,7 +7,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = pathlib.Path(os.environ.get("TENANTRY_RELAY_BIN", ROOT / "target" / "debug" / "tenantry-relay"))
+BINARY = pathlib.Path(os.environ.get("RELAY_TEST_BINARY", ROOT / "target" / "debug" / "tenantry-relay"))
 API_KEY = "tk_" + "R" * 43
 
 
@@ -42,6 +42,7 @@ def make_certificates(directory, names):
 class RelayProcess:
     def __init__(self, gateway_url, workdir=None, cert_dir=None, **overrides):
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.mail_root = self.workdir / "mail"
         self.port = free_port()
         self.admin_port = free_port()

@@ -425,6 +425,57 @@ class ReplicaTest(unittest.TestCase):
             gateway.stop()
 
 
+class LimitsAndOutboxTest(unittest.TestCase):
+    def test_connection_limit_per_client_address(self):
+        gateway = StandinGateway(API_KEY)
+        seed(gateway)
+        relay = RelayProcess(gateway.url, limits={"max_connections_per_ip": 2}).start()
+        try:
+            first = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+            second = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+            self.assertTrue(first.recv(128).startswith(b"220") and second.recv(128).startswith(b"220"))
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as third:
+                self.assertTrue(third.recv(128).startswith(b"421 4.7.0"))
+            first.close()
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as again:
+                self.assertTrue(again.recv(128).startswith(b"220"), "a freed slot is usable again")
+            second.close()
+            self.assertRegex(relay.metrics(), r"relay_connections_refused_total [1-9]")
+        finally:
+            relay.stop()
+            gateway.stop()
+
+    def test_usage_waits_in_the_outbox_while_the_gateway_is_down(self):
+        gateway = StandinGateway(API_KEY)
+        seed(gateway)
+        relay = RelayProcess(gateway.url).start()
+        try:
+            gateway.down = True
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                client.ehlo("x")
+                for _ in range(3):
+                    client.sendmail("s@example.org", [f"secretariat@{LYON}"], message("outbox"))
+            time.sleep(2.5)
+            self.assertEqual(gateway.usage, {}, "nothing can have arrived")
+            # A restart in between: the outbox is on disk.
+            relay.stop()
+            relay.start(wait_for_sync=False)
+            gateway.down = False
+            deadline = time.time() + 10
+            while time.time() < deadline and not gateway.usage:
+                time.sleep(0.2)
+            usage = {d: v for (d, _), v in gateway.usage.items()}
+            self.assertEqual(usage[LYON]["messages"], 3)
+            posts = [r for r in gateway.requests if r[0] == "POST"]
+            self.assertTrue(all(auth == f"Bearer {API_KEY}" for _, _, auth in posts))
+            # Every batch id was applied once even though some were posted several times.
+            self.assertEqual(len(gateway.batches), len({b for b in gateway.batches}))
+        finally:
+            relay.stop()
+            gateway.stop()
+
+
 class CrashTest(unittest.TestCase):
     """kill -9 while clients send: every message acknowledged with 250 is in new/,
     byte-identical, and no partial file is ever in new/."""
