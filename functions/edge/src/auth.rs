@@ -1,0 +1,75 @@
+//! Who is asking: a platform JWT or an API key, verified by the core.
+
+use crate::Outcome;
+use crate::config::Config;
+use crate::db::{PlatformDb, text};
+use serde::Deserialize;
+use tenantry_core::auth::{ApiKeyRecord, AuthError, Credential, Principal, hash_api_key};
+use tenantry_core::{ErrorCode, Problem};
+use worker::D1Database;
+
+fn refused(error: AuthError) -> Problem {
+    Problem::new(error.code(), error.to_string())
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    tenant_id: String,
+    id: String,
+    role: String,
+    key_hash: String,
+    expires_at: Option<f64>,
+    revoked_at: Option<f64>,
+}
+
+/// The principal of a request, `None` when it carries no credential at all.
+pub async fn authenticate(
+    authorization: Option<&str>,
+    config: &Config,
+    db: &D1Database,
+    now: i64,
+) -> Outcome<Option<Principal>> {
+    if authorization.is_none() {
+        return Ok(None);
+    }
+    match Credential::from_authorization(authorization).map_err(refused)? {
+        Credential::Jwt(token) => {
+            let claims = config
+                .jwt_key
+                .verify(token, &config.jwt, now)
+                .map_err(refused)?;
+            Principal::from_claims(claims).map(Some).map_err(refused)
+        }
+        Credential::ApiKey(key) => {
+            let hash = hash_api_key(key).map_err(refused)?;
+            // Authentication precedes tenant resolution: the key's hash finds its tenant.
+            let row: Option<KeyRow> = PlatformDb(db)
+                .first(
+                    "SELECT tenant_id, id, role, key_hash, expires_at, revoked_at FROM api_keys WHERE key_hash = ?1",
+                    &[text(&hash)],
+                )
+                .await?;
+            let row =
+                row.ok_or_else(|| Problem::new(ErrorCode::Unauthenticated, "unknown API key"))?;
+            let record = ApiKeyRecord {
+                id: row.id,
+                tenant_id: row.tenant_id,
+                role: row.role,
+                revoked: row.revoked_at.is_some(),
+                expires_at: row.expires_at.map(|t| t as i64),
+            };
+            record.check(&row.key_hash, &hash, now).map_err(refused)?;
+            Ok(Some(Principal::from_api_key(&record)))
+        }
+    }
+}
+
+/// 401 when there is no principal.
+pub fn require(principal: Option<Principal>) -> Outcome<Principal> {
+    principal.ok_or_else(|| {
+        Problem::new(
+            ErrorCode::Unauthenticated,
+            "send Authorization: Bearer <token or API key>",
+        )
+    })
+}

@@ -1,0 +1,90 @@
+//! Configuration from Worker vars and secrets (`.dev.vars` locally, `wrangler secret`
+//! in production). A missing or malformed value fails at the first request that needs
+//! it with 500 `misconfigured`, naming the variable and never its value.
+
+use tenantry_core::auth::{JwtConfig, JwtKey};
+use tenantry_core::seal::{Keyring, MasterKey};
+use tenantry_core::tenant::Hostname;
+use tenantry_core::{ErrorCode, Problem};
+use worker::Env;
+
+/// A value of the environment, from a secret or a var.
+pub fn value(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+fn misconfigured(name: &str, why: &str) -> Problem {
+    Problem::new(ErrorCode::Misconfigured, format!("{name} {why}"))
+}
+
+/// A required value.
+pub fn required(env: &Env, name: &str) -> Result<String, Problem> {
+    value(env, name).ok_or_else(|| misconfigured(name, "is not set"))
+}
+
+/// What every request of the gateway needs.
+pub struct Config {
+    /// `PLATFORM_DOMAIN`, for subdomain resolution.
+    pub platform_domain: Option<Hostname>,
+    /// `JWT_SECRET`.
+    pub jwt_key: JwtKey,
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`.
+    pub jwt: JwtConfig,
+}
+
+impl Config {
+    /// Reads the configuration.
+    pub fn load(env: &Env) -> Result<Self, Problem> {
+        let platform_domain = match value(env, "PLATFORM_DOMAIN") {
+            None => None,
+            Some(d) => Some(
+                Hostname::parse(&d)
+                    .map_err(|_| misconfigured("PLATFORM_DOMAIN", "is not a hostname"))?,
+            ),
+        };
+        let secret = required(env, "JWT_SECRET")?;
+        if secret.len() < 32 {
+            return Err(misconfigured(
+                "JWT_SECRET",
+                "must be at least 32 characters",
+            ));
+        }
+        let defaults = JwtConfig::default();
+        Ok(Config {
+            platform_domain,
+            jwt_key: JwtKey::new(secret.as_bytes()),
+            jwt: JwtConfig {
+                issuer: value(env, "JWT_ISSUER").unwrap_or(defaults.issuer),
+                audience: value(env, "JWT_AUDIENCE").unwrap_or(defaults.audience),
+                leeway_secs: defaults.leeway_secs,
+            },
+        })
+    }
+}
+
+/// The sealing keyring: `SEAL_MASTER_KEY` (64 hex), key id `SEAL_KEY_ID` (default
+/// `k1`), and optionally `SEAL_RETIRED_KEYS` (`id:hex,id:hex`) to open old values.
+pub fn keyring(env: &Env) -> Result<Keyring, Problem> {
+    let id = value(env, "SEAL_KEY_ID").unwrap_or_else(|| "k1".into());
+    let current = MasterKey::from_hex(&id, &required(env, "SEAL_MASTER_KEY")?)
+        .map_err(|_| misconfigured("SEAL_MASTER_KEY", "must be 64 hex characters"))?;
+    let mut retired = Vec::new();
+    for entry in value(env, "SEAL_RETIRED_KEYS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|e| !e.is_empty())
+    {
+        let (id, hex) = entry
+            .split_once(':')
+            .ok_or_else(|| misconfigured("SEAL_RETIRED_KEYS", "must be id:hex,..."))?;
+        retired.push(
+            MasterKey::from_hex(id, hex)
+                .map_err(|_| misconfigured("SEAL_RETIRED_KEYS", "holds a malformed key"))?,
+        );
+    }
+    Ok(Keyring::new(current, retired))
+}

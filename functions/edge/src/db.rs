@@ -1,0 +1,176 @@
+//! D1 access. Tenant-owned rows are reached only through [`TenantDb`], which binds the
+//! tenant id as `?1` and refuses SQL that does not filter or write `tenant_id` with it.
+
+use crate::{Outcome, internal};
+use serde::de::DeserializeOwned;
+use tenantry_core::{ErrorCode, Problem};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+/// A D1 value for binding.
+pub fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+/// An integer for binding (D1 numbers are f64; ids, times and counts fit).
+pub fn int(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// An optional text for binding.
+pub fn opt_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// The tenant-scoped query layer.
+pub struct TenantDb<'a> {
+    db: &'a D1Database,
+    tenant_id: String,
+}
+
+fn is_scoped(sql: &str) -> bool {
+    let normal: String = sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let filters = normal.contains("tenant_id = ?1");
+    let inserts = normal.starts_with("insert")
+        && normal.contains("(tenant_id,")
+        && normal.contains("values (?1,");
+    filters || inserts
+}
+
+impl<'a> TenantDb<'a> {
+    /// The layer for one tenant.
+    pub fn new(db: &'a D1Database, tenant_id: &str) -> Self {
+        TenantDb {
+            db,
+            tenant_id: tenant_id.to_string(),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// A statement with `?1` bound to the tenant and `args` as `?2`, `?3`, ...
+    pub fn statement(&self, sql: &str, args: &[JsValue]) -> Outcome<D1PreparedStatement> {
+        if !is_scoped(sql) {
+            return Err(internal(format!("unscoped tenant query refused: {sql}")));
+        }
+        let mut values = Vec::with_capacity(args.len() + 1);
+        values.push(text(&self.tenant_id));
+        values.extend_from_slice(args);
+        self.db.prepare(sql).bind(&values).map_err(internal)
+    }
+
+    /// All rows.
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Outcome<Vec<T>> {
+        let result = self.statement(sql, args)?.all().await.map_err(internal)?;
+        result.results().map_err(internal)
+    }
+
+    /// The first row, if any.
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Outcome<Option<T>> {
+        self.statement(sql, args)?
+            .first(None)
+            .await
+            .map_err(internal)
+    }
+
+    /// Runs a write and returns the number of rows changed.
+    pub async fn run(&self, sql: &str, args: &[JsValue]) -> Outcome<usize> {
+        let result = self.statement(sql, args)?.run().await.map_err(internal)?;
+        Ok(result
+            .meta()
+            .map_err(internal)?
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
+    }
+
+    /// Runs several writes atomically (a D1 batch is a transaction).
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<()> {
+        self.db.batch(statements).await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("UNIQUE constraint failed") {
+                Problem::new(
+                    ErrorCode::Conflict,
+                    "a resource with this key already exists",
+                )
+            } else {
+                internal(text)
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// Platform-level statements (tenants, users, hostnames, the relay's cross-tenant
+/// directory read): not tenant-owned rows, or read for every tenant on purpose.
+pub struct PlatformDb<'a>(pub &'a D1Database);
+
+impl PlatformDb<'_> {
+    /// A statement with `args` as `?1`, `?2`, ...
+    pub fn statement(&self, sql: &str, args: &[JsValue]) -> Outcome<D1PreparedStatement> {
+        self.0.prepare(sql).bind(args).map_err(internal)
+    }
+
+    /// All rows.
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Outcome<Vec<T>> {
+        self.statement(sql, args)?
+            .all()
+            .await
+            .map_err(internal)?
+            .results()
+            .map_err(internal)
+    }
+
+    /// The first row, if any.
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Outcome<Option<T>> {
+        self.statement(sql, args)?
+            .first(None)
+            .await
+            .map_err(internal)
+    }
+}
+
+/// A conflict from a UNIQUE constraint, or an internal error.
+pub fn conflict_or_internal(error: impl std::fmt::Display, what: &str) -> Problem {
+    let text = error.to_string();
+    if text.contains("UNIQUE constraint failed") {
+        Problem::new(ErrorCode::Conflict, format!("{what} already exists"))
+    } else {
+        internal(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_scoped;
+
+    #[test]
+    fn only_tenant_scoped_sql_passes() {
+        assert!(is_scoped(
+            "SELECT * FROM clients WHERE tenant_id = ?1 AND id = ?2"
+        ));
+        assert!(is_scoped(
+            "UPDATE clients SET name = ?2 WHERE tenant_id = ?1 AND id = ?3"
+        ));
+        assert!(is_scoped(
+            "INSERT INTO clients (tenant_id, id) VALUES (?1, ?2)"
+        ));
+        assert!(!is_scoped("SELECT * FROM clients WHERE id = ?1"));
+        assert!(!is_scoped("SELECT * FROM clients WHERE tenant_id = ?2"));
+        assert!(!is_scoped("DELETE FROM clients"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Request bodies and responses: JSON in and out, problem+json for every error.
+
+use crate::Outcome;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tenantry_core::problem::PROBLEM_CONTENT_TYPE;
+use tenantry_core::{ErrorCode, Problem};
+use worker::{Request, Response, Result};
+
+/// Largest JSON body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A problem+json response carrying the request id.
+pub fn problem(problem: &Problem, request_id: &str) -> Result<Response> {
+    let mut response =
+        Response::ok(problem.to_json(Some(request_id)))?.with_status(problem.status());
+    response
+        .headers_mut()
+        .set("content-type", PROBLEM_CONTENT_TYPE)?;
+    Ok(response)
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Outcome<Response> {
+    Response::from_json(body)
+        .map(|r| r.with_status(status))
+        .map_err(crate::internal)
+}
+
+/// Reads a JSON body of type `T` (unknown fields are refused by `T`'s serde attributes):
+/// 415 unless `application/json`, 413 over [`MAX_BODY_BYTES`], 400 naming what is wrong.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Outcome<T> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media != "application/json" {
+        return Err(Problem::new(
+            ErrorCode::UnsupportedMediaType,
+            "send application/json",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(Problem::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let bytes = req.bytes().await.map_err(crate::internal)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
+}
+
+/// 400 `invalid_request` naming a field.
+pub fn invalid(field: &str, why: impl std::fmt::Display) -> Problem {
+    Problem::new(ErrorCode::InvalidRequest, format!("{field}: {why}")).with("field", field)
+}
+
+/// 404 `not_found`.
+pub fn not_found(what: &str) -> Problem {
+    Problem::new(ErrorCode::NotFound, format!("no such {what}"))
+}

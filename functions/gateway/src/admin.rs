@@ -1,0 +1,246 @@
+//! Platform routes (superadmin): tenants and their hostnames.
+
+use crate::audit::{self, Entry};
+use crate::{Ctx, TENANT_COLUMNS, TenantRow};
+use serde::Deserialize;
+use serde_json::json;
+use tenantry_core::auth::generate_api_key;
+use tenantry_core::limits::Plan;
+use tenantry_core::mail::Address;
+use tenantry_core::tenant::{Hostname, Slug};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
+use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::{Outcome, new_id, random_bytes};
+use worker::{Method, Request, Response};
+
+fn actor(ctx: &Ctx) -> String {
+    ctx.principal
+        .as_ref()
+        .map(|p| p.subject.clone())
+        .unwrap_or_default()
+}
+
+async fn tenant_json(ctx: &Ctx, id: &str) -> Outcome<serde_json::Value> {
+    crate::scoped::check_id(id, "t")?;
+    let row: Option<TenantRow> = PlatformDb(&ctx.db)
+        .first(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
+            &[text(id)],
+        )
+        .await?;
+    let tenant = row.ok_or_else(|| not_found("tenant"))?.into_tenant()?;
+    Ok(
+        json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "status": tenant.status}),
+    )
+}
+
+pub async fn route(
+    mut req: Request,
+    ctx: &Ctx,
+    method: &Method,
+    rest: &[String],
+) -> Outcome<Response> {
+    let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match (method, parts.as_slice()) {
+        (Method::Post, ["tenants"]) => create_tenant(&mut req, ctx).await,
+        (Method::Get, ["tenants"]) => {
+            #[derive(Deserialize, serde::Serialize)]
+            struct Row {
+                id: String,
+                slug: String,
+                name: String,
+                plan: String,
+                status: String,
+                members: f64,
+                clients: f64,
+                mailboxes: f64,
+            }
+            let rows: Vec<Row> = PlatformDb(&ctx.db).all(
+                "SELECT t.id, t.slug, t.name, t.plan, t.status, \
+                 (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS members, \
+                 (SELECT COUNT(*) FROM clients c WHERE c.tenant_id = t.id) AS clients, \
+                 (SELECT COUNT(*) FROM mailboxes b WHERE b.tenant_id = t.id AND b.deleted = 0) AS mailboxes \
+                 FROM tenants t ORDER BY t.created_at, t.id", &[]).await?;
+            json(200, &json!({"tenants": rows}))
+        }
+        (Method::Get, ["tenants", id]) => json(200, &tenant_json(ctx, id).await?),
+        (Method::Post, ["tenants", id, action @ ("suspend" | "activate")]) => {
+            let status = if *action == "suspend" {
+                "suspended"
+            } else {
+                "active"
+            };
+            set_status(ctx, id, status, &format!("tenant.{action}")).await
+        }
+        (Method::Delete, ["tenants", id]) => set_status(ctx, id, "deleted", "tenant.delete").await,
+        (Method::Post, ["tenants", id, "hostnames"]) => add_hostname(&mut req, ctx, id).await,
+        _ => Err(not_found("route")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    slug: String,
+    name: String,
+    plan: String,
+    billing_email: String,
+    owner_email: String,
+}
+
+async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
+    let body: NewTenant = read_json(req).await?;
+    let slug = Slug::parse(&body.slug).map_err(|e| invalid("slug", e))?;
+    if body.name.trim().is_empty() || body.name.len() > 200 {
+        return Err(invalid("name", "must be 1 to 200 characters"));
+    }
+    let plan = Plan::parse(&body.plan)
+        .ok_or_else(|| invalid("plan", "must be free, starter, professional or enterprise"))?;
+    Address::parse(&body.billing_email).map_err(|e| invalid("billing_email", e))?;
+    let owner_email = Address::parse(&body.owner_email).map_err(|e| invalid("owner_email", e))?;
+    let platform = PlatformDb(&ctx.db);
+    #[derive(Deserialize)]
+    struct UserRow {
+        id: String,
+    }
+    let existing: Option<UserRow> = platform
+        .first(
+            "SELECT id FROM users WHERE email = ?1",
+            &[text(owner_email.as_str())],
+        )
+        .await?;
+    let user_id = existing
+        .as_ref()
+        .map_or_else(|| new_id("u"), |u| u.id.clone());
+    let tenant_id = new_id("t");
+    let key = generate_api_key(&random_bytes());
+    let key_id = new_id("key");
+    let tenant_db = TenantDb::new(&ctx.db, &tenant_id);
+    let mut statements = vec![platform.statement(
+        "INSERT INTO tenants (id, slug, name, plan, status, billing_email, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6)",
+        &[text(&tenant_id), text(slug.as_str()), text(&body.name), text(plan.as_str()), text(&body.billing_email), int(ctx.now)],
+    )?];
+    if existing.is_none() {
+        statements.push(platform.statement(
+            "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)",
+            &[text(&user_id), text(owner_email.as_str()), int(ctx.now)],
+        )?);
+    }
+    statements.push(tenant_db.statement("INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, 'owner', ?3)", &[text(&user_id), int(ctx.now)])?);
+    statements.push(tenant_db.statement(
+        "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, display_prefix, created_by, created_at) VALUES (?1, ?2, 'owner key', 'owner', ?3, ?4, ?5, ?6)",
+        &[text(&key_id), text(&key.hash), text(&key.display_prefix), text(&actor(ctx)), int(ctx.now)],
+    )?);
+    statements.push(tenant_db.statement(
+        "INSERT INTO settings (tenant_id, key, value) VALUES (?1, 'timezone', '\"Europe/Paris\"')",
+        &[],
+    )?);
+    let after = json!({"slug": slug.as_str(), "name": body.name, "plan": plan, "owner": owner_email.as_str()});
+    let entry = Entry {
+        actor: &actor(ctx),
+        action: "tenant.create",
+        resource: "tenant",
+        resource_id: Some(&tenant_id),
+        before: None,
+        after: Some(after),
+    };
+    statements.push(audit::statement(
+        &tenant_db,
+        entry,
+        &ctx.request_id,
+        ctx.now,
+    )?);
+    tenant_db.batch(statements).await.map_err(|p| {
+        if p.code == ErrorCode::Conflict {
+            Problem::new(
+                ErrorCode::Conflict,
+                format!("slug {} is taken", slug.as_str()),
+            )
+            .with("field", "slug")
+        } else {
+            p
+        }
+    })?;
+    json(
+        201,
+        &json!({
+            "tenant": tenant_json(ctx, &tenant_id).await?,
+            "owner": {"user_id": user_id, "email": owner_email.as_str()},
+            "owner_api_key": key.plaintext,
+        }),
+    )
+}
+
+async fn set_status(ctx: &Ctx, id: &str, status: &str, action: &str) -> Outcome<Response> {
+    let before = tenant_json(ctx, id).await?;
+    if before["status"] == "deleted" {
+        return Err(not_found("tenant"));
+    }
+    let tenant_db = TenantDb::new(&ctx.db, id);
+    let update = PlatformDb(&ctx.db).statement(
+        "UPDATE tenants SET status = ?2, updated_at = ?3, deleted_at = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE deleted_at END WHERE id = ?1",
+        &[text(id), text(status), int(ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &actor(ctx),
+        action,
+        resource: "tenant",
+        resource_id: Some(id),
+        before: Some(before),
+        after: Some(json!({"status": status})),
+    };
+    tenant_db
+        .batch(vec![
+            update,
+            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
+        ])
+        .await?;
+    json(200, &tenant_json(ctx, id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewHostname {
+    hostname: String,
+}
+
+async fn add_hostname(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Response> {
+    tenant_json(ctx, id).await?;
+    let body: NewHostname = read_json(req).await?;
+    let host = Hostname::parse(&body.hostname).map_err(|e| invalid("hostname", e))?;
+    if body.hostname.contains(':') {
+        return Err(invalid("hostname", "must not carry a port"));
+    }
+    if ctx
+        .config
+        .platform_domain
+        .as_ref()
+        .is_some_and(|p| host == *p || host.as_str().ends_with(&format!(".{p}")))
+    {
+        return Err(invalid(
+            "hostname",
+            "subdomains of the platform domain resolve by slug already",
+        ));
+    }
+    let tenant_db = TenantDb::new(&ctx.db, id);
+    let insert = PlatformDb(&ctx.db).statement(
+        "INSERT INTO tenant_hostnames (hostname, tenant_id, created_at) VALUES (?1, ?2, ?3)",
+        &[text(host.as_str()), text(id), int(ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &actor(ctx),
+        action: "tenant.hostname.add",
+        resource: "tenant",
+        resource_id: Some(id),
+        before: None,
+        after: Some(json!({"hostname": host.as_str()})),
+    };
+    tenant_db
+        .batch(vec![
+            insert,
+            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
+        ])
+        .await?;
+    json(201, &json!({"hostname": host.as_str(), "tenant_id": id}))
+}

@@ -1,0 +1,390 @@
+//! The gateway Worker: the only public Worker. It resolves the tenant, authenticates,
+//! authorizes and rate-limits every `/v1/` request with `tenantry-core`, then serves the
+//! tenant, admin, mail and relay APIs from D1.
+
+mod admin;
+mod audit;
+mod limiter;
+mod mail;
+mod relay;
+mod scoped;
+
+use serde::Deserialize;
+use tenantry_core::auth::Principal;
+use tenantry_core::limits::{Limits, Plan};
+use tenantry_core::rbac::{CustomRole, Decision, Required, authorize};
+use tenantry_core::tenant::{
+    RequestFacts, Tenant, TenantKey, TenantResolver, TenantStatus, strip_tenant_path,
+};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::config::Config;
+use tenantry_edge::db::{PlatformDb, TenantDb, text};
+use tenantry_edge::{Outcome, http, now_millis, now_secs};
+use worker::{D1Database, Env, Method, Request, Response, event};
+
+pub use limiter::TenantLimiter;
+
+/// A request after authentication.
+pub struct Ctx {
+    pub env: Env,
+    pub db: D1Database,
+    pub config: Config,
+    pub request_id: String,
+    pub now: i64,
+    pub principal: Option<Principal>,
+}
+
+/// A request after tenant resolution, authorization and rate limiting.
+pub struct TenantCtx<'a> {
+    pub ctx: &'a Ctx,
+    pub tenant: Tenant,
+    pub resolved_by: &'static str,
+    pub principal: &'a Principal,
+    pub db: TenantDb<'a>,
+    pub custom_roles: Vec<CustomRole>,
+}
+
+impl TenantCtx<'_> {
+    /// 403 `forbidden` naming the missing permission, unless allowed.
+    pub fn require(&self, required: Required<'_>) -> Outcome<()> {
+        match authorize(
+            self.principal,
+            &self.tenant.id,
+            &required,
+            &self.custom_roles,
+        ) {
+            Decision::Allow => Ok(()),
+            Decision::Deny { missing } => Err(Problem::new(
+                ErrorCode::Forbidden,
+                format!("missing permission {missing}"),
+            )
+            .with("permission", missing)),
+        }
+    }
+
+    /// The limits of the tenant's plan with its overrides.
+    pub async fn limits(&self) -> Outcome<Limits> {
+        #[derive(Deserialize)]
+        struct Row {
+            quota: String,
+            value: f64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .all(
+                "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
+                &[],
+            )
+            .await?;
+        let overrides = tenantry_core::limits::parse_overrides(
+            rows.iter().map(|r| (r.quota.as_str(), r.value as i64)),
+        )
+        .map_err(tenantry_edge::internal)?;
+        Ok(Limits::for_tenant(self.tenant.plan, &overrides))
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TenantRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub plan: String,
+    pub status: String,
+}
+
+impl TenantRow {
+    pub fn into_tenant(self) -> Outcome<Tenant> {
+        Ok(Tenant {
+            plan: Plan::parse(&self.plan)
+                .ok_or_else(|| tenantry_edge::internal("stored plan is unknown"))?,
+            status: TenantStatus::parse(&self.status)
+                .ok_or_else(|| tenantry_edge::internal("stored status is unknown"))?,
+            id: self.id,
+            slug: self.slug,
+            name: self.name,
+        })
+    }
+}
+
+const TENANT_COLUMNS: &str = "id, slug, name, plan, status";
+
+async fn load_tenant(db: &D1Database, key: &TenantKey) -> Outcome<Option<Tenant>> {
+    let platform = PlatformDb(db);
+    let row: Option<TenantRow> = match key {
+        TenantKey::Id(id) => platform.first(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), &[text(id)]).await?,
+        TenantKey::Slug(slug) => platform.first(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"), &[text(slug.as_str())]).await?,
+        TenantKey::Hostname(host) => {
+            platform
+                .first(
+                    &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM tenant_hostnames WHERE hostname = ?1)"),
+                    &[text(host.as_str())],
+                )
+                .await?
+        }
+    };
+    row.map(TenantRow::into_tenant).transpose()
+}
+
+fn query_param(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Resolves, authorizes the principal's membership and rate-limits.
+async fn enter_tenant<'a>(
+    ctx: &'a Ctx,
+    req: &Request,
+    principal: &'a Principal,
+) -> Outcome<(TenantCtx<'a>, limiter::LimitAnswer)> {
+    let url = req.url().map_err(tenantry_edge::internal)?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let host = header("host");
+    let tenant_header = header("x-tenant");
+    let tenant_id_header = header("x-tenant-id");
+    let tenant_query = query_param(&url, "tenant");
+    let facts = RequestFacts {
+        host: host.as_deref(),
+        path: url.path(),
+        tenant_header: tenant_header.as_deref(),
+        tenant_id_header: tenant_id_header.as_deref(),
+        tenant_query: tenant_query.as_deref(),
+    };
+    let resolver = TenantResolver::new(ctx.config.platform_domain.clone());
+    let named = resolver
+        .named(&facts, Some(principal))
+        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let mut loaded: Vec<(TenantKey, Tenant)> = Vec::new();
+    for source in &named {
+        if loaded.iter().all(|(k, _)| *k != source.key)
+            && let Some(tenant) = load_tenant(&ctx.db, &source.key).await?
+        {
+            loaded.push((source.key.clone(), tenant));
+        }
+    }
+    let resolution = resolver
+        .decide(&named, Some(principal), |key| {
+            loaded.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+        })
+        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let db = TenantDb::new(&ctx.db, &resolution.tenant.id);
+    #[derive(Deserialize)]
+    struct RoleRow {
+        name: String,
+        permissions: String,
+    }
+    let roles: Vec<RoleRow> = db
+        .all(
+            "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
+    let custom_roles = roles
+        .into_iter()
+        .filter_map(|r| {
+            Some(CustomRole {
+                name: r.name,
+                permissions: serde_json::from_str(&r.permissions).ok()?,
+            })
+        })
+        .collect();
+    let tenant_ctx = TenantCtx {
+        ctx,
+        resolved_by: resolution.resolved_by.as_str(),
+        tenant: resolution.tenant,
+        principal,
+        db,
+        custom_roles,
+    };
+    let limits = tenant_ctx.limits().await?;
+    let answer = rate_limit(ctx, &tenant_ctx.tenant.id, &limits, true).await?;
+    if !answer.allowed {
+        let retry = answer.retry_after_ms.unwrap_or(1000).div_ceil(1000).max(1);
+        return Err(Problem::new(
+            ErrorCode::RateLimited,
+            format!("{} requests per minute", answer.limit),
+        )
+        .with("retry_after", retry)
+        .with("limit", answer.limit)
+        .with("reset", answer.reset_secs));
+    }
+    Ok((tenant_ctx, answer))
+}
+
+/// Asks the tenant's Durable Object; `count: false` only reads the state.
+pub(crate) async fn rate_limit(
+    ctx: &Ctx,
+    tenant_id: &str,
+    limits: &Limits,
+    count: bool,
+) -> Outcome<limiter::LimitAnswer> {
+    let per_minute = match limits.requests_per_minute {
+        tenantry_core::limits::Limit::Max(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        tenantry_core::limits::Limit::Unlimited => u32::MAX,
+    };
+    let ask = limiter::LimitRequest {
+        limit: per_minute,
+        now_ms: now_millis(),
+        month: month(ctx.now),
+        count,
+    };
+    let stub = ctx
+        .env
+        .durable_object("LIMITER")
+        .and_then(|ns| ns.get_by_name(tenant_id))
+        .map_err(tenantry_edge::internal)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(
+        serde_json::to_string(&ask)
+            .map_err(tenantry_edge::internal)?
+            .into(),
+    ));
+    let request =
+        Request::new_with_init("https://limiter/check", &init).map_err(tenantry_edge::internal)?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(tenantry_edge::internal)?;
+    response.json().await.map_err(tenantry_edge::internal)
+}
+
+/// `YYYY-MM` in UTC.
+pub(crate) fn month(now: i64) -> String {
+    let date = js_sys_date(now);
+    format!("{:04}-{:02}", date.0, date.1)
+}
+
+fn js_sys_date(now: i64) -> (u32, u32, u32) {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((now * 1000) as f64));
+    (
+        d.get_utc_full_year(),
+        d.get_utc_month() + 1,
+        d.get_utc_date(),
+    )
+}
+
+fn rate_headers(response: &mut Response, answer: &limiter::LimitAnswer) -> worker::Result<()> {
+    let headers = response.headers_mut();
+    headers.set(
+        "ratelimit-policy",
+        &format!(
+            "\"{}\";q={};w=60",
+            tenantry_core::ratelimit::POLICY_NAME,
+            answer.limit
+        ),
+    )?;
+    headers.set(
+        "ratelimit",
+        &format!(
+            "\"{}\";r={};t={}",
+            tenantry_core::ratelimit::POLICY_NAME,
+            answer.remaining,
+            answer.reset_secs
+        ),
+    )?;
+    Ok(())
+}
+
+async fn route(req: Request, ctx: &Ctx) -> Outcome<Response> {
+    let url = req.url().map_err(tenantry_edge::internal)?;
+    let raw_path = url.path().to_string();
+    let path = strip_tenant_path(&raw_path).unwrap_or(raw_path);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method();
+    match segments.as_slice() {
+        ["healthz"] => return http::json(200, &serde_json::json!({"status": "ok"})),
+        ["v1", "admin", rest @ ..] => {
+            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+            if !principal.is_superadmin() {
+                return Err(Problem::new(
+                    ErrorCode::Forbidden,
+                    "missing permission platform:admin",
+                )
+                .with("permission", "platform:admin"));
+            }
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            return admin::route(req, ctx, &method, &rest).await;
+        }
+        ["v1", "relay", rest @ ..] => {
+            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            return relay::route(req, ctx, &principal, &method, &rest).await;
+        }
+        ["v1", ..] => {}
+        _ => return Err(http::not_found("route")),
+    }
+    let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+    let (tenant_ctx, answer) = enter_tenant(ctx, &req, &principal).await?;
+    let rest: Vec<String> = segments[1..].iter().map(|s| s.to_string()).collect();
+    let mut response = scoped::route(req, &tenant_ctx, &method, &rest, &answer).await?;
+    rate_headers(&mut response, &answer).map_err(tenantry_edge::internal)?;
+    Ok(response)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .ok()
+        .flatten()
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| tenantry_edge::new_id("req"));
+    let outcome = async {
+        let db = env
+            .d1("DB")
+            .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
+        let config = Config::load(&env)?;
+        let now = now_secs();
+        let authorization = req.headers().get("authorization").ok().flatten();
+        let principal =
+            tenantry_edge::auth::authenticate(authorization.as_deref(), &config, &db, now).await?;
+        let ctx = Ctx {
+            env,
+            db,
+            config,
+            request_id: request_id.clone(),
+            now,
+            principal,
+        };
+        route(req, &ctx).await
+    }
+    .await;
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err(problem) => {
+            let mut response = http::problem(&problem, &request_id)?;
+            if problem.code == ErrorCode::RateLimited {
+                let member = |name: &str| {
+                    problem
+                        .extensions
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or_default()
+                };
+                let policy = tenantry_core::ratelimit::POLICY_NAME;
+                let headers = response.headers_mut();
+                headers.set("retry-after", &member("retry_after"))?;
+                headers.set(
+                    "ratelimit-policy",
+                    &format!("\"{policy}\";q={};w=60", member("limit")),
+                )?;
+                headers.set(
+                    "ratelimit",
+                    &format!("\"{policy}\";r=0;t={}", member("reset")),
+                )?;
+            }
+            response
+        }
+    };
+    response.headers_mut().set("x-request-id", &request_id)?;
+    Ok(response)
+}

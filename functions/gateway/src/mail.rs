@@ -1,0 +1,378 @@
+//! Mail domains and mailboxes of a tenant. Every change takes the next directory
+//! version, so the relay pulls it as a delta.
+
+use crate::TenantCtx;
+use crate::audit::{self, Entry};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantry_core::limits::{Limit, Quota};
+use tenantry_core::mail::Address;
+use tenantry_core::rbac::Required;
+use tenantry_core::tenant::Hostname;
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::Outcome;
+use tenantry_edge::db::{PlatformDb, int, opt_text, text};
+use tenantry_edge::http::{invalid, json, not_found, read_json};
+use worker::{D1PreparedStatement, Method, Request, Response};
+
+/// The statement that takes the next directory version; rows then use
+/// `(SELECT MAX(version) FROM directory_versions)` in the same batch.
+fn next_version(t: &TenantCtx<'_>) -> Outcome<D1PreparedStatement> {
+    PlatformDb(&t.ctx.db).statement(
+        "INSERT INTO directory_versions (created_at) VALUES (?1)",
+        &[int(t.ctx.now)],
+    )
+}
+
+const CURRENT_VERSION: &str = "(SELECT MAX(version) FROM directory_versions)";
+
+#[derive(Serialize, Deserialize)]
+struct DomainRow {
+    domain: String,
+    finess: Option<String>,
+    organization_name: String,
+    organization_type: String,
+    status: String,
+    max_mailboxes: i64,
+    max_storage_mb: i64,
+    created_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MailboxRow {
+    address: String,
+    domain: String,
+    kind: String,
+    owner: Option<String>,
+    quota_mb: i64,
+    status: String,
+    created_at: i64,
+}
+
+fn parse_domain(domain: &str) -> Outcome<String> {
+    let host = Hostname::parse(domain).map_err(|e| invalid("domain", e))?;
+    if !host.as_str().contains('.') || domain.contains(':') {
+        return Err(invalid("domain", "must be a fully qualified domain name"));
+    }
+    Ok(host.as_str().to_string())
+}
+
+async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
+    let domain = parse_domain(domain)?;
+    t.db.first(
+        "SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
+        &[text(&domain)],
+    )
+    .await?
+    .ok_or_else(|| not_found("mail domain"))
+}
+
+pub async fn route(
+    mut req: Request,
+    t: &TenantCtx<'_>,
+    method: &Method,
+    parts: &[&str],
+) -> Outcome<Response> {
+    match (method, parts) {
+        (Method::Get, ["domains"]) => {
+            t.require(Required::new("mail", "read"))?;
+            let rows: Vec<DomainRow> = t.db.all("SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND deleted = 0 ORDER BY domain", &[]).await?;
+            json(200, &json!({"domains": rows}))
+        }
+        (Method::Post, ["domains"]) => create_domain(&mut req, t).await,
+        (Method::Patch, ["domains", domain]) => update_domain(&mut req, t, domain).await,
+        (Method::Get, ["domains", domain, "mailboxes"]) => {
+            t.require(Required::new("mail", "read"))?;
+            let d = load_domain(t, domain).await?;
+            let rows: Vec<MailboxRow> = t.db.all("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0 ORDER BY address", &[text(&d.domain)]).await?;
+            json(200, &json!({"mailboxes": rows}))
+        }
+        (Method::Post, ["domains", domain, "mailboxes"]) => {
+            create_mailbox(&mut req, t, domain).await
+        }
+        (Method::Delete, ["domains", domain, "mailboxes", address]) => {
+            delete_mailbox(t, domain, address).await
+        }
+        (Method::Get, ["domains", domain, "usage"]) => {
+            t.require(Required::new("mail", "read"))?;
+            let d = load_domain(t, domain).await?;
+            #[derive(Serialize, Deserialize)]
+            struct UsageRow {
+                day: String,
+                messages: f64,
+                bytes: f64,
+                storage_bytes: f64,
+            }
+            let rows: Vec<UsageRow> = t.db.all("SELECT day, messages, bytes, storage_bytes FROM mail_usage WHERE tenant_id = ?1 AND domain = ?2 ORDER BY day", &[text(&d.domain)]).await?;
+            let days: Vec<_> = rows.iter().map(|r| json!({"day": r.day, "messages": r.messages as i64, "bytes": r.bytes as i64, "storage_bytes": r.storage_bytes as i64})).collect();
+            json(200, &json!({"domain": d.domain, "days": days}))
+        }
+        _ => Err(not_found("route")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    domain: String,
+    finess: Option<String>,
+    organization_name: String,
+    organization_type: String,
+    max_mailboxes: i64,
+    max_storage_mb: i64,
+}
+
+async fn create_domain(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("mail", "create"))?;
+    let body: NewDomain = read_json(req).await?;
+    let domain = parse_domain(&body.domain)?;
+    if let Some(finess) = &body.finess
+        && (finess.len() != 9 || !finess.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(invalid("finess", "must be 9 characters (FINESS number)"));
+    }
+    if body.organization_name.trim().is_empty() || body.organization_name.len() > 200 {
+        return Err(invalid("organization_name", "must be 1 to 200 characters"));
+    }
+    if body.organization_type.trim().is_empty() || body.organization_type.len() > 60 {
+        return Err(invalid("organization_type", "must be 1 to 60 characters"));
+    }
+    for (field, value) in [
+        ("max_mailboxes", body.max_mailboxes),
+        ("max_storage_mb", body.max_storage_mb),
+    ] {
+        if value < -1 || value == 0 {
+            return Err(invalid(field, "must be positive, or -1 for unlimited"));
+        }
+    }
+    let insert = t.db.statement(
+        &format!("INSERT INTO mail_domains (tenant_id, domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, version, deleted, created_at) \
+                  VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, {CURRENT_VERSION}, 0, ?8)"),
+        &[text(&domain), opt_text(body.finess.as_deref()), text(&body.organization_name), text(&body.organization_type), int(body.max_mailboxes), int(body.max_storage_mb), int(t.ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "mail_domain.create",
+        resource: "mail",
+        resource_id: Some(&domain),
+        before: None,
+        after: Some(
+            json!({"domain": domain, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),
+        ),
+    };
+    t.db.batch(vec![
+        next_version(t)?,
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(201, &load_domain(t, &domain).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainPatch {
+    status: Option<String>,
+    organization_name: Option<String>,
+    max_mailboxes: Option<i64>,
+    max_storage_mb: Option<i64>,
+}
+
+async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
+    t.require(Required::new("mail", "update"))?;
+    let before = load_domain(t, domain).await?;
+    let body: DomainPatch = read_json(req).await?;
+    if let Some(status) = &body.status {
+        if !matches!(status.as_str(), "active" | "suspended") {
+            return Err(invalid("status", "must be active or suspended"));
+        }
+        if !t.principal.is_superadmin() {
+            return Err(Problem::new(ErrorCode::Forbidden, "missing permission platform:mail-status (the platform superadmin sets domain status)")
+                .with("permission", "platform:mail-status"));
+        }
+    }
+    for (field, value) in [
+        ("max_mailboxes", body.max_mailboxes),
+        ("max_storage_mb", body.max_storage_mb),
+    ] {
+        if value.is_some_and(|v| v < -1 || v == 0) {
+            return Err(invalid(field, "must be positive, or -1 for unlimited"));
+        }
+    }
+    let update = t.db.statement(
+        &format!("UPDATE mail_domains SET status = COALESCE(?3, status), organization_name = COALESCE(?4, organization_name), \
+                  max_mailboxes = COALESCE(?5, max_mailboxes), max_storage_mb = COALESCE(?6, max_storage_mb), version = {CURRENT_VERSION} \
+                  WHERE tenant_id = ?1 AND domain = ?2"),
+        &[text(&before.domain), opt_text(body.status.as_deref()), opt_text(body.organization_name.as_deref()),
+          body.max_mailboxes.map_or(wasm_bindgen::JsValue::NULL, int), body.max_storage_mb.map_or(wasm_bindgen::JsValue::NULL, int)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "mail_domain.update",
+        resource: "mail",
+        resource_id: Some(&before.domain),
+        before: serde_json::to_value(&before).ok(),
+        after: Some(
+            json!({"status": body.status, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),
+        ),
+    };
+    t.db.batch(vec![
+        next_version(t)?,
+        update,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(200, &load_domain(t, &before.domain).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMailbox {
+    address: String,
+    kind: String,
+    owner: Option<String>,
+    quota_mb: Option<i64>,
+}
+
+async fn count(t: &TenantCtx<'_>, sql: &str, args: &[wasm_bindgen::JsValue]) -> Outcome<u64> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    Ok(t.db
+        .first::<Count>(sql, args)
+        .await?
+        .map_or(0, |c| c.n as u64))
+}
+
+async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
+    t.require(Required::new("mail", "create"))?;
+    let d = load_domain(t, domain).await?;
+    let body: NewMailbox = read_json(req).await?;
+    let address = Address::parse(&body.address).map_err(|e| invalid("address", e))?;
+    if address.domain() != d.domain {
+        return Err(invalid(
+            "address",
+            format!("must be an address of {}", d.domain),
+        ));
+    }
+    if !matches!(body.kind.as_str(), "personal" | "organizational") {
+        return Err(invalid("kind", "must be personal or organizational"));
+    }
+    let quota = body.quota_mb.unwrap_or(-1);
+    if quota < -1 || quota == 0 {
+        return Err(invalid(
+            "quota_mb",
+            "must be positive, or -1 for the domain's quota only",
+        ));
+    }
+    let in_domain = count(
+        t,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
+        &[text(&d.domain)],
+    )
+    .await?;
+    let domain_limit = Limit::from_i64(d.max_mailboxes);
+    if !domain_limit.allows(in_domain, 1) {
+        return Err(Problem::new(
+            ErrorCode::QuotaExceeded,
+            format!("{} allows {} mailboxes", d.domain, domain_limit.as_i64()),
+        )
+        .with("quota", "max_mailboxes")
+        .with("current", in_domain)
+        .with("limit", domain_limit.as_i64())
+        .with("requested", 1));
+    }
+    let in_tenant = count(
+        t,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
+        &[],
+    )
+    .await?;
+    t.limits()
+        .await?
+        .check(Quota::Mailboxes, in_tenant, 1)
+        .map_err(|e| e.to_problem())?;
+    let insert = t.db.statement(
+        &format!("INSERT INTO mailboxes (tenant_id, address, domain, kind, owner, quota_mb, status, version, deleted, created_at) \
+                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', {CURRENT_VERSION}, 0, ?7) \
+                  ON CONFLICT (tenant_id, address) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, quota_mb = excluded.quota_mb, \
+                  status = 'active', version = excluded.version, deleted = 0, created_at = excluded.created_at WHERE mailboxes.deleted = 1"),
+        &[text(address.as_str()), text(&d.domain), text(&body.kind), opt_text(body.owner.as_deref()), int(quota), int(t.ctx.now)],
+    )?;
+    let exists = count(
+        t,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
+        &[text(address.as_str())],
+    )
+    .await?;
+    if exists > 0 {
+        return Err(Problem::new(
+            ErrorCode::Conflict,
+            format!("{} already exists", address.as_str()),
+        ));
+    }
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "mailbox.create",
+        resource: "mail",
+        resource_id: Some(address.as_str()),
+        before: None,
+        after: Some(json!({"address": address.as_str(), "kind": body.kind, "quota_mb": quota})),
+    };
+    t.db.batch(vec![
+        next_version(t)?,
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    let row: Option<MailboxRow> = t.db.first("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0", &[text(address.as_str())]).await?;
+    json(
+        201,
+        &row.ok_or_else(|| {
+            Problem::new(ErrorCode::Conflict, "the address belongs to another tenant")
+        })?,
+    )
+}
+
+async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outcome<Response> {
+    t.require(Required::new("mail", "delete"))?;
+    let d = load_domain(t, domain).await?;
+    let address = Address::parse(address).map_err(|e| invalid("address", e))?;
+    if address.domain() != d.domain {
+        return Err(invalid(
+            "address",
+            format!("must be an address of {}", d.domain),
+        ));
+    }
+    let live = count(
+        t,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
+        &[text(address.as_str())],
+    )
+    .await?;
+    if live == 0 {
+        return Err(not_found("mailbox"));
+    }
+    let tombstone = t.db.statement(
+        &format!("UPDATE mailboxes SET deleted = 1, version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND address = ?2"),
+        &[text(address.as_str())],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "mailbox.delete",
+        resource: "mail",
+        resource_id: Some(address.as_str()),
+        before: None,
+        after: None,
+    };
+    t.db.batch(vec![
+        next_version(t)?,
+        tombstone,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    Ok(Response::empty()
+        .map_err(tenantry_edge::internal)?
+        .with_status(204))
+}

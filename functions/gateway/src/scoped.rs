@@ -1,0 +1,424 @@
+//! Tenant-scoped routes: the tenant itself, usage, API keys, clients, audit; mail is in
+//! `mail.rs`. Every handler authorizes with the core and reads and writes through the
+//! tenant-scoped layer.
+
+use crate::audit::{self, Entry};
+use crate::limiter::LimitAnswer;
+use crate::{TenantCtx, mail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantry_core::auth::generate_api_key;
+use tenantry_core::limits::Quota;
+use tenantry_core::rbac::{BuiltinRole, Required};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::db::{int, opt_text, text};
+use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::{Outcome, new_id, random_bytes};
+use worker::{Method, Request, Response};
+
+/// Ids are `{prefix}_{24 hex}`; anything else is refused before any query.
+pub fn check_id(id: &str, prefix: &str) -> Outcome<()> {
+    let well_formed = id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|hex| {
+            hex.len() == 24
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(invalid(
+            "id",
+            format!("must be {prefix}_ followed by 24 hex digits"),
+        ))
+    }
+}
+
+fn method_not_allowed() -> Problem {
+    Problem::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed on this resource",
+    )
+}
+
+pub async fn route(
+    mut req: Request,
+    t: &TenantCtx<'_>,
+    method: &Method,
+    rest: &[String],
+    rate: &LimitAnswer,
+) -> Outcome<Response> {
+    let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match (method, parts.as_slice()) {
+        (Method::Get, ["tenant"]) => {
+            t.require(Required::new("tenant", "read"))?;
+            json(
+                200,
+                &json!({"id": t.tenant.id, "slug": t.tenant.slug, "name": t.tenant.name, "plan": t.tenant.plan,
+                              "status": t.tenant.status, "resolved_by": t.resolved_by}),
+            )
+        }
+        (_, ["tenant"]) => Err(method_not_allowed()),
+        (Method::Get, ["usage"]) => usage(t, rate).await,
+        (Method::Get, ["api-keys"]) => list_keys(t).await,
+        (Method::Post, ["api-keys"]) => create_key(&mut req, t).await,
+        (Method::Delete, ["api-keys", id]) => revoke_key(t, id).await,
+        (Method::Get, ["clients"]) => {
+            t.require(Required::new("clients", "read"))?;
+            let rows: Vec<ClientRow> = t.db.all("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1 ORDER BY created_at, id", &[]).await?;
+            json(200, &json!({"clients": rows}))
+        }
+        (Method::Post, ["clients"]) => create_client(&mut req, t).await,
+        (Method::Get, ["clients", id]) => {
+            t.require(Required::new("clients", "read"))?;
+            json(200, &load_client(t, id).await?)
+        }
+        (Method::Patch, ["clients", id]) => update_client(&mut req, t, id).await,
+        (Method::Delete, ["clients", id]) => delete_client(t, id).await,
+        (Method::Get, ["audit"]) => audit_log(&req, t).await,
+        (_, ["mail", ..]) => mail::route(req, t, method, &parts[1..]).await,
+        (
+            _,
+            ["clients"] | ["clients", _] | ["api-keys"] | ["api-keys", _] | ["usage"] | ["audit"],
+        ) => Err(method_not_allowed()),
+        _ => Err(not_found("route")),
+    }
+}
+
+async fn count(t: &TenantCtx<'_>, sql: &str) -> Outcome<u64> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    Ok(t.db
+        .first::<Count>(sql, &[])
+        .await?
+        .map_or(0, |c| c.n as u64))
+}
+
+async fn usage(t: &TenantCtx<'_>, rate: &LimitAnswer) -> Outcome<Response> {
+    t.require(Required::new("usage", "read"))?;
+    let limits = t.limits().await?;
+    let clients = count(t, "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1").await?;
+    let mailboxes = count(
+        t,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
+    )
+    .await?;
+    let users = count(
+        t,
+        "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
+    )
+    .await?;
+    json(
+        200,
+        &json!({
+            "plan": t.tenant.plan,
+            "limits": limits,
+            "usage": {"users": users, "clients": clients, "mailboxes": mailboxes, "api_calls_per_month": rate.month_calls},
+            "rate_limit": {"limit": rate.limit, "remaining": rate.remaining, "reset_secs": rate.reset_secs},
+        }),
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyRow {
+    id: String,
+    name: String,
+    role: String,
+    display_prefix: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+async fn list_keys(t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("api-keys", "read"))?;
+    let rows: Vec<KeyRow> = t
+        .db
+        .all("SELECT id, name, role, display_prefix, created_at, expires_at, revoked_at FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id", &[])
+        .await?;
+    json(200, &json!({"api_keys": rows}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    role: String,
+    expires_at: Option<i64>,
+}
+
+async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("api-keys", "create"))?;
+    let body: NewKey = read_json(req).await?;
+    if body.name.trim().is_empty() || body.name.len() > 100 {
+        return Err(invalid("name", "must be 1 to 100 characters"));
+    }
+    let known_role = BuiltinRole::parse(&body.role).is_some()
+        || t.custom_roles.iter().any(|r| r.name == body.role);
+    if !known_role {
+        return Err(invalid("role", "is not a role of this tenant"));
+    }
+    if body.expires_at.is_some_and(|at| at <= t.ctx.now) {
+        return Err(invalid("expires_at", "must be in the future"));
+    }
+    let key = generate_api_key(&random_bytes());
+    let id = new_id("key");
+    let insert = t.db.statement(
+        "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, display_prefix, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &[text(&id), text(&body.name), text(&body.role), text(&key.hash), text(&key.display_prefix), text(&t.principal.subject), int(t.ctx.now),
+          body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
+    )?;
+    let after = json!({"id": id, "name": body.name, "role": body.role, "display_prefix": key.display_prefix});
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "api_key.create",
+        resource: "api-keys",
+        resource_id: Some(&id),
+        before: None,
+        after: Some(after.clone()),
+    };
+    t.db.batch(vec![
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    let mut shown = after;
+    shown["key"] = json!(key.plaintext);
+    shown["expires_at"] = json!(body.expires_at);
+    json(201, &shown)
+}
+
+async fn revoke_key(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
+    t.require(Required::new("api-keys", "delete"))?;
+    check_id(id, "key")?;
+    let changed = t.db.run("UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL", &[text(id), int(t.ctx.now)]).await?;
+    if changed == 0 {
+        return Err(not_found("API key"));
+    }
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "api_key.revoke",
+        resource: "api-keys",
+        resource_id: Some(id),
+        before: None,
+        after: None,
+    };
+    t.db.batch(vec![audit::statement(
+        &t.db,
+        entry,
+        &t.ctx.request_id,
+        t.ctx.now,
+    )?])
+    .await?;
+    json(200, &json!({"id": id, "revoked": true}))
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClientRow {
+    id: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    owner_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientBody {
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+fn check_client(body: &ClientBody, creating: bool) -> Outcome<()> {
+    match &body.name {
+        None if creating => return Err(invalid("name", "is required")),
+        Some(name) if name.trim().is_empty() || name.len() > 200 => {
+            return Err(invalid("name", "must be 1 to 200 characters"));
+        }
+        _ => {}
+    }
+    if let Some(email) = &body.email {
+        tenantry_core::mail::Address::parse(email).map_err(|e| invalid("email", e))?;
+    }
+    if let Some(phone) = &body.phone
+        && (phone.len() > 32
+            || !phone
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+ -().".contains(&b)))
+    {
+        return Err(invalid(
+            "phone",
+            "must be up to 32 digits, spaces and + - ( ) .",
+        ));
+    }
+    Ok(())
+}
+
+async fn load_client(t: &TenantCtx<'_>, id: &str) -> Outcome<ClientRow> {
+    check_id(id, "cli")?;
+    t.db.first("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1 AND id = ?2", &[text(id)])
+        .await?
+        .ok_or_else(|| not_found("client"))
+}
+
+async fn create_client(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("clients", "create"))?;
+    let body: ClientBody = read_json(req).await?;
+    check_client(&body, true)?;
+    let current = count(t, "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1").await?;
+    t.limits()
+        .await?
+        .check(Quota::Clients, current, 1)
+        .map_err(|e| e.to_problem())?;
+    let id = new_id("cli");
+    let name = body.name.unwrap_or_default();
+    let insert = t.db.statement(
+        "INSERT INTO clients (tenant_id, id, name, email, phone, owner_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        &[text(&id), text(&name), opt_text(body.email.as_deref()), opt_text(body.phone.as_deref()), text(&t.principal.subject), int(t.ctx.now)],
+    )?;
+    let after = json!({"id": id, "name": name, "email": body.email, "phone": body.phone});
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "client.create",
+        resource: "clients",
+        resource_id: Some(&id),
+        before: None,
+        after: Some(after),
+    };
+    t.db.batch(vec![
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(201, &load_client(t, &id).await?)
+}
+
+async fn update_client(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
+    check_id(id, "cli")?;
+    let before = load_client(t, id).await?;
+    t.require(
+        Required::new("clients", "update").owned_by(before.owner_id.as_deref().unwrap_or("")),
+    )?;
+    let body: ClientBody = read_json(req).await?;
+    check_client(&body, false)?;
+    let update = t.db.statement(
+        "UPDATE clients SET name = COALESCE(?3, name), email = COALESCE(?4, email), phone = COALESCE(?5, phone), updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2",
+        &[text(id), opt_text(body.name.as_deref()), opt_text(body.email.as_deref()), opt_text(body.phone.as_deref()), int(t.ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "client.update",
+        resource: "clients",
+        resource_id: Some(id),
+        before: serde_json::to_value(&before).ok(),
+        after: Some(json!({"name": body.name, "email": body.email, "phone": body.phone})),
+    };
+    t.db.batch(vec![
+        update,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(200, &load_client(t, id).await?)
+}
+
+async fn delete_client(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
+    let before = load_client(t, id).await?;
+    t.require(Required::new("clients", "delete"))?;
+    let delete = t.db.statement(
+        "DELETE FROM clients WHERE tenant_id = ?1 AND id = ?2",
+        &[text(id)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "client.delete",
+        resource: "clients",
+        resource_id: Some(id),
+        before: serde_json::to_value(&before).ok(),
+        after: None,
+    };
+    t.db.batch(vec![
+        delete,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    Ok(Response::empty()
+        .map_err(tenantry_edge::internal)?
+        .with_status(204))
+}
+
+async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("audit", "read"))?;
+    let url = req.url().map_err(tenantry_edge::internal)?;
+    let mut sql = String::from(
+        "SELECT id, actor, action, resource, resource_id, before_json, after_json, request_id, created_at FROM audit_log WHERE tenant_id = ?1",
+    );
+    let mut args = Vec::new();
+    let mut limit = 100i64;
+    for (name, value) in url.query_pairs() {
+        let column = match name.as_ref() {
+            "user" => "actor = ",
+            "action" => "action = ",
+            "resource" => "resource = ",
+            "from" | "to" => {
+                let at: i64 = value
+                    .parse()
+                    .map_err(|_| invalid(&name, "must be seconds since the epoch"))?;
+                args.push(int(at));
+                sql.push_str(&format!(
+                    " AND created_at {} ?{}",
+                    if name == "from" { ">=" } else { "<=" },
+                    args.len() + 1
+                ));
+                continue;
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| invalid("limit", "must be 1 to 1000"))?;
+                continue;
+            }
+            other => {
+                return Err(invalid(
+                    other,
+                    "is not a filter (user, action, resource, from, to, limit)",
+                ));
+            }
+        };
+        args.push(text(&value));
+        sql.push_str(&format!(" AND {column}?{}", args.len() + 1));
+    }
+    sql.push_str(&format!(" ORDER BY created_at DESC, id LIMIT {limit}"));
+    #[derive(Serialize, Deserialize)]
+    struct Row {
+        id: String,
+        actor: String,
+        action: String,
+        resource: String,
+        resource_id: Option<String>,
+        before_json: Option<String>,
+        after_json: Option<String>,
+        request_id: String,
+        created_at: i64,
+    }
+    let rows: Vec<Row> = t.db.all(&sql, &args).await?;
+    let entries: Vec<_> = rows
+        .into_iter()
+        .map(|r| json!({
+            "id": r.id, "actor": r.actor, "action": r.action, "resource": r.resource, "resource_id": r.resource_id,
+            "before": r.before_json.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok()),
+            "after": r.after_json.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok()),
+            "request_id": r.request_id, "created_at": r.created_at,
+        }))
+        .collect();
+    json(200, &json!({"entries": entries}))
+}

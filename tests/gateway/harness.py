@@ -1,0 +1,135 @@
+"""Runs the real gateway under `wrangler dev` (workerd + local D1) for tests: fresh state
+directory, test secrets, migrations applied, ready check, and a stop that always runs."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+SEAL_MASTER_KEY = "11" * 32
+INTERNAL_SECRET = "test-internal-secret-0123456789"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_jwt(claims, secret=JWT_SECRET, lifetime=3600, now=None):
+    """A platform JWT (HS256), as the platform's identity service would issue it."""
+    now = int(time.time()) if now is None else now
+    body = {"iat": now, "exp": now + lifetime, "iss": "tenantry", "aud": "tenantry-api", **claims}
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(body).encode())}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def superadmin_token():
+    return mint_jwt({"sub": "u_platform_admin", "platform_role": "superadmin"})
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Gateway:
+    def __init__(self):
+        self.state = pathlib.Path(tempfile.mkdtemp(prefix="gateway-state-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.state / "wrangler.log"
+        self.process = None
+
+    def env(self):
+        # The same settings as scripts/env.sh, so the harness also works on its own.
+        home = pathlib.Path.home()
+        return {"WASM_BINDGEN_BIN": str(home / ".cargo" / "bin" / "wasm-bindgen"),
+                "WASM_OPT_BIN": str(ROOT / "node_modules" / ".bin" / "wasm-opt"),
+                **os.environ,
+                "PATH": f"{ROOT / 'node_modules' / '.bin'}:{home / '.cargo' / 'bin'}:{os.environ['PATH']}",
+                "WRANGLER_SEND_METRICS": "false", "WRANGLER_SEND_ERROR_REPORTS": "false",
+                "CLOUDFLARE_CF_FETCH_ENABLED": "false", "CI": "1", "NO_COLOR": "1"}
+
+    def start(self):
+        subprocess.run([str(WRANGLER), "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.state)],
+                       cwd=ROOT, env=self.env(), check=True, capture_output=True, timeout=300)
+        secrets = {"JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "INTERNAL_SECRET": INTERNAL_SECRET}
+        args = [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", str(self.state),
+                "--inspector-port", str(free_port()), "--show-interactive-dev-session=false"]
+        for name, value in secrets.items():
+            args += ["--var", f"{name}:{value}"]
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("wrangler dev exited:\n" + self.log())
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("wrangler dev did not become ready:\n" + self.log())
+
+    def sql(self, command):
+        """Runs SQL on the local D1 database, as an operator would with wrangler."""
+        result = subprocess.run([str(WRANGLER), "d1", "execute", "DB", "--local", "--persist-to", str(self.state),
+                                 "--json", "--command", command], cwd=ROOT, env=self.env(), capture_output=True,
+                                text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(result.stdout + result.stderr)
+        return json.loads(result.stdout)[0]["results"]
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, content_type="application/json"):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None and content_type:
+            request.add_header("content-type", content_type)
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Response(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.headers, error.read())

@@ -1,0 +1,258 @@
+"""End-to-end tests of the gateway Worker under real `wrangler dev` (workerd + local D1):
+tenant resolution, auth, RBAC, quotas, rate limits, clients, API keys, mail and the relay
+API, with an isolation test for every tenant-scoped route and bad input that writes
+nothing."""
+import concurrent.futures
+import json
+import unittest
+
+from harness import Gateway, mint_jwt, superadmin_token
+
+GATEWAY = None
+
+
+def setUpModule():
+    global GATEWAY
+    GATEWAY = Gateway().start()
+
+
+def tearDownModule():
+    GATEWAY.stop()
+
+
+def create_tenant(slug, plan="starter"):
+    r = GATEWAY.request("POST", "/v1/admin/tenants", {"slug": slug, "name": slug.title(), "plan": plan,
+                                                       "billing_email": f"billing@{slug}.example",
+                                                       "owner_email": f"owner@{slug}.example"}, token=superadmin_token())
+    assert r.status == 201, r
+    return r.json()
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.a = create_tenant(cls.__name__.lower()[:10] + "-a")
+        cls.b = create_tenant(cls.__name__.lower()[:10] + "-b")
+        cls.key_a, cls.key_b = cls.a["owner_api_key"], cls.b["owner_api_key"]
+        cls.slug_a, cls.slug_b = cls.a["tenant"]["slug"], cls.b["tenant"]["slug"]
+        cls.id_a, cls.id_b = cls.a["tenant"]["id"], cls.b["tenant"]["id"]
+
+    def req(self, *args, **kwargs):
+        return GATEWAY.request(*args, **kwargs)
+
+    def assertProblem(self, response, status, code):
+        self.assertEqual(response.status, status, response)
+        self.assertEqual(response.headers["content-type"], "application/problem+json")
+        body = response.json()
+        self.assertEqual((body["status"], body["code"]), (status, code), body)
+        self.assertTrue(response.headers["x-request-id"])
+        return body
+
+
+class ResolutionTest(Base):
+    def test_every_source_resolves(self):
+        cases = [
+            ({}, "/v1/tenant", "token"),
+            ({"host": f"{self.slug_a}.app.example"}, "/v1/tenant", "subdomain"),
+            ({}, f"/v1/t/{self.slug_a}/tenant", "path"),
+            ({"x-tenant": self.slug_a}, "/v1/tenant", "header"),
+            ({"x-tenant-id": self.id_a}, "/v1/tenant", "header"),
+            ({}, f"/v1/tenant?tenant={self.slug_a}", "query"),
+        ]
+        for headers, path, source in cases:
+            r = self.req("GET", path, token=self.key_a, headers=headers)
+            self.assertEqual(r.status, 200, (source, r))
+            self.assertEqual((r.json()["id"], r.json()["resolved_by"]), (self.id_a, source))
+            self.assertIn("ratelimit", r.headers)
+            self.assertIn("ratelimit-policy", r.headers)
+
+    def test_custom_hostname(self):
+        r = self.req("POST", f"/v1/admin/tenants/{self.id_a}/hostnames", {"hostname": f"crm.{self.slug_a}.example"}, token=superadmin_token())
+        self.assertEqual(r.status, 201, r)
+        r = self.req("GET", "/v1/tenant", token=self.key_a, headers={"host": f"crm.{self.slug_a}.example"})
+        self.assertEqual(r.json()["resolved_by"], "hostname")
+        # Another tenant's key on A's hostname gets nothing.
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_b, headers={"host": f"crm.{self.slug_a}.example"}), 403, "tenant_mismatch")
+
+    def test_ambiguous_mismatch_unknown(self):
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_a, headers={"host": f"{self.slug_a}.app.example", "x-tenant": self.slug_b}), 400, "ambiguous_tenant")
+        for headers in ({"x-tenant": self.slug_b}, {"host": f"{self.slug_b}.app.example"}, {"x-tenant-id": self.id_b}):
+            self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_a, headers=headers), 403, "tenant_mismatch")
+        self.assertProblem(self.req("GET", f"/v1/t/{self.slug_b}/tenant", token=self.key_a), 403, "tenant_mismatch")
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_a, headers={"x-tenant": "no-such-tenant"}), 404, "tenant_not_found")
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_a, headers={"x-tenant-id": "bad id!"}), 400, "invalid_request")
+
+    def test_superadmin_may_act_on_any_tenant(self):
+        r = self.req("GET", "/v1/tenant", token=superadmin_token(), headers={"x-tenant": self.slug_b})
+        self.assertEqual((r.status, r.json()["id"]), (200, self.id_b))
+
+    def test_authentication_errors(self):
+        self.assertProblem(self.req("GET", "/v1/tenant"), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/tenant", token="tk_" + "A" * 43), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/tenant", token="not.a.jwt"), 401, "unauthenticated")
+        expired = mint_jwt({"sub": "u1", "tenant_id": self.id_a, "tenant_role": "owner"}, lifetime=-3600)
+        self.assertProblem(self.req("GET", "/v1/tenant", token=expired), 401, "token_expired")
+        forged = mint_jwt({"sub": "u1", "tenant_id": self.id_a, "tenant_role": "owner"}, secret="another-secret-another-secret-another")
+        self.assertProblem(self.req("GET", "/v1/tenant", token=forged), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/admin/tenants", token=self.key_a), 403, "forbidden")
+
+    def test_jwt_with_memberships(self):
+        token = mint_jwt({"sub": "u_multi", "tenant_id": self.id_a, "tenant_role": "viewer",
+                          "tenants": [{"id": self.id_a, "slug": self.slug_a, "role": "viewer"}]})
+        r = self.req("GET", "/v1/tenant", token=token)
+        self.assertEqual(r.json()["id"], self.id_a)
+        self.assertProblem(self.req("POST", "/v1/clients", {"name": "x"}, token=token), 403, "forbidden")
+
+
+class LifecycleTest(Base):
+    def test_suspend_activate_delete(self):
+        admin = superadmin_token()
+        self.assertEqual(self.req("POST", f"/v1/admin/tenants/{self.id_b}/suspend", token=admin).status, 200)
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_b), 403, "tenant_suspended")
+        self.assertEqual(self.req("POST", f"/v1/admin/tenants/{self.id_b}/activate", token=admin).status, 200)
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_b).status, 200)
+        self.assertEqual(self.req("DELETE", f"/v1/admin/tenants/{self.id_b}", token=admin).status, 200)
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_b), 404, "tenant_not_found")
+        listed = self.req("GET", "/v1/admin/tenants", token=admin).json()["tenants"]
+        self.assertEqual([t["status"] for t in listed if t["id"] == self.id_b], ["deleted"])
+
+    def test_admin_bad_input(self):
+        admin = superadmin_token()
+        before = len(self.req("GET", "/v1/admin/tenants", token=admin).json()["tenants"])
+        bad = [
+            ({"slug": "Bad Slug", "name": "x", "plan": "free", "billing_email": "a@b.example", "owner_email": "a@b.example"}, "invalid_request"),
+            ({"slug": "okslug", "name": "x", "plan": "gold", "billing_email": "a@b.example", "owner_email": "a@b.example"}, "invalid_request"),
+            ({"slug": "okslug", "name": "x", "plan": "free", "billing_email": "a@b.example", "owner_email": "a@b.example", "extra": 1}, "invalid_request"),
+            ({"slug": self.slug_a, "name": "x", "plan": "free", "billing_email": "a@b.example", "owner_email": "a@b.example"}, "conflict"),
+        ]
+        for body, code in bad:
+            r = self.req("POST", "/v1/admin/tenants", body, token=admin)
+            self.assertEqual(r.json()["code"], code, (body, r))
+        self.assertProblem(self.req("POST", "/v1/admin/tenants", raw=b"{not json", token=admin), 400, "invalid_request")
+        self.assertProblem(self.req("POST", "/v1/admin/tenants", raw=b"slug=x", token=admin, content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+        self.assertProblem(self.req("POST", "/v1/admin/tenants", raw=b"{" + b" " * 70000 + b"}", token=admin), 413, "payload_too_large")
+        self.assertProblem(self.req("GET", "/v1/admin/tenants/nope", token=admin), 400, "invalid_request")
+        self.assertEqual(len(self.req("GET", "/v1/admin/tenants", token=admin).json()["tenants"]), before, "nothing was written")
+
+
+class ClientsTest(Base):
+    def test_crud_audit_and_isolation(self):
+        r = self.req("POST", "/v1/clients", {"name": "Alice", "email": "alice@example.org"}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        client_id = r.json()["id"]
+        self.assertEqual(self.req("PATCH", f"/v1/clients/{client_id}", {"phone": "+33 1 23"}, token=self.key_a).json()["phone"], "+33 1 23")
+        # Tenant B's credentials, headers and ids get nothing of A and change nothing.
+        self.assertProblem(self.req("GET", f"/v1/clients/{client_id}", token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("PATCH", f"/v1/clients/{client_id}", {"name": "Mallory"}, token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("DELETE", f"/v1/clients/{client_id}", token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("GET", f"/v1/clients/{client_id}", token=self.key_b, headers={"x-tenant": self.slug_a}), 403, "tenant_mismatch")
+        self.assertEqual(self.req("GET", "/v1/clients", token=self.key_b).json()["clients"], [])
+        self.assertEqual(self.req("GET", f"/v1/clients/{client_id}", token=self.key_a).json()["name"], "Alice")
+        audit = self.req("GET", "/v1/audit?resource=clients", token=self.key_a).json()["entries"]
+        self.assertEqual({e["action"] for e in audit}, {"client.create", "client.update"})
+        self.assertEqual(self.req("GET", "/v1/audit?resource=clients", token=self.key_b).json()["entries"], [])
+        self.assertEqual(self.req("DELETE", f"/v1/clients/{client_id}", token=self.key_a).status, 204)
+        self.assertProblem(self.req("GET", f"/v1/clients/{client_id}", token=self.key_a), 404, "not_found")
+
+    def test_bad_input_writes_nothing(self):
+        before = self.req("GET", "/v1/clients", token=self.key_a).json()["clients"]
+        for body in ({}, {"name": ""}, {"name": "x", "email": "not-an-address"}, {"name": "x", "unknown": 1}, {"name": 5}, {"name": "x", "phone": "call me"}):
+            self.assertProblem(self.req("POST", "/v1/clients", body, token=self.key_a), 400, "invalid_request")
+        self.assertProblem(self.req("POST", "/v1/clients", raw=b"[1,", token=self.key_a), 400, "invalid_request")
+        self.assertProblem(self.req("POST", "/v1/clients", raw=b"name=x", token=self.key_a, content_type="text/plain"), 415, "unsupported_media_type")
+        self.assertProblem(self.req("GET", "/v1/clients/1%20OR%201", token=self.key_a), 400, "invalid_request")
+        self.assertProblem(self.req("PUT", "/v1/clients", {"name": "x"}, token=self.key_a), 405, "method_not_allowed")
+        self.assertEqual(self.req("GET", "/v1/clients", token=self.key_a).json()["clients"], before)
+
+    def test_quota_on_the_free_plan(self):
+        free = create_tenant("quota-free", plan="free")
+        key = free["owner_api_key"]
+        # The free plan's 20 requests per minute would stop us first: an operator override
+        # lifts it for this tenant (and shows that overrides apply).
+        GATEWAY.sql(f"INSERT INTO limit_overrides (tenant_id, quota, value) VALUES ('{free['tenant']['id']}', 'requests_per_minute', 1000)")
+        statuses = [self.req("POST", "/v1/clients", {"name": f"c{i}"}, token=key).status for i in range(50)]
+        self.assertEqual(statuses.count(201), 50)
+        r = self.req("POST", "/v1/clients", {"name": "one too many"}, token=key)
+        body = self.assertProblem(r, 403, "quota_exceeded")
+        self.assertEqual((body["current"], body["limit"], body["requested"]), (50, 50, 1))
+        rows = GATEWAY.sql(f"SELECT COUNT(*) AS n FROM clients WHERE tenant_id = '{free['tenant']['id']}'")
+        self.assertEqual(rows[0]["n"], 50, "the refused create wrote nothing")
+
+
+class ApiKeyTest(Base):
+    def test_create_use_revoke_and_isolation(self):
+        r = self.req("POST", "/v1/api-keys", {"name": "viewer key", "role": "viewer"}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        key, key_id = r.json()["key"], r.json()["id"]
+        listed = self.req("GET", "/v1/api-keys", token=self.key_a).json()["api_keys"]
+        self.assertTrue(all("key" not in k and "key_hash" not in k for k in listed), "secrets are shown once")
+        self.assertNotIn(key, json.dumps(listed))
+        self.assertEqual(self.req("GET", "/v1/clients", token=key).status, 200)
+        self.assertProblem(self.req("POST", "/v1/clients", {"name": "x"}, token=key), 403, "forbidden")
+        self.assertProblem(self.req("DELETE", f"/v1/api-keys/{key_id}", token=self.key_b), 404, "not_found")
+        self.assertEqual(self.req("GET", "/v1/clients", token=key).status, 200, "B could not revoke A's key")
+        self.assertEqual(self.req("DELETE", f"/v1/api-keys/{key_id}", token=self.key_a).status, 200)
+        self.assertProblem(self.req("GET", "/v1/clients", token=key), 401, "unauthenticated")
+        self.assertProblem(self.req("POST", "/v1/api-keys", {"name": "x", "role": "god"}, token=self.key_a), 400, "invalid_request")
+
+
+class RateLimitTest(Base):
+    def test_exactly_the_limit_passes_under_concurrency(self):
+        free = create_tenant("burst-free", plan="free")
+        key = free["owner_api_key"]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+            responses = list(pool.map(lambda _: self.req("GET", "/v1/tenant", token=key), range(60)))
+        statuses = [r.status for r in responses]
+        self.assertEqual(statuses.count(200), 20, statuses)
+        self.assertEqual(statuses.count(429), 40, statuses)
+        limited = next(r for r in responses if r.status == 429)
+        self.assertEqual(limited.json()["code"], "rate_limited")
+        self.assertGreaterEqual(int(limited.headers["retry-after"]), 1)
+        self.assertIn('q=20', limited.headers["ratelimit-policy"])
+        # Another tenant is not affected.
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200)
+
+
+class MailTest(Base):
+    def test_domains_mailboxes_directory_and_usage(self):
+        domain = f"{self.slug_a}.hopital.example"
+        r = self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Hôpital", "organization_type": "hospital",
+                                                  "max_mailboxes": 2, "max_storage_mb": 100}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        add = lambda address, token=self.key_a: self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": address, "kind": "personal"}, token=token)
+        self.assertEqual(add(f"dr.house@{domain}").status, 201)
+        self.assertProblem(add("dr.house@elsewhere.example"), 400, "invalid_request")
+        self.assertProblem(add(f"dr.house@{domain}"), 409, "conflict")
+        self.assertEqual(add(f"accueil@{domain}").status, 201)
+        body = self.assertProblem(add(f"third@{domain}"), 403, "quota_exceeded")
+        self.assertEqual((body["current"], body["limit"]), (2, 2))
+        # Isolation: B sees nothing of A's domain and cannot add to it.
+        self.assertProblem(add(f"intruder@{domain}", token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/mailboxes", token=self.key_b), 404, "not_found")
+        self.assertEqual(self.req("GET", "/v1/mail/domains", token=self.key_b).json()["domains"], [])
+        # Status is the platform's to set.
+        self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"status": "suspended"}, token=self.key_a), 403, "forbidden")
+        # The relay's view.
+        platform = create_tenant("platform-ops", plan="enterprise")
+        relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
+        self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=self.key_a), 403, "forbidden")
+        full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
+        self.assertTrue(full["full"])
+        self.assertIn(f"dr.house@{domain}", [m["address"] for m in full["mailboxes"]])
+        version = full["version"]
+        self.assertEqual(self.req("DELETE", f"/v1/mail/domains/{domain}/mailboxes/dr.house@{domain}", token=self.key_a).status, 204)
+        delta = self.req("GET", f"/v1/relay/directory?since={version}", token=relay_key).json()
+        self.assertFalse(delta["full"])
+        self.assertEqual([(m["address"], m["deleted"]) for m in delta["mailboxes"]], [(f"dr.house@{domain}", True)])
+        self.assertProblem(self.req("GET", "/v1/relay/directory?since=-1", token=relay_key), 400, "invalid_request")
+        batch = {"batch_id": "relay-1", "items": [{"domain": domain, "day": "2026-11-23", "messages": 3, "bytes": 300, "storage_bytes": 900}]}
+        self.assertTrue(self.req("POST", "/v1/relay/usage", batch, token=relay_key).json()["applied"])
+        self.assertFalse(self.req("POST", "/v1/relay/usage", batch, token=relay_key).json()["applied"], "a batch applies once")
+        days = self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_a).json()["days"]
+        self.assertEqual(days, [{"day": "2026-11-23", "messages": 3, "bytes": 300, "storage_bytes": 900}])
+        self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("POST", "/v1/relay/usage", {"batch_id": "x", "items": [{"domain": domain, "day": "23/11", "messages": 1, "bytes": 1, "storage_bytes": 1}]}, token=relay_key), 400, "invalid_request")
+
+
+if __name__ == "__main__":
+    unittest.main()
