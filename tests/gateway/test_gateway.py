@@ -256,3 +256,55 @@ class MailTest(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RelayWithGatewayTest(Base):
+    """The real relay against the real gateway: what the API creates, the relay accepts
+    after one sync, and what the relay delivers shows in the domain's usage."""
+
+    def test_domain_and_mailbox_from_the_api_reach_the_relay_and_usage_comes_back(self):
+        import importlib.util
+        import pathlib
+        import smtplib
+        import time
+        spec = importlib.util.spec_from_file_location("relay_harness", pathlib.Path(__file__).resolve().parents[1] / "relay" / "harness.py")
+        relay_harness = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(relay_harness)
+        RelayProcess = relay_harness.RelayProcess
+
+        domain = f"{self.slug_a}.clinique.example"
+        self.assertEqual(self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Clinique", "organization_type": "clinic",
+                                                               "max_mailboxes": 10, "max_storage_mb": 50}, token=self.key_a).status, 201)
+        self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"accueil@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
+        platform = create_tenant("relay-ops", plan="enterprise")
+        relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
+        relay = RelayProcess(GATEWAY.url, api_key=relay_key).start()
+        try:
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                client.ehlo("e2e.test")
+                self.assertEqual(client.sendmail("s@example.org", [f"accueil@{domain}"], b"Subject: e2e\r\n\r\nhello\r\n"), {})
+                client.mail("s@example.org")
+                self.assertEqual(client.rcpt(f"nobody@{domain}")[0], 550)
+                self.assertEqual(client.rcpt(f"someone@{self.slug_b}.example")[0], 550)
+            self.assertEqual(len(relay.messages(f"accueil@{domain}")), 1)
+            self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"labo@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
+            deadline = time.time() + 15
+            accepted = False
+            while time.time() < deadline and not accepted:
+                with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                    client.ehlo("e2e.test")
+                    client.mail("s@example.org")
+                    accepted = client.rcpt(f"labo@{domain}")[0] == 250
+                time.sleep(0.5)
+            self.assertTrue(accepted, "a mailbox created through the API reaches the relay")
+            deadline = time.time() + 15
+            days = []
+            while time.time() < deadline and not days:
+                days = self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_a).json()["days"]
+                time.sleep(0.5)
+            self.assertEqual(days[0]["messages"], 1)
+            self.assertGreater(days[0]["bytes"], 20)
+            self.assertGreater(days[0]["storage_bytes"], 20)
+            self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_b), 404, "not_found")
+        finally:
+            relay.stop()

@@ -40,7 +40,8 @@ def make_certificates(directory, names):
 
 
 class RelayProcess:
-    def __init__(self, gateway_url, workdir=None, cert_dir=None, **overrides):
+    def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, **overrides):
+        self.api_key = api_key
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.mail_root = self.workdir / "mail"
@@ -74,7 +75,7 @@ class RelayProcess:
 
     def env(self):
         # The key comes from the environment, as the README recommends.
-        return {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": API_KEY, "RUST_LOG": "info"}
+        return {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": self.api_key, "RUST_LOG": "info"}
 
     def start(self, wait_for_sync=True):
         # A log file per start, so that readiness is read from this run only.
