@@ -1,23 +1,94 @@
 #!/usr/bin/env bash
-# The main job: set up, build and check the project, then serve it locally.
-# Today the core library is what exists: this builds it for every target it runs on and
-# runs its tests. The gateway Worker and the SMTP relay join here as they land.
+# The main job: set up, build, migrate a fresh local D1, serve the gateway (wrangler dev)
+# and the SMTP relay on 127.0.0.1, seed a demo through the API, and print how to use it.
+# Ctrl-C stops everything.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
 cd "$TENANTRY_ROOT"
 
-"$TENANTRY_ROOT/scripts/setup.sh"
-say "building tenantry-core (native, wasm32-unknown-unknown, wasm32v1-none)"
-cargo build -p tenantry-core --locked
-cargo build -p tenantry-core --target wasm32-unknown-unknown --locked
-cargo build -p tenantry-core --target wasm32v1-none --no-default-features --locked
-say "core tests"
-cargo test -p tenantry-core --locked --quiet
-cat <<MSG
+GATEWAY_PORT="${GATEWAY_PORT:-8787}"
+SMTP_PORT="${SMTP_PORT:-2525}"
+ADMIN_PORT="${ADMIN_PORT:-9925}"
+STATE="$TENANTRY_ROOT/.state/dev"
 
-Tenantry core is built and tested.
-  Benchmarks:   scripts/bench.sh core
-  All checks:   scripts/test.sh
-The gateway (wrangler dev) and the SMTP relay are not built yet; see the open issues.
-MSG
+"$TENANTRY_ROOT/scripts/setup.sh"
+
+if [ ! -f .dev.vars ]; then
+  say "writing .dev.vars with fresh local secrets (not committed)"
+  {
+    echo "JWT_SECRET=$(openssl rand -hex 32)"
+    echo "SEAL_MASTER_KEY=$(openssl rand -hex 32)"
+    echo "INTERNAL_SECRET=$(openssl rand -hex 32)"
+  } > .dev.vars
+fi
+
+say "building the relay"
+cargo build -p tenantry-relay --locked
+
+say "fresh local state in $STATE"
+rm -rf "$STATE"
+mkdir -p "$STATE/mail"
+wrangler d1 migrations apply DB --local --persist-to "$STATE/d1" >/dev/null
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+say "starting the gateway (wrangler dev builds the Worker; the first build takes a minute or two)"
+setsid wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --persist-to "$STATE/d1" \
+  --show-interactive-dev-session=false >"$STATE/gateway.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 600); do
+  curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then tail -50 "$STATE/gateway.log"; exit 1; fi
+  sleep 1
+done
+curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null || { tail -50 "$STATE/gateway.log"; exit 1; }
+
+say "seeding the demo"
+python3 scripts/seed-demo.py "http://127.0.0.1:$GATEWAY_PORT" > "$STATE/demo.json"
+field() { python3 -c "import json,sys; d=json.load(open('$STATE/demo.json')); print(eval(sys.argv[1]))" "$1"; }
+
+say "starting the relay on 127.0.0.1:$SMTP_PORT"
+TENANTRY_RELAY_RELAY_API_KEY="$(field 'd["relay_api_key"]')" \
+TENANTRY_RELAY_LISTEN="[\"127.0.0.1:$SMTP_PORT\"]" \
+TENANTRY_RELAY_ADMIN_LISTEN="127.0.0.1:$ADMIN_PORT" \
+TENANTRY_RELAY_MAIL_ROOT="$STATE/mail" \
+TENANTRY_RELAY_GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
+TENANTRY_RELAY_HOSTNAME="mx.tenantry.localhost" \
+TENANTRY_RELAY_SYNC_INTERVAL_SECS=5 \
+TENANTRY_RELAY_USAGE_PUSH_INTERVAL_SECS=10 \
+  setsid target/debug/tenantry-relay serve >"$STATE/relay.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/dev/null && break; sleep 0.2; done
+
+PARIS_KEY="$(field 'd["tenants"]["paris"]["owner_api_key"]')"
+LYON_KEY="$(field 'd["tenants"]["lyon"]["owner_api_key"]')"
+EMPLOYEE="$(field 'd["tenants"]["paris"]["employee_token"]')"
+cat <<BANNER
+
+  Tenantry is running.
+
+  Gateway    http://127.0.0.1:$GATEWAY_PORT        (logs: $STATE/gateway.log)
+  SMTP relay 127.0.0.1:$SMTP_PORT, metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail)
+  Demo credentials: $STATE/demo.json
+
+  paris (professional) owner key:  $PARIS_KEY
+  lyon  (starter)      owner key:  $LYON_KEY
+  paris employee JWT:              ${EMPLOYEE:0:40}...
+
+  Try:
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "Authorization: Bearer $PARIS_KEY"
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "Host: lyon.app.example" -H "Authorization: Bearer $LYON_KEY"
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "X-Tenant: lyon" -H "Authorization: Bearer $PARIS_KEY"   # 403 tenant_mismatch
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/mail/domains/hopital-paris.example/mailboxes -H "Authorization: Bearer $PARIS_KEY"
+    swaks --server 127.0.0.1:$SMTP_PORT --to dr.martin@hopital-paris.example --from you@example.org
+    ls $STATE/mail/hopital-paris.example/dr.martin/new
+
+  Ctrl-C stops everything.
+BANNER
+wait

@@ -24,7 +24,7 @@ for component in rustfmt clippy; do
   grep -q "^$component" <<<"$installed_components" || { say "rustup component add $component"; rustup component add "$component"; }
 done
 
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
   say "cargo install worker-build $WORKER_BUILD_VERSION (about 6 minutes on 2 cores)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
 fi

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Seeds the demo through the gateway's API: tenants paris (professional) and lyon
+(starter), a mail domain each with mailboxes, an owner key, an employee token, and an
+operator tenant with the relay's API key. Prints the credentials as JSON."""
+import json
+import pathlib
+import sys
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+mint_token = __import__("mint-token")
+
+URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8787"
+SECRET = mint_token.dev_var("JWT_SECRET")
+ADMIN = mint_token.mint({"sub": "u_demo_admin", "platform_role": "superadmin"}, SECRET, hours=24)
+
+
+def call(method, path, body=None, token=ADMIN):
+    request = urllib.request.Request(URL + path, data=json.dumps(body).encode() if body else None, method=method)
+    request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        sys.exit(f"{method} {path}: {error.code} {error.read().decode()}")
+
+
+DEMO = [
+    ("paris", "Hôpital de Paris", "professional", "hopital-paris.example", "hospital", ["dr.martin", "accueil", "labo"]),
+    ("lyon", "Clinique de Lyon", "starter", "clinique-lyon.example", "clinic", ["secretariat", "dr.bernard"]),
+]
+
+
+def main():
+    out = {"gateway": URL, "superadmin_token": ADMIN, "tenants": {}}
+    for slug, name, plan, domain, kind, locals_ in DEMO:
+        created = call("POST", "/v1/admin/tenants", {"slug": slug, "name": name, "plan": plan,
+                                                    "billing_email": f"billing@{domain}", "owner_email": f"direction@{domain}"})
+        key = created["owner_api_key"]
+        tenant_id = created["tenant"]["id"]
+        call("POST", "/v1/mail/domains", {"domain": domain, "organization_name": name, "organization_type": kind,
+                                          "max_mailboxes": 50, "max_storage_mb": 1024}, token=key)
+        for local in locals_:
+            call("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"{local}@{domain}", "kind": "personal"}, token=key)
+        call("POST", "/v1/clients", {"name": "Camille Durand", "email": f"camille@{slug}.patients.example"}, token=key)
+        employee = mint_token.mint({"sub": f"u_{slug}_employee", "tenant_id": tenant_id, "tenant_role": "employee",
+                                    "tenants": [{"id": tenant_id, "slug": slug, "role": "employee"}]}, SECRET, hours=24)
+        out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
+                                "mailboxes": [f"{l}@{domain}" for l in locals_]}
+    ops = call("POST", "/v1/admin/tenants", {"slug": "operations", "name": "Platform operations", "plan": "enterprise",
+                                             "billing_email": "ops@tenantry.example", "owner_email": "ops@tenantry.example"})
+    out["relay_api_key"] = call("POST", "/v1/api-keys", {"name": "tenantry-relay", "role": "mail-relay"}, token=ops["owner_api_key"])["key"]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
