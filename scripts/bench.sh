@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
+#   scripts/bench.sh http    the gateway under wrangler dev: /v1/tenant next to /healthz (wrk), Worker size
 #   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
 #                            installs Debian's postfix and runs a bench-only instance on :2526)
 set -euo pipefail
@@ -15,6 +16,13 @@ case "$mode" in
     cargo bench -p tenantry-core --bench core --locked -- --warm-up-time 1 --measurement-time 4 >/dev/null
     python3 scripts/bench/core_report.py target/criterion
     ;;
+  http)
+    if ! command -v wrk >/dev/null; then
+      say "apt-get install wrk"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+    fi
+    python3 scripts/bench/gateway_http.py
+    ;;
   smtp)
     if ! command -v smtp-source >/dev/null; then
       say "apt-get install postfix (for smtp-source and the peer MX)"
@@ -26,7 +34,7 @@ case "$mode" in
     python3 scripts/bench/smtp.py
     ;;
   *)
-    echo "usage: scripts/bench.sh core|smtp" >&2
+    echo "usage: scripts/bench.sh core|http|smtp" >&2
     exit 2
     ;;
 esac

@@ -37,49 +37,63 @@ pub struct LimitAnswer {
     pub month_calls: u64,
 }
 
+/// The object's counters, kept in memory after the first load: storage is written on
+/// every counted request but read only when the object starts.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Counters {
+    window: WindowState,
+    month: String,
+    month_calls: u64,
+}
+
 #[durable_object]
 pub struct TenantLimiter {
     state: State,
-    window: RefCell<Option<WindowState>>,
+    counters: RefCell<Option<Counters>>,
 }
 
 impl DurableObject for TenantLimiter {
     fn new(state: State, _env: Env) -> Self {
         TenantLimiter {
             state,
-            window: RefCell::new(None),
+            counters: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let ask: LimitRequest = req.json().await?;
         let storage = self.state.storage();
-        let cached = *self.window.borrow();
-        let mut window = match cached {
-            Some(w) => w,
+        let cached = self.counters.borrow().clone();
+        let mut counters = match cached {
+            Some(c) => c,
             None => storage
-                .get::<WindowState>("window")
+                .get::<Counters>("counters")
                 .await?
                 .unwrap_or_default(),
         };
-        let month_key = format!("calls:{}", ask.month);
-        let mut month_calls: u64 = storage.get(&month_key).await?.unwrap_or(0);
+        if counters.month != ask.month {
+            counters.month = ask.month.clone();
+            counters.month_calls = 0;
+        }
         let policy = SlidingWindow::per_minute(ask.limit);
-        let decision = if ask.count {
-            policy.check(&mut window, ask.now_ms)
+        let mut decision = if ask.count {
+            policy.check(&mut counters.window, ask.now_ms)
         } else {
-            let mut probe = window;
-            let mut d = policy.check(&mut probe, ask.now_ms);
-            d.allowed = true;
-            d
+            let mut probe = counters.window;
+            policy.check(&mut probe, ask.now_ms)
         };
+        if !ask.count {
+            decision.allowed = true;
+        }
         if ask.count && decision.allowed {
-            // The cache is updated before the next await, so a request delivered while
-            // the writes are in flight already sees this one counted.
-            *self.window.borrow_mut() = Some(window);
-            month_calls += 1;
-            storage.put(&month_key, month_calls).await?;
-            storage.put("window", window).await?;
+            counters.month_calls += 1;
+        }
+        let month_calls = counters.month_calls;
+        // The cache is updated before the next await, so a request delivered while the
+        // write is in flight already sees this one counted.
+        *self.counters.borrow_mut() = Some(counters.clone());
+        if ask.count && decision.allowed {
+            storage.put("counters", counters).await?;
         }
         Response::from_json(&LimitAnswer {
             allowed: decision.allowed,
