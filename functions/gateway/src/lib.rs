@@ -42,6 +42,7 @@ pub struct TenantCtx<'a> {
     pub principal: &'a Principal,
     pub db: TenantDb<'a>,
     pub custom_roles: Vec<CustomRole>,
+    pub limits: Limits,
 }
 
 impl TenantCtx<'_> {
@@ -63,25 +64,51 @@ impl TenantCtx<'_> {
     }
 
     /// The limits of the tenant's plan with its overrides.
-    pub async fn limits(&self) -> Outcome<Limits> {
-        #[derive(Deserialize)]
-        struct Row {
-            quota: String,
-            value: f64,
-        }
-        let rows: Vec<Row> = self
-            .db
-            .all(
-                "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
-                &[],
-            )
-            .await?;
-        let overrides = tenantry_core::limits::parse_overrides(
-            rows.iter().map(|r| (r.quota.as_str(), r.value as i64)),
-        )
-        .map_err(tenantry_edge::internal)?;
-        Ok(Limits::for_tenant(self.tenant.plan, &overrides))
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
+}
+
+async fn load_limits(db: &TenantDb<'_>, plan: Plan) -> Outcome<Limits> {
+    #[derive(Deserialize)]
+    struct Row {
+        quota: String,
+        value: f64,
+    }
+    let rows: Vec<Row> = db
+        .all(
+            "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
+    let overrides = tenantry_core::limits::parse_overrides(
+        rows.iter().map(|r| (r.quota.as_str(), r.value as i64)),
+    )
+    .map_err(tenantry_edge::internal)?;
+    Ok(Limits::for_tenant(plan, &overrides))
+}
+
+async fn load_custom_roles(db: &TenantDb<'_>) -> Outcome<Vec<CustomRole>> {
+    #[derive(Deserialize)]
+    struct RoleRow {
+        name: String,
+        permissions: String,
+    }
+    let roles: Vec<RoleRow> = db
+        .all(
+            "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
+    Ok(roles
+        .into_iter()
+        .filter_map(|r| {
+            Some(CustomRole {
+                name: r.name,
+                permissions: serde_json::from_str(&r.permissions).ok()?,
+            })
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -169,26 +196,13 @@ async fn enter_tenant<'a>(
         })
         .map_err(|e| Problem::new(e.code(), e.to_string()))?;
     let db = TenantDb::new(&ctx.db, &resolution.tenant.id);
-    #[derive(Deserialize)]
-    struct RoleRow {
-        name: String,
-        permissions: String,
-    }
-    let roles: Vec<RoleRow> = db
-        .all(
-            "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
-            &[],
-        )
-        .await?;
-    let custom_roles = roles
-        .into_iter()
-        .filter_map(|r| {
-            Some(CustomRole {
-                name: r.name,
-                permissions: serde_json::from_str(&r.permissions).ok()?,
-            })
-        })
-        .collect();
+    // Independent reads go out together.
+    let (custom_roles, limits) = futures_util::future::try_join(
+        load_custom_roles(&db),
+        load_limits(&db, resolution.tenant.plan),
+    )
+    .await?;
+    let answer = rate_limit(ctx, &resolution.tenant.id, &limits, true).await?;
     let tenant_ctx = TenantCtx {
         ctx,
         resolved_by: resolution.resolved_by.as_str(),
@@ -196,9 +210,8 @@ async fn enter_tenant<'a>(
         principal,
         db,
         custom_roles,
+        limits,
     };
-    let limits = tenant_ctx.limits().await?;
-    let answer = rate_limit(ctx, &tenant_ctx.tenant.id, &limits, true).await?;
     if !answer.allowed {
         let retry = answer.retry_after_ms.unwrap_or(1000).div_ceil(1000).max(1);
         return Err(Problem::new(

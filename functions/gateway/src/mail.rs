@@ -290,7 +290,6 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
     )
     .await?;
     t.limits()
-        .await?
         .check(Quota::Mailboxes, in_tenant, 1)
         .map_err(|e| e.to_problem())?;
     let insert = t.db.statement(
