@@ -308,3 +308,51 @@ class RelayWithGatewayTest(Base):
             self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_b), 404, "not_found")
         finally:
             relay.stop()
+
+
+class PeopleTest(Base):
+    def employee(self, user_id, tenant_id=None, slug=None):
+        tenant_id = tenant_id or self.id_a
+        return mint_jwt({"sub": user_id, "tenant_id": tenant_id, "tenant_role": "employee",
+                         "tenants": [{"id": tenant_id, "slug": slug or self.slug_a, "role": "employee"}]})
+
+    def test_an_employee_updates_only_its_own_appointments(self):
+        client_id = self.req("POST", "/v1/clients", {"name": "Patient"}, token=self.key_a).json()["id"]
+        alice, bob = self.employee("u_" + "a" * 24), self.employee("u_" + "b" * 24)
+        mine = self.req("POST", "/v1/appointments", {"client_id": client_id, "starts_at": 2_000_000_000, "ends_at": 2_000_003_600}, token=alice)
+        self.assertEqual(mine.status, 201, mine)
+        appointment = mine.json()["id"]
+        self.assertEqual(mine.json()["employee_id"], "u_" + "a" * 24)
+        r = self.req("PATCH", f"/v1/appointments/{appointment}", {"status": "confirmed"}, token=alice)
+        self.assertEqual((r.status, r.json()["status"]), (200, "confirmed"))
+        body = self.assertProblem(self.req("PATCH", f"/v1/appointments/{appointment}", {"status": "cancelled"}, token=bob), 403, "forbidden")
+        self.assertIn("appointments:update", body["detail"])
+        self.assertEqual(self.req("GET", "/v1/appointments", token=self.key_a).json()["appointments"][0]["status"], "confirmed")
+        # Tenant B's employee and owner get nothing of A's appointment.
+        other = self.employee("u_" + "c" * 24, self.id_b, self.slug_b)
+        self.assertProblem(self.req("PATCH", f"/v1/appointments/{appointment}", {"status": "cancelled"}, token=other), 404, "not_found")
+        self.assertEqual(self.req("GET", "/v1/appointments", token=self.key_b).json()["appointments"], [])
+        self.assertProblem(self.req("POST", "/v1/appointments", {"client_id": client_id, "starts_at": 1, "ends_at": 2}, token=self.key_b), 400, "invalid_request")
+        self.assertProblem(self.req("POST", "/v1/appointments", {"client_id": client_id, "starts_at": 5, "ends_at": 2}, token=alice), 400, "invalid_request")
+
+    def test_members_roles_settings(self):
+        r = self.req("POST", "/v1/roles", {"name": "receptionist", "permissions": ["appointments:*", "clients:read"]}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        self.assertProblem(self.req("POST", "/v1/roles", {"name": "owner", "permissions": ["*"]}, token=self.key_a), 400, "invalid_request")
+        self.assertProblem(self.req("POST", "/v1/roles", {"name": "bad", "permissions": ["clients"]}, token=self.key_a), 400, "invalid_request")
+        self.assertNotIn("receptionist", [x["name"] for x in self.req("GET", "/v1/roles", token=self.key_b).json()["roles"]])
+        member = self.req("POST", "/v1/members", {"email": "reception@a.example", "role": "receptionist"}, token=self.key_a)
+        self.assertEqual(member.status, 201, member)
+        user_id = member.json()["user_id"]
+        self.assertProblem(self.req("POST", "/v1/members", {"email": "x@b.example", "role": "receptionist"}, token=self.key_b), 400, "invalid_request")
+        self.assertProblem(self.req("PATCH", f"/v1/members/{user_id}", {"role": "admin"}, token=self.key_b), 404, "not_found")
+        self.assertProblem(self.req("DELETE", f"/v1/members/{user_id}", token=self.key_b), 404, "not_found")
+        self.assertEqual(self.req("PATCH", f"/v1/members/{user_id}", {"role": "viewer"}, token=self.key_a).json()["role"], "viewer")
+        emails = [m["email"] for m in self.req("GET", "/v1/members", token=self.key_a).json()["members"]]
+        self.assertIn("reception@a.example", emails)
+        self.assertNotIn("reception@a.example", [m["email"] for m in self.req("GET", "/v1/members", token=self.key_b).json()["members"]])
+        s = self.req("PATCH", "/v1/settings", {"booking.slot_minutes": 30}, token=self.key_a)
+        self.assertEqual(s.json()["booking.slot_minutes"], 30)
+        self.assertNotIn("booking.slot_minutes", self.req("GET", "/v1/settings", token=self.key_b).json())
+        self.assertProblem(self.req("PATCH", "/v1/settings", {"Bad Key": 1}, token=self.key_a), 400, "invalid_request")
+        self.assertEqual(self.req("DELETE", f"/v1/members/{user_id}", token=self.key_a).status, 204)

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod limiter;
 mod mail;
+mod people;
 mod relay;
 mod scoped;
 

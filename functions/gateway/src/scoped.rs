@@ -82,6 +82,15 @@ pub async fn route(
         (_, ["mail", ..]) => mail::route(req, t, method, &parts[1..]).await,
         (
             _,
+            ["members"]
+            | ["members", _]
+            | ["roles"]
+            | ["settings"]
+            | ["appointments"]
+            | ["appointments", _],
+        ) => crate::people::route(req, t, method, &parts).await,
+        (
+            _,
             ["clients"] | ["clients", _] | ["api-keys"] | ["api-keys", _] | ["usage"] | ["audit"],
         ) => Err(method_not_allowed()),
         _ => Err(not_found("route")),

@@ -1,0 +1,499 @@
+//! Members, custom roles, settings and appointments of a tenant.
+
+use crate::TenantCtx;
+use crate::audit::{self, Entry};
+use crate::scoped::check_id;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantry_core::limits::Quota;
+use tenantry_core::mail::Address;
+use tenantry_core::rbac::{BuiltinRole, CustomRole, Required};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::db::{PlatformDb, int, opt_text, text};
+use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::{Outcome, new_id};
+use worker::{Method, Request, Response};
+
+pub async fn route(
+    mut req: Request,
+    t: &TenantCtx<'_>,
+    method: &Method,
+    parts: &[&str],
+) -> Outcome<Response> {
+    match (method, parts) {
+        (Method::Get, ["members"]) => {
+            t.require(Required::new("members", "read"))?;
+            #[derive(Serialize, Deserialize)]
+            struct Row {
+                user_id: String,
+                email: String,
+                role: String,
+                created_at: i64,
+            }
+            let rows: Vec<Row> = t.db.all("SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1 ORDER BY m.created_at, m.user_id", &[]).await?;
+            json(200, &json!({"members": rows}))
+        }
+        (Method::Post, ["members"]) => add_member(&mut req, t).await,
+        (Method::Patch, ["members", user_id]) => change_member(&mut req, t, user_id).await,
+        (Method::Delete, ["members", user_id]) => remove_member(t, user_id).await,
+        (Method::Get, ["roles"]) => {
+            t.require(Required::new("roles", "read"))?;
+            let builtin: Vec<_> = BuiltinRole::ALL
+                .iter()
+                .map(|r| json!({"name": r.as_str(), "builtin": true, "permissions": r.grants()}))
+                .collect();
+            let custom: Vec<_> = t
+                .custom_roles
+                .iter()
+                .map(|r| json!({"name": r.name, "builtin": false, "permissions": r.permissions}))
+                .collect();
+            json(
+                200,
+                &json!({"roles": builtin.into_iter().chain(custom).collect::<Vec<_>>()}),
+            )
+        }
+        (Method::Post, ["roles"]) => create_role(&mut req, t).await,
+        (Method::Get, ["settings"]) => {
+            t.require(Required::new("settings", "read"))?;
+            json(200, &load_settings(t).await?)
+        }
+        (Method::Patch, ["settings"]) => update_settings(&mut req, t).await,
+        (Method::Get, ["appointments"]) => {
+            t.require(Required::new("appointments", "read"))?;
+            let rows: Vec<Appointment> = t.db.all(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE tenant_id = ?1 ORDER BY starts_at, id"), &[]).await?;
+            json(200, &json!({"appointments": rows}))
+        }
+        (Method::Post, ["appointments"]) => create_appointment(&mut req, t).await,
+        (Method::Patch, ["appointments", id]) => update_appointment(&mut req, t, id).await,
+        _ => Err(Problem::new(
+            ErrorCode::MethodNotAllowed,
+            "this method is not allowed on this resource",
+        )),
+    }
+}
+
+fn known_role(t: &TenantCtx<'_>, role: &str) -> Outcome<()> {
+    if BuiltinRole::parse(role).is_some() || t.custom_roles.iter().any(|r| r.name == role) {
+        Ok(())
+    } else {
+        Err(invalid("role", "is not a role of this tenant"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    email: String,
+    role: String,
+}
+
+async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("members", "create"))?;
+    let body: NewMember = read_json(req).await?;
+    let email = Address::parse(&body.email).map_err(|e| invalid("email", e))?;
+    known_role(t, &body.role)?;
+    if body.role == "owner"
+        && t.principal.role_in(&t.tenant.id) != Some("owner")
+        && !t.principal.is_superadmin()
+    {
+        return Err(
+            Problem::new(ErrorCode::Forbidden, "only an owner may add an owner")
+                .with("permission", "members:owner"),
+        );
+    }
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    let members =
+        t.db.first::<Count>(
+            "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?
+        .map_or(0, |c| c.n as u64);
+    t.limits()
+        .check(Quota::Users, members, 1)
+        .map_err(|e| e.to_problem())?;
+    #[derive(Deserialize)]
+    struct UserRow {
+        id: String,
+    }
+    let platform = PlatformDb(&t.ctx.db);
+    let existing: Option<UserRow> = platform
+        .first(
+            "SELECT id FROM users WHERE email = ?1",
+            &[text(email.as_str())],
+        )
+        .await?;
+    let user_id = existing
+        .as_ref()
+        .map_or_else(|| new_id("u"), |u| u.id.clone());
+    let mut statements = Vec::new();
+    if existing.is_none() {
+        statements.push(platform.statement(
+            "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)",
+            &[text(&user_id), text(email.as_str()), int(t.ctx.now)],
+        )?);
+    }
+    statements.push(t.db.statement(
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+        &[text(&user_id), text(&body.role), int(t.ctx.now)],
+    )?);
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "member.add",
+        resource: "members",
+        resource_id: Some(&user_id),
+        before: None,
+        after: Some(json!({"email": email.as_str(), "role": body.role})),
+    };
+    statements.push(audit::statement(
+        &t.db,
+        entry,
+        &t.ctx.request_id,
+        t.ctx.now,
+    )?);
+    t.db.batch(statements).await?;
+    json(
+        201,
+        &json!({"user_id": user_id, "email": email.as_str(), "role": body.role}),
+    )
+}
+
+fn check_user_id(id: &str) -> Outcome<()> {
+    check_id(id, "u")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberPatch {
+    role: String,
+}
+
+async fn change_member(req: &mut Request, t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response> {
+    t.require(Required::new("members", "update"))?;
+    check_user_id(user_id)?;
+    let body: MemberPatch = read_json(req).await?;
+    known_role(t, &body.role)?;
+    let update = t.db.statement(
+        "UPDATE memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2",
+        &[text(user_id), text(&body.role)],
+    )?;
+    #[derive(Deserialize)]
+    struct Row {
+        role: String,
+    }
+    let before: Row =
+        t.db.first(
+            "SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+            &[text(user_id)],
+        )
+        .await?
+        .ok_or_else(|| not_found("member"))?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "member.update",
+        resource: "members",
+        resource_id: Some(user_id),
+        before: Some(json!({"role": before.role})),
+        after: Some(json!({"role": body.role})),
+    };
+    t.db.batch(vec![
+        update,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(200, &json!({"user_id": user_id, "role": body.role}))
+}
+
+async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response> {
+    t.require(Required::new("members", "delete"))?;
+    check_user_id(user_id)?;
+    let changed =
+        t.db.run(
+            "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+            &[text(user_id)],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(not_found("member"));
+    }
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "member.remove",
+        resource: "members",
+        resource_id: Some(user_id),
+        before: None,
+        after: None,
+    };
+    t.db.batch(vec![audit::statement(
+        &t.db,
+        entry,
+        &t.ctx.request_id,
+        t.ctx.now,
+    )?])
+    .await?;
+    Ok(Response::empty()
+        .map_err(tenantry_edge::internal)?
+        .with_status(204))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    name: String,
+    permissions: Vec<String>,
+}
+
+async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("roles", "create"))?;
+    let body: NewRole = read_json(req).await?;
+    let role = CustomRole::new(&body.name, body.permissions).map_err(|e| invalid("role", e))?;
+    let permissions = serde_json::to_string(&role.permissions).map_err(tenantry_edge::internal)?;
+    let insert = t.db.statement("INSERT INTO custom_roles (tenant_id, name, permissions, created_at) VALUES (?1, ?2, ?3, ?4)", &[text(&role.name), text(&permissions), int(t.ctx.now)])?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "role.create",
+        resource: "roles",
+        resource_id: Some(&role.name),
+        before: None,
+        after: Some(json!({"name": role.name, "permissions": role.permissions})),
+    };
+    t.db.batch(vec![
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(
+        201,
+        &json!({"name": role.name, "builtin": false, "permissions": role.permissions}),
+    )
+}
+
+async fn load_settings(t: &TenantCtx<'_>) -> Outcome<serde_json::Value> {
+    #[derive(Deserialize)]
+    struct Row {
+        key: String,
+        value: String,
+    }
+    let rows: Vec<Row> =
+        t.db.all(
+            "SELECT key, value FROM settings WHERE tenant_id = ?1 ORDER BY key",
+            &[],
+        )
+        .await?;
+    Ok(serde_json::Value::Object(
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.key,
+                    serde_json::from_str(&r.value).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect(),
+    ))
+}
+
+async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("settings", "update"))?;
+    let body: serde_json::Map<String, serde_json::Value> = read_json(req).await?;
+    if body.len() > 50 {
+        return Err(invalid("settings", "at most 50 keys at once"));
+    }
+    let before = load_settings(t).await?;
+    let mut statements = Vec::new();
+    for (key, value) in &body {
+        if key.is_empty()
+            || key.len() > 64
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        {
+            return Err(invalid(
+                key,
+                "setting names are 1 to 64 characters of a-z, 0-9, '_' and '.'",
+            ));
+        }
+        if value.to_string().len() > 4096 {
+            return Err(invalid(
+                key,
+                "a setting's value is at most 4096 bytes of JSON",
+            ));
+        }
+        statements.push(if value.is_null() {
+            t.db.statement("DELETE FROM settings WHERE tenant_id = ?1 AND key = ?2", &[text(key)])?
+        } else {
+            t.db.statement("INSERT INTO settings (tenant_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value", &[text(key), text(&value.to_string())])?
+        });
+    }
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "settings.update",
+        resource: "settings",
+        resource_id: None,
+        before: Some(before),
+        after: Some(serde_json::Value::Object(body)),
+    };
+    statements.push(audit::statement(
+        &t.db,
+        entry,
+        &t.ctx.request_id,
+        t.ctx.now,
+    )?);
+    t.db.batch(statements).await?;
+    json(200, &load_settings(t).await?)
+}
+
+const APPOINTMENT_COLUMNS: &str =
+    "id, client_id, employee_id, starts_at, ends_at, status, notes, created_at, updated_at";
+
+#[derive(Serialize, Deserialize)]
+struct Appointment {
+    id: String,
+    client_id: String,
+    employee_id: String,
+    starts_at: i64,
+    ends_at: i64,
+    status: String,
+    notes: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAppointment {
+    client_id: String,
+    employee_id: Option<String>,
+    starts_at: i64,
+    ends_at: i64,
+    notes: Option<String>,
+}
+
+async fn load_appointment(t: &TenantCtx<'_>, id: &str) -> Outcome<Appointment> {
+    check_id(id, "apt")?;
+    t.db.first(
+        &format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE tenant_id = ?1 AND id = ?2"),
+        &[text(id)],
+    )
+    .await?
+    .ok_or_else(|| not_found("appointment"))
+}
+
+fn month_start(now: i64) -> i64 {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((now * 1000) as f64));
+    (js_sys::Date::utc(
+        f64::from(d.get_utc_full_year()),
+        f64::from(d.get_utc_month()),
+    ) / 1000.0) as i64
+}
+
+async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("appointments", "create"))?;
+    let body: NewAppointment = read_json(req).await?;
+    check_id(&body.client_id, "cli").map_err(|_| invalid("client_id", "is not a client id"))?;
+    if body.ends_at <= body.starts_at {
+        return Err(invalid("ends_at", "must be after starts_at"));
+    }
+    if body.notes.as_ref().is_some_and(|n| n.len() > 2000) {
+        return Err(invalid("notes", "at most 2000 characters"));
+    }
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    let client =
+        t.db.first::<Count>(
+            "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1 AND id = ?2",
+            &[text(&body.client_id)],
+        )
+        .await?
+        .map_or(0, |c| c.n as u64);
+    if client == 0 {
+        return Err(invalid("client_id", "no such client in this tenant"));
+    }
+    let this_month =
+        t.db.first::<Count>(
+            "SELECT COUNT(*) AS n FROM appointments WHERE tenant_id = ?1 AND created_at >= ?2",
+            &[int(month_start(t.ctx.now))],
+        )
+        .await?
+        .map_or(0, |c| c.n as u64);
+    t.limits()
+        .check(Quota::AppointmentsPerMonth, this_month, 1)
+        .map_err(|e| e.to_problem())?;
+    let employee = body
+        .employee_id
+        .clone()
+        .unwrap_or_else(|| t.principal.subject.clone());
+    let id = new_id("apt");
+    let insert = t.db.statement(
+        "INSERT INTO appointments (tenant_id, id, client_id, employee_id, starts_at, ends_at, status, notes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'scheduled', ?7, ?8, ?8)",
+        &[text(&id), text(&body.client_id), text(&employee), int(body.starts_at), int(body.ends_at), opt_text(body.notes.as_deref()), int(t.ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "appointment.create",
+        resource: "appointments",
+        resource_id: Some(&id),
+        before: None,
+        after: Some(
+            json!({"client_id": body.client_id, "employee_id": employee, "starts_at": body.starts_at}),
+        ),
+    };
+    t.db.batch(vec![
+        insert,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(201, &load_appointment(t, &id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppointmentPatch {
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+    status: Option<String>,
+    notes: Option<String>,
+}
+
+async fn update_appointment(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
+    let before = load_appointment(t, id).await?;
+    // An employee may update only its own appointments (`appointments:update:own`).
+    t.require(Required::new("appointments", "update").owned_by(&before.employee_id))?;
+    let body: AppointmentPatch = read_json(req).await?;
+    if let Some(status) = &body.status
+        && !matches!(
+            status.as_str(),
+            "scheduled" | "confirmed" | "completed" | "cancelled" | "no_show"
+        )
+    {
+        return Err(invalid(
+            "status",
+            "must be scheduled, confirmed, completed, cancelled or no_show",
+        ));
+    }
+    if body.ends_at.unwrap_or(before.ends_at) <= body.starts_at.unwrap_or(before.starts_at) {
+        return Err(invalid("ends_at", "must be after starts_at"));
+    }
+    let update = t.db.statement(
+        "UPDATE appointments SET starts_at = COALESCE(?3, starts_at), ends_at = COALESCE(?4, ends_at), status = COALESCE(?5, status), notes = COALESCE(?6, notes), updated_at = ?7 WHERE tenant_id = ?1 AND id = ?2",
+        &[text(id), body.starts_at.map_or(wasm_bindgen::JsValue::NULL, int), body.ends_at.map_or(wasm_bindgen::JsValue::NULL, int), opt_text(body.status.as_deref()), opt_text(body.notes.as_deref()), int(t.ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &t.principal.subject,
+        action: "appointment.update",
+        resource: "appointments",
+        resource_id: Some(id),
+        before: serde_json::to_value(&before).ok(),
+        after: Some(json!({"status": body.status, "starts_at": body.starts_at})),
+    };
+    t.db.batch(vec![
+        update,
+        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
+    ])
+    .await?;
+    json(200, &load_appointment(t, id).await?)
+}
