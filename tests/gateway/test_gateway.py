@@ -356,3 +356,38 @@ class PeopleTest(Base):
         self.assertNotIn("booking.slot_minutes", self.req("GET", "/v1/settings", token=self.key_b).json())
         self.assertProblem(self.req("PATCH", "/v1/settings", {"Bad Key": 1}, token=self.key_a), 400, "invalid_request")
         self.assertEqual(self.req("DELETE", f"/v1/members/{user_id}", token=self.key_a).status, 204)
+
+
+class IntegrationsAndExportTest(Base):
+    def test_secrets_are_sealed_masked_and_isolated(self):
+        crm = {"base_url": "https://crm.a.example/api/v1", "api_key": "espo-secret-key-123456", "admin_username": "admin", "admin_password": "hunter2-very-secret"}
+        r = self.req("PUT", "/v1/integrations/crm", crm, token=self.key_a)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["api_key"], "••••3456")
+        self.assertNotIn(b"espo-secret-key-123456", r.body)
+        self.assertNotIn(b"hunter2-very-secret", r.body)
+        wa = {"phone_number_id": "106540352242922", "verify_token": "verify-me-please", "app_secret": "app-secret-value-xyz", "access_token": "EAAG-token-value-0000"}
+        self.assertEqual(self.req("PUT", "/v1/integrations/whatsapp", wa, token=self.key_a).status, 200)
+        stored = GATEWAY.sql(f"SELECT kind, sealed FROM integrations WHERE tenant_id = '{self.id_a}'")
+        self.assertEqual(len(stored), 2)
+        for row in stored:
+            for secret in ("espo-secret-key-123456", "hunter2-very-secret", "app-secret-value-xyz", "EAAG-token-value-0000", "verify-me-please"):
+                self.assertNotIn(secret, row["sealed"])
+            self.assertTrue(all(v.startswith("v1.k1.") for v in json.loads(row["sealed"]).values()))
+        self.assertEqual(self.req("GET", "/v1/integrations", token=self.key_b).json()["integrations"], [])
+        audit = json.dumps(self.req("GET", "/v1/audit?resource=integrations", token=self.key_a).json())
+        self.assertNotIn("espo-secret-key-123456", audit)
+        self.assertProblem(self.req("PUT", "/v1/integrations/crm", {**crm, "base_url": "ftp://x"}, token=self.key_a), 400, "invalid_request")
+        self.assertProblem(self.req("PUT", "/v1/integrations/whatsapp", {**wa, "phone_number_id": "abc"}, token=self.key_a), 400, "invalid_request")
+        # Export: everything A owns, nothing of B, no secret.
+        self.req("POST", "/v1/clients", {"name": "Only In B"}, token=self.key_b)
+        export = self.req("GET", "/v1/export", token=self.key_a)
+        self.assertEqual(export.status, 200, export)
+        document = export.json()
+        self.assertEqual(document["tenant"]["id"], self.id_a)
+        self.assertNotIn(b"Only In B", export.body)
+        for secret in (b"espo-secret-key-123456", b"hunter2-very-secret", b"app-secret-value-xyz", b"v1.k1."):
+            self.assertNotIn(secret, export.body)
+        self.assertEqual(len(document["integrations"]), 2)
+        admin_key = self.req("POST", "/v1/api-keys", {"name": "admin", "role": "admin"}, token=self.key_a).json()["key"]
+        self.assertProblem(self.req("GET", "/v1/export", token=admin_key), 403, "forbidden")

@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod integrations;
 mod limiter;
 mod mail;
 mod people;

@@ -80,6 +80,9 @@ pub async fn route(
         (Method::Delete, ["clients", id]) => delete_client(t, id).await,
         (Method::Get, ["audit"]) => audit_log(&req, t).await,
         (_, ["mail", ..]) => mail::route(req, t, method, &parts[1..]).await,
+        (_, ["integrations"] | ["integrations", _] | ["export"]) => {
+            crate::integrations::route(req, t, method, &parts).await
+        }
         (
             _,
             ["members"]
