@@ -391,3 +391,25 @@ class IntegrationsAndExportTest(Base):
         self.assertEqual(len(document["integrations"]), 2)
         admin_key = self.req("POST", "/v1/api-keys", {"name": "admin", "role": "admin"}, token=self.key_a).json()["key"]
         self.assertProblem(self.req("GET", "/v1/export", token=admin_key), 403, "forbidden")
+
+
+class PlatformTest(Base):
+    def test_plan_change_applies_at_once_and_stats(self):
+        admin = superadmin_token()
+        before = self.req("GET", "/v1/tenant", token=self.key_a)
+        self.assertIn("q=100;", before.headers["ratelimit-policy"], "starter: 100 per minute")
+        r = self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"plan": "enterprise"}, token=admin)
+        self.assertEqual((r.status, r.json()["plan"]), (200, "enterprise"))
+        after = self.req("GET", "/v1/tenant", token=self.key_a)
+        self.assertIn("q=2000;", after.headers["ratelimit-policy"], "the new plan's limit applies to the next request")
+        self.assertProblem(self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"plan": "gold"}, token=admin), 400, "invalid_request")
+        self.assertProblem(self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"plan": "free"}, token=self.key_a), 403, "forbidden")
+        stats = self.req("GET", "/v1/admin/stats", token=admin).json()
+        self.assertGreaterEqual(stats["totals"]["tenants"], 2)
+        self.assertIn(self.id_a, [t["id"] for t in stats["tenants"]])
+        self.assertProblem(self.req("GET", "/v1/admin/stats", token=self.key_a), 403, "forbidden")
+
+    def test_conversations_are_per_tenant(self):
+        self.assertEqual(self.req("GET", "/v1/conversations", token=self.key_a).json()["conversations"], [])
+        self.assertProblem(self.req("GET", "/v1/conversations/conv_" + "0" * 24 + "/messages", token=self.key_a), 404, "not_found")
+        self.assertProblem(self.req("GET", "/v1/conversations/nope/messages", token=self.key_a), 400, "invalid_request")

@@ -65,6 +65,48 @@ pub async fn route(
             json(200, &json!({"tenants": rows}))
         }
         (Method::Get, ["tenants", id]) => json(200, &tenant_json(ctx, id).await?),
+        (Method::Patch, ["tenants", id]) => update_tenant(&mut req, ctx, id).await,
+        (Method::Get, ["stats"]) => {
+            #[derive(Deserialize, serde::Serialize)]
+            struct Row {
+                id: String,
+                slug: String,
+                plan: String,
+                status: String,
+                members: i64,
+                clients: i64,
+                appointments: i64,
+                mailboxes: i64,
+                audit_entries: i64,
+            }
+            let rows: Vec<Row> = PlatformDb(&ctx.db).all(
+                "SELECT t.id, t.slug, t.plan, t.status, \
+                 (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS members, \
+                 (SELECT COUNT(*) FROM clients c WHERE c.tenant_id = t.id) AS clients, \
+                 (SELECT COUNT(*) FROM appointments a WHERE a.tenant_id = t.id) AS appointments, \
+                 (SELECT COUNT(*) FROM mailboxes b WHERE b.tenant_id = t.id AND b.deleted = 0) AS mailboxes, \
+                 (SELECT COUNT(*) FROM audit_log l WHERE l.tenant_id = t.id) AS audit_entries \
+                 FROM tenants t ORDER BY t.created_at, t.id", &[]).await?;
+            let mut totals = json!({"tenants": rows.len(), "members": 0, "clients": 0, "appointments": 0, "mailboxes": 0});
+            let mut by_status = serde_json::Map::new();
+            for row in &rows {
+                for (key, value) in [
+                    ("members", row.members),
+                    ("clients", row.clients),
+                    ("appointments", row.appointments),
+                    ("mailboxes", row.mailboxes),
+                ] {
+                    totals[key] = json!(totals[key].as_i64().unwrap_or(0) + value);
+                }
+                let n = by_status
+                    .get(&row.status)
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                by_status.insert(row.status.clone(), json!(n + 1));
+            }
+            totals["by_status"] = serde_json::Value::Object(by_status);
+            json(200, &json!({"totals": totals, "tenants": rows}))
+        }
         (Method::Post, ["tenants", id, action @ ("suspend" | "activate")]) => {
             let status = if *action == "suspend" {
                 "suspended"
@@ -189,6 +231,60 @@ async fn set_status(ctx: &Ctx, id: &str, status: &str, action: &str) -> Outcome<
         resource_id: Some(id),
         before: Some(before),
         after: Some(json!({"status": status})),
+    };
+    tenant_db
+        .batch(vec![
+            update,
+            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
+        ])
+        .await?;
+    json(200, &tenant_json(ctx, id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantPatch {
+    name: Option<String>,
+    plan: Option<String>,
+    billing_email: Option<String>,
+}
+
+async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Response> {
+    let before = tenant_json(ctx, id).await?;
+    if before["status"] == "deleted" {
+        return Err(not_found("tenant"));
+    }
+    let body: TenantPatch = read_json(req).await?;
+    if body
+        .name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(invalid("name", "must be 1 to 200 characters"));
+    }
+    if let Some(plan) = &body.plan
+        && Plan::parse(plan).is_none()
+    {
+        return Err(invalid(
+            "plan",
+            "must be free, starter, professional or enterprise",
+        ));
+    }
+    if let Some(email) = &body.billing_email {
+        Address::parse(email).map_err(|e| invalid("billing_email", e))?;
+    }
+    let tenant_db = TenantDb::new(&ctx.db, id);
+    let update = PlatformDb(&ctx.db).statement(
+        "UPDATE tenants SET name = COALESCE(?2, name), plan = COALESCE(?3, plan), billing_email = COALESCE(?4, billing_email), updated_at = ?5 WHERE id = ?1",
+        &[text(id), tenantry_edge::db::opt_text(body.name.as_deref()), tenantry_edge::db::opt_text(body.plan.as_deref()), tenantry_edge::db::opt_text(body.billing_email.as_deref()), int(ctx.now)],
+    )?;
+    let entry = Entry {
+        actor: &actor(ctx),
+        action: "tenant.update",
+        resource: "tenant",
+        resource_id: Some(id),
+        before: Some(before),
+        after: Some(json!({"name": body.name, "plan": body.plan})),
     };
     tenant_db
         .batch(vec![

@@ -64,6 +64,47 @@ pub async fn route(
             json(200, &json!({"appointments": rows}))
         }
         (Method::Post, ["appointments"]) => create_appointment(&mut req, t).await,
+        (Method::Get, ["conversations"]) => {
+            t.require(Required::new("conversations", "read"))?;
+            #[derive(Serialize, Deserialize)]
+            struct Row {
+                id: String,
+                wa_id: String,
+                contact_name: Option<String>,
+                last_message_at: i64,
+            }
+            let rows: Vec<Row> = t.db.all("SELECT id, wa_id, contact_name, last_message_at FROM conversations WHERE tenant_id = ?1 ORDER BY last_message_at DESC, id", &[]).await?;
+            json(200, &json!({"conversations": rows}))
+        }
+        (Method::Get, ["conversations", id, "messages"]) => {
+            t.require(Required::new("conversations", "read"))?;
+            check_id(id, "conv")?;
+            #[derive(Serialize, Deserialize)]
+            struct Row {
+                message_id: String,
+                direction: String,
+                kind: String,
+                body: Option<String>,
+                status: Option<String>,
+                sent_at: i64,
+            }
+            #[derive(Deserialize)]
+            struct Count {
+                n: f64,
+            }
+            let exists =
+                t.db.first::<Count>(
+                    "SELECT COUNT(*) AS n FROM conversations WHERE tenant_id = ?1 AND id = ?2",
+                    &[text(id)],
+                )
+                .await?
+                .is_some_and(|c| c.n > 0.0);
+            if !exists {
+                return Err(not_found("conversation"));
+            }
+            let rows: Vec<Row> = t.db.all("SELECT message_id, direction, kind, body, status, sent_at FROM messages WHERE tenant_id = ?1 AND conversation_id = ?2 ORDER BY sent_at, message_id", &[text(id)]).await?;
+            json(200, &json!({"messages": rows}))
+        }
         (Method::Patch, ["appointments", id]) => update_appointment(&mut req, t, id).await,
         _ => Err(Problem::new(
             ErrorCode::MethodNotAllowed,

@@ -90,7 +90,9 @@ pub async fn route(
             | ["roles"]
             | ["settings"]
             | ["appointments"]
-            | ["appointments", _],
+            | ["appointments", _]
+            | ["conversations"]
+            | ["conversations", _, "messages"],
         ) => crate::people::route(req, t, method, &parts).await,
         (
             _,
