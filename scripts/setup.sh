@@ -41,6 +41,16 @@ if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund
 fi
 
+if ! python3 - <<'PY' 2>/dev/null
+import importlib.metadata as m, pathlib, sys
+pins = [l.split("==") for l in pathlib.Path("tests/requirements.txt").read_text().splitlines() if "==" in l and not l.startswith("#")]
+sys.exit(any(m.version(name) != version for name, version in pins))
+PY
+then
+  say "pip install -r tests/requirements.txt"
+  python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
+import contract
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -130,6 +132,9 @@ class Gateway:
             request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return Response(response.status, response.headers, response.read())
+                result = Response(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            return Response(error.code, error.headers, error.read())
+            result = Response(error.code, error.headers, error.read())
+        # Every response the tests see must match openapi.yaml.
+        contract.check(method, path, result.status, result.headers.get("content-type"), result.body)
+        return result
