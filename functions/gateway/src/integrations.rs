@@ -2,7 +2,6 @@
 //! and never returned: responses show them masked. And `GET /v1/export`.
 
 use crate::TenantCtx;
-use crate::audit::{self, Entry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenantry_core::crm::CrmBaseUrl;
@@ -138,19 +137,14 @@ async fn put(req: &mut Request, t: &TenantCtx<'_>, kind: &str) -> Outcome<Respon
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "integration.update",
-        resource: "integrations",
-        resource_id: Some(kind),
-        before: None,
-        after: Some(json!({"config": config, "secrets_changed": changed})),
-    };
-    t.db.batch(vec![
-        upsert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "integration.update",
+        "integrations",
+        Some(kind),
+        None,
+        Some(json!({"config": config, "secrets_changed": changed})),
+    )?;
+    t.db.batch(vec![upsert, entry]).await?;
     let shown = list(t).await?;
     json(
         200,

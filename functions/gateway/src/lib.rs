@@ -65,6 +65,27 @@ impl TenantCtx<'_> {
         }
     }
 
+    /// The audit entry of a change by this request's principal; it goes in the same D1
+    /// batch as the change. `before` and `after` must not hold secrets.
+    pub fn audit(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_id: Option<&str>,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Outcome<worker::D1PreparedStatement> {
+        let entry = audit::Entry {
+            actor: &self.principal.subject,
+            action,
+            resource,
+            resource_id,
+            before,
+            after,
+        };
+        audit::statement(&self.db, entry, &self.ctx.request_id, self.ctx.now)
+    }
+
     /// The limits of the tenant's plan with its overrides.
     pub fn limits(&self) -> Limits {
         self.limits

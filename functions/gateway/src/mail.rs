@@ -2,7 +2,6 @@
 //! version, so the relay pulls it as a delta.
 
 use crate::TenantCtx;
-use crate::audit::{self, Entry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::limits::{Limit, Quota};
@@ -150,22 +149,10 @@ async fn create_domain(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
                   VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, {CURRENT_VERSION}, 0, ?8)"),
         &[text(&domain), opt_text(body.finess.as_deref()), text(&body.organization_name), text(&body.organization_type), int(body.max_mailboxes), int(body.max_storage_mb), int(t.ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "mail_domain.create",
-        resource: "mail",
-        resource_id: Some(&domain),
-        before: None,
-        after: Some(
+    let entry = t.audit("mail_domain.create", "mail", Some(&domain), None, Some(
             json!({"domain": domain, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),
-        ),
-    };
-    t.db.batch(vec![
-        next_version(t)?,
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+        ))?;
+    t.db.batch(vec![next_version(t)?, insert, entry]).await?;
     json(201, &load_domain(t, &domain).await?)
 }
 
@@ -206,22 +193,10 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
         &[text(&before.domain), opt_text(body.status.as_deref()), opt_text(body.organization_name.as_deref()),
           body.max_mailboxes.map_or(wasm_bindgen::JsValue::NULL, int), body.max_storage_mb.map_or(wasm_bindgen::JsValue::NULL, int)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "mail_domain.update",
-        resource: "mail",
-        resource_id: Some(&before.domain),
-        before: serde_json::to_value(&before).ok(),
-        after: Some(
+    let entry = t.audit("mail_domain.update", "mail", Some(&before.domain), serde_json::to_value(&before).ok(), Some(
             json!({"status": body.status, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),
-        ),
-    };
-    t.db.batch(vec![
-        next_version(t)?,
-        update,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+        ))?;
+    t.db.batch(vec![next_version(t)?, update, entry]).await?;
     json(200, &load_domain(t, &before.domain).await?)
 }
 
@@ -311,20 +286,14 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
             format!("{} already exists", address.as_str()),
         ));
     }
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "mailbox.create",
-        resource: "mail",
-        resource_id: Some(address.as_str()),
-        before: None,
-        after: Some(json!({"address": address.as_str(), "kind": body.kind, "quota_mb": quota})),
-    };
-    t.db.batch(vec![
-        next_version(t)?,
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "mailbox.create",
+        "mail",
+        Some(address.as_str()),
+        None,
+        Some(json!({"address": address.as_str(), "kind": body.kind, "quota_mb": quota})),
+    )?;
+    t.db.batch(vec![next_version(t)?, insert, entry]).await?;
     let row: Option<MailboxRow> = t.db.first("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0", &[text(address.as_str())]).await?;
     json(
         201,
@@ -357,20 +326,8 @@ async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outco
         &format!("UPDATE mailboxes SET deleted = 1, version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND address = ?2"),
         &[text(address.as_str())],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "mailbox.delete",
-        resource: "mail",
-        resource_id: Some(address.as_str()),
-        before: None,
-        after: None,
-    };
-    t.db.batch(vec![
-        next_version(t)?,
-        tombstone,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit("mailbox.delete", "mail", Some(address.as_str()), None, None)?;
+    t.db.batch(vec![next_version(t)?, tombstone, entry]).await?;
     Ok(Response::empty()
         .map_err(tenantry_edge::internal)?
         .with_status(204))

@@ -1,7 +1,6 @@
 //! Members, custom roles, settings and appointments of a tenant.
 
 use crate::TenantCtx;
-use crate::audit::{self, Entry};
 use crate::scoped::check_id;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -181,20 +180,14 @@ async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
         "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
         &[text(&user_id), text(&body.role), int(t.ctx.now)],
     )?);
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "member.add",
-        resource: "members",
-        resource_id: Some(&user_id),
-        before: None,
-        after: Some(json!({"email": email.as_str(), "role": body.role})),
-    };
-    statements.push(audit::statement(
-        &t.db,
-        entry,
-        &t.ctx.request_id,
-        t.ctx.now,
-    )?);
+    let entry = t.audit(
+        "member.add",
+        "members",
+        Some(&user_id),
+        None,
+        Some(json!({"email": email.as_str(), "role": body.role})),
+    )?;
+    statements.push(entry);
     t.db.batch(statements).await?;
     json(
         201,
@@ -232,49 +225,43 @@ async fn change_member(req: &mut Request, t: &TenantCtx<'_>, user_id: &str) -> O
         )
         .await?
         .ok_or_else(|| not_found("member"))?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "member.update",
-        resource: "members",
-        resource_id: Some(user_id),
-        before: Some(json!({"role": before.role})),
-        after: Some(json!({"role": body.role})),
-    };
-    t.db.batch(vec![
-        update,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "member.update",
+        "members",
+        Some(user_id),
+        Some(json!({"role": before.role})),
+        Some(json!({"role": body.role})),
+    )?;
+    t.db.batch(vec![update, entry]).await?;
     json(200, &json!({"user_id": user_id, "role": body.role}))
 }
 
 async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response> {
     t.require(Required::new("members", "delete"))?;
     check_user_id(user_id)?;
-    let changed =
-        t.db.run(
-            "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+    #[derive(Deserialize)]
+    struct Row {
+        role: String,
+    }
+    let before: Row =
+        t.db.first(
+            "SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
             &[text(user_id)],
         )
-        .await?;
-    if changed == 0 {
-        return Err(not_found("member"));
-    }
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "member.remove",
-        resource: "members",
-        resource_id: Some(user_id),
-        before: None,
-        after: None,
-    };
-    t.db.batch(vec![audit::statement(
-        &t.db,
-        entry,
-        &t.ctx.request_id,
-        t.ctx.now,
-    )?])
-    .await?;
+        .await?
+        .ok_or_else(|| not_found("member"))?;
+    let delete = t.db.statement(
+        "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+        &[text(user_id)],
+    )?;
+    let entry = t.audit(
+        "member.remove",
+        "members",
+        Some(user_id),
+        Some(json!({"role": before.role})),
+        None,
+    )?;
+    t.db.batch(vec![delete, entry]).await?;
     Ok(Response::empty()
         .map_err(tenantry_edge::internal)?
         .with_status(204))
@@ -293,19 +280,14 @@ async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> 
     let role = CustomRole::new(&body.name, body.permissions).map_err(|e| invalid("role", e))?;
     let permissions = serde_json::to_string(&role.permissions).map_err(tenantry_edge::internal)?;
     let insert = t.db.statement("INSERT INTO custom_roles (tenant_id, name, permissions, created_at) VALUES (?1, ?2, ?3, ?4)", &[text(&role.name), text(&permissions), int(t.ctx.now)])?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "role.create",
-        resource: "roles",
-        resource_id: Some(&role.name),
-        before: None,
-        after: Some(json!({"name": role.name, "permissions": role.permissions})),
-    };
-    t.db.batch(vec![
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "role.create",
+        "roles",
+        Some(&role.name),
+        None,
+        Some(json!({"name": role.name, "permissions": role.permissions})),
+    )?;
+    t.db.batch(vec![insert, entry]).await?;
     json(
         201,
         &json!({"name": role.name, "builtin": false, "permissions": role.permissions}),
@@ -368,20 +350,14 @@ async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respon
             t.db.statement("INSERT INTO settings (tenant_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value", &[text(key), text(&value.to_string())])?
         });
     }
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "settings.update",
-        resource: "settings",
-        resource_id: None,
-        before: Some(before),
-        after: Some(serde_json::Value::Object(body)),
-    };
-    statements.push(audit::statement(
-        &t.db,
-        entry,
-        &t.ctx.request_id,
-        t.ctx.now,
-    )?);
+    let entry = t.audit(
+        "settings.update",
+        "settings",
+        None,
+        Some(before),
+        Some(serde_json::Value::Object(body)),
+    )?;
+    statements.push(entry);
     t.db.batch(statements).await?;
     json(200, &load_settings(t).await?)
 }
@@ -473,21 +449,10 @@ async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Res
         "INSERT INTO appointments (tenant_id, id, client_id, employee_id, starts_at, ends_at, status, notes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'scheduled', ?7, ?8, ?8)",
         &[text(&id), text(&body.client_id), text(&employee), int(body.starts_at), int(body.ends_at), opt_text(body.notes.as_deref()), int(t.ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "appointment.create",
-        resource: "appointments",
-        resource_id: Some(&id),
-        before: None,
-        after: Some(
+    let entry = t.audit("appointment.create", "appointments", Some(&id), None, Some(
             json!({"client_id": body.client_id, "employee_id": employee, "starts_at": body.starts_at}),
-        ),
-    };
-    t.db.batch(vec![
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+        ))?;
+    t.db.batch(vec![insert, entry]).await?;
     json(201, &load_appointment(t, &id).await?)
 }
 
@@ -523,18 +488,13 @@ async fn update_appointment(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> O
         "UPDATE appointments SET starts_at = COALESCE(?3, starts_at), ends_at = COALESCE(?4, ends_at), status = COALESCE(?5, status), notes = COALESCE(?6, notes), updated_at = ?7 WHERE tenant_id = ?1 AND id = ?2",
         &[text(id), body.starts_at.map_or(wasm_bindgen::JsValue::NULL, int), body.ends_at.map_or(wasm_bindgen::JsValue::NULL, int), opt_text(body.status.as_deref()), opt_text(body.notes.as_deref()), int(t.ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "appointment.update",
-        resource: "appointments",
-        resource_id: Some(id),
-        before: serde_json::to_value(&before).ok(),
-        after: Some(json!({"status": body.status, "starts_at": body.starts_at})),
-    };
-    t.db.batch(vec![
-        update,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "appointment.update",
+        "appointments",
+        Some(id),
+        serde_json::to_value(&before).ok(),
+        Some(json!({"status": body.status, "starts_at": body.starts_at})),
+    )?;
+    t.db.batch(vec![update, entry]).await?;
     json(200, &load_appointment(t, id).await?)
 }

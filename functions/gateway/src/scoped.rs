@@ -2,7 +2,6 @@
 //! `mail.rs`. Every handler authorizes with the core and reads and writes through the
 //! tenant-scoped layer.
 
-use crate::audit::{self, Entry};
 use crate::limiter::LimitAnswer;
 use crate::{TenantCtx, mail};
 use serde::{Deserialize, Serialize};
@@ -188,19 +187,14 @@ async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
           body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
     )?;
     let after = json!({"id": id, "name": body.name, "role": body.role, "display_prefix": key.display_prefix});
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "api_key.create",
-        resource: "api-keys",
-        resource_id: Some(&id),
-        before: None,
-        after: Some(after.clone()),
-    };
-    t.db.batch(vec![
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "api_key.create",
+        "api-keys",
+        Some(&id),
+        None,
+        Some(after.clone()),
+    )?;
+    t.db.batch(vec![insert, entry]).await?;
     let mut shown = after;
     shown["key"] = json!(key.plaintext);
     shown["expires_at"] = json!(body.expires_at);
@@ -210,25 +204,23 @@ async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
 async fn revoke_key(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
     t.require(Required::new("api-keys", "delete"))?;
     check_id(id, "key")?;
-    let changed = t.db.run("UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL", &[text(id), int(t.ctx.now)]).await?;
-    if changed == 0 {
-        return Err(not_found("API key"));
+    #[derive(Deserialize)]
+    struct Live {
+        id: String,
     }
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "api_key.revoke",
-        resource: "api-keys",
-        resource_id: Some(id),
-        before: None,
-        after: None,
-    };
-    t.db.batch(vec![audit::statement(
-        &t.db,
-        entry,
-        &t.ctx.request_id,
-        t.ctx.now,
-    )?])
-    .await?;
+    let live: Option<Live> =
+        t.db.first(
+            "SELECT id FROM api_keys WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+            &[text(id)],
+        )
+        .await?;
+    let live = live.ok_or_else(|| not_found("API key"))?;
+    let revoke = t.db.statement(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+        &[text(&live.id), int(t.ctx.now)],
+    )?;
+    let entry = t.audit("api_key.revoke", "api-keys", Some(id), None, None)?;
+    t.db.batch(vec![revoke, entry]).await?;
     json(200, &json!({"id": id, "revoked": true}))
 }
 
@@ -298,19 +290,8 @@ async fn create_client(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
         &[text(&id), text(&name), opt_text(body.email.as_deref()), opt_text(body.phone.as_deref()), text(&t.principal.subject), int(t.ctx.now)],
     )?;
     let after = json!({"id": id, "name": name, "email": body.email, "phone": body.phone});
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "client.create",
-        resource: "clients",
-        resource_id: Some(&id),
-        before: None,
-        after: Some(after),
-    };
-    t.db.batch(vec![
-        insert,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit("client.create", "clients", Some(&id), None, Some(after))?;
+    t.db.batch(vec![insert, entry]).await?;
     json(201, &load_client(t, &id).await?)
 }
 
@@ -326,19 +307,14 @@ async fn update_client(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> Outcom
         "UPDATE clients SET name = COALESCE(?3, name), email = COALESCE(?4, email), phone = COALESCE(?5, phone), updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2",
         &[text(id), opt_text(body.name.as_deref()), opt_text(body.email.as_deref()), opt_text(body.phone.as_deref()), int(t.ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "client.update",
-        resource: "clients",
-        resource_id: Some(id),
-        before: serde_json::to_value(&before).ok(),
-        after: Some(json!({"name": body.name, "email": body.email, "phone": body.phone})),
-    };
-    t.db.batch(vec![
-        update,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "client.update",
+        "clients",
+        Some(id),
+        serde_json::to_value(&before).ok(),
+        Some(json!({"name": body.name, "email": body.email, "phone": body.phone})),
+    )?;
+    t.db.batch(vec![update, entry]).await?;
     json(200, &load_client(t, id).await?)
 }
 
@@ -349,19 +325,14 @@ async fn delete_client(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
         "DELETE FROM clients WHERE tenant_id = ?1 AND id = ?2",
         &[text(id)],
     )?;
-    let entry = Entry {
-        actor: &t.principal.subject,
-        action: "client.delete",
-        resource: "clients",
-        resource_id: Some(id),
-        before: serde_json::to_value(&before).ok(),
-        after: None,
-    };
-    t.db.batch(vec![
-        delete,
-        audit::statement(&t.db, entry, &t.ctx.request_id, t.ctx.now)?,
-    ])
-    .await?;
+    let entry = t.audit(
+        "client.delete",
+        "clients",
+        Some(id),
+        serde_json::to_value(&before).ok(),
+        None,
+    )?;
+    t.db.batch(vec![delete, entry]).await?;
     Ok(Response::empty()
         .map_err(tenantry_edge::internal)?
         .with_status(204))
