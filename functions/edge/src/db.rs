@@ -34,7 +34,12 @@ fn is_scoped(sql: &str) -> bool {
         .collect::<Vec<_>>()
         .join(" ")
         .to_ascii_lowercase();
-    let filters = normal.contains("tenant_id = ?1");
+    // `tenant_id` as a whole column name (`t.tenant_id` is fine, `other_tenant_id` is not).
+    let filters = normal.match_indices("tenant_id = ?1").any(|(at, _)| {
+        let before = normal[..at].chars().next_back();
+        let after = normal[at + "tenant_id = ?1".len()..].chars().next();
+        matches!(before, Some(' ' | '(' | '.')) && !after.is_some_and(|c| c.is_ascii_digit())
+    });
     let inserts = normal.starts_with("insert")
         && normal.contains("(tenant_id,")
         && normal.contains("values (?1,");
@@ -172,5 +177,10 @@ mod tests {
         assert!(!is_scoped("SELECT * FROM clients WHERE id = ?1"));
         assert!(!is_scoped("SELECT * FROM clients WHERE tenant_id = ?2"));
         assert!(!is_scoped("DELETE FROM clients"));
+        assert!(!is_scoped("SELECT * FROM t WHERE other_tenant_id = ?1"));
+        assert!(!is_scoped("SELECT * FROM t WHERE tenant_id = ?12"));
+        assert!(is_scoped(
+            "SELECT m.role FROM memberships m WHERE m.tenant_id = ?1"
+        ));
     }
 }
