@@ -89,6 +89,18 @@ impl<'a> TenantDb<'a> {
             .map_err(internal)
     }
 
+    /// The `n` of a `SELECT COUNT(*) AS n ...`.
+    pub async fn count(&self, sql: &str, args: &[JsValue]) -> Outcome<u64> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            n: f64,
+        }
+        Ok(self
+            .first::<Count>(sql, args)
+            .await?
+            .map_or(0, |c| c.n as u64))
+    }
+
     /// Runs a write and returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: &[JsValue]) -> Outcome<usize> {
         let result = self.statement(sql, args)?.run().await.map_err(internal)?;

@@ -209,17 +209,6 @@ struct NewMailbox {
     quota_mb: Option<i64>,
 }
 
-async fn count(t: &TenantCtx<'_>, sql: &str, args: &[wasm_bindgen::JsValue]) -> Outcome<u64> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
-    Ok(t.db
-        .first::<Count>(sql, args)
-        .await?
-        .map_or(0, |c| c.n as u64))
-}
-
 async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
     t.require(Required::new("mail", "create"))?;
     let d = load_domain(t, domain).await?;
@@ -241,9 +230,7 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
             "must be positive, or -1 for the domain's quota only",
         ));
     }
-    let in_domain = count(
-        t,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
+    let in_domain = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
         &[text(&d.domain)],
     )
     .await?;
@@ -258,12 +245,12 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
         .with("limit", domain_limit.as_i64())
         .with("requested", 1));
     }
-    let in_tenant = count(
-        t,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
-        &[],
-    )
-    .await?;
+    let in_tenant =
+        t.db.count(
+            "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
+            &[],
+        )
+        .await?;
     t.limits()
         .check(Quota::Mailboxes, in_tenant, 1)
         .map_err(|e| e.to_problem())?;
@@ -274,9 +261,7 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
                   status = 'active', version = excluded.version, deleted = 0, created_at = excluded.created_at WHERE mailboxes.deleted = 1"),
         &[text(address.as_str()), text(&d.domain), text(&body.kind), opt_text(body.owner.as_deref()), int(quota), int(t.ctx.now)],
     )?;
-    let exists = count(
-        t,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
+    let exists = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
         &[text(address.as_str())],
     )
     .await?;
@@ -313,9 +298,7 @@ async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outco
             format!("must be an address of {}", d.domain),
         ));
     }
-    let live = count(
-        t,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
+    let live = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
         &[text(address.as_str())],
     )
     .await?;

@@ -87,17 +87,13 @@ pub async fn route(
                 status: Option<String>,
                 sent_at: i64,
             }
-            #[derive(Deserialize)]
-            struct Count {
-                n: f64,
-            }
             let exists =
-                t.db.first::<Count>(
+                t.db.count(
                     "SELECT COUNT(*) AS n FROM conversations WHERE tenant_id = ?1 AND id = ?2",
                     &[text(id)],
                 )
                 .await?
-                .is_some_and(|c| c.n > 0.0);
+                    > 0;
             if !exists {
                 return Err(not_found("conversation"));
             }
@@ -141,17 +137,12 @@ async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
                 .with("permission", "members:owner"),
         );
     }
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
     let members =
-        t.db.first::<Count>(
+        t.db.count(
             "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
             &[],
         )
-        .await?
-        .map_or(0, |c| c.n as u64);
+        .await?;
     t.limits()
         .check(Quota::Users, members, 1)
         .map_err(|e| e.to_problem())?;
@@ -416,27 +407,21 @@ async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Res
     if body.notes.as_ref().is_some_and(|n| n.len() > 2000) {
         return Err(invalid("notes", "at most 2000 characters"));
     }
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
     let client =
-        t.db.first::<Count>(
+        t.db.count(
             "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1 AND id = ?2",
             &[text(&body.client_id)],
         )
-        .await?
-        .map_or(0, |c| c.n as u64);
+        .await?;
     if client == 0 {
         return Err(invalid("client_id", "no such client in this tenant"));
     }
     let this_month =
-        t.db.first::<Count>(
+        t.db.count(
             "SELECT COUNT(*) AS n FROM appointments WHERE tenant_id = ?1 AND created_at >= ?2",
             &[int(month_start(t.ctx.now))],
         )
-        .await?
-        .map_or(0, |c| c.n as u64);
+        .await?;
     t.limits()
         .check(Quota::AppointmentsPerMonth, this_month, 1)
         .map_err(|e| e.to_problem())?;

@@ -101,31 +101,27 @@ pub async fn route(
     }
 }
 
-async fn count(t: &TenantCtx<'_>, sql: &str) -> Outcome<u64> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
-    Ok(t.db
-        .first::<Count>(sql, &[])
-        .await?
-        .map_or(0, |c| c.n as u64))
-}
-
 async fn usage(t: &TenantCtx<'_>, rate: &LimitAnswer) -> Outcome<Response> {
     t.require(Required::new("usage", "read"))?;
     let limits = t.limits();
-    let clients = count(t, "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1").await?;
-    let mailboxes = count(
-        t,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
-    )
-    .await?;
-    let users = count(
-        t,
-        "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
-    )
-    .await?;
+    let clients =
+        t.db.count(
+            "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
+    let mailboxes =
+        t.db.count(
+            "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
+            &[],
+        )
+        .await?;
+    let users =
+        t.db.count(
+            "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
     json(
         200,
         &json!({
@@ -279,7 +275,12 @@ async fn create_client(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
     t.require(Required::new("clients", "create"))?;
     let body: ClientBody = read_json(req).await?;
     check_client(&body, true)?;
-    let current = count(t, "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1").await?;
+    let current =
+        t.db.count(
+            "SELECT COUNT(*) AS n FROM clients WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
     t.limits()
         .check(Quota::Clients, current, 1)
         .map_err(|e| e.to_problem())?;
