@@ -15,6 +15,7 @@
 //! - [`seal`]: per-tenant sealing of third-party credentials.
 //! - [`mail`]: addresses, the mail directory and the recipient policy.
 //! - [`billing`], [`whatsapp`], [`crm`]: pure mappings used by the route Workers.
+//! - [`internal`]: the signed context the gateway hands to the route Workers.
 //! - [`problem`]: error codes shared by every shell, with HTTP status and title.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod billing;
 pub mod crm;
 mod encoding;
+pub mod internal;
 pub mod limits;
 pub mod mail;
 pub mod problem;

@@ -94,6 +94,8 @@ pub struct Problem {
     pub detail: String,
     /// Extension members such as `current`, `limit` and `requested` for quotas.
     pub extensions: Vec<(String, Value)>,
+    /// A status other than the code's, where a peer's contract says so.
+    status_override: Option<u16>,
 }
 
 impl Problem {
@@ -103,7 +105,15 @@ impl Problem {
             code,
             detail: detail.into(),
             extensions: Vec::new(),
+            status_override: None,
         }
+    }
+
+    /// Answers with `status` instead of the code's own: Meta expects 401 for a bad
+    /// webhook signature where Stripe expects 400, and both are `invalid_signature`.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status_override = Some(status);
+        self
     }
 
     /// Adds an extension member; the standard members cannot be overridden.
@@ -119,7 +129,7 @@ impl Problem {
 
     /// The HTTP status of this problem.
     pub fn status(&self) -> u16 {
-        self.code.status()
+        self.status_override.unwrap_or(self.code.status())
     }
 
     /// The problem as a JSON object; `instance` is usually the request id.
@@ -129,7 +139,7 @@ impl Problem {
         type_uri.push_str(self.code.code());
         object.insert("type".into(), Value::String(type_uri));
         object.insert("title".into(), self.code.title().into());
-        object.insert("status".into(), self.code.status().into());
+        object.insert("status".into(), self.status().into());
         object.insert("code".into(), self.code.code().into());
         object.insert("detail".into(), Value::String(self.detail.clone()));
         if let Some(instance) = instance {

@@ -111,9 +111,10 @@ impl<'a> TenantDb<'a> {
             .unwrap_or(0))
     }
 
-    /// Runs several writes atomically (a D1 batch is a transaction).
-    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<()> {
-        self.db.batch(statements).await.map_err(|e| {
+    /// Runs several writes atomically (a D1 batch is a transaction) and returns the
+    /// number of rows each statement changed.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<Vec<usize>> {
+        let results = self.db.batch(statements).await.map_err(|e| {
             let text = e.to_string();
             if text.contains("UNIQUE constraint failed") {
                 Problem::new(
@@ -124,7 +125,10 @@ impl<'a> TenantDb<'a> {
                 internal(text)
             }
         })?;
-        Ok(())
+        Ok(results
+            .iter()
+            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+            .collect())
     }
 }
 

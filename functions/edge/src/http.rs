@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_core::problem::PROBLEM_CONTENT_TYPE;
 use tenantry_core::{ErrorCode, Problem};
-use worker::{Request, Response, Result};
+use worker::{Headers, Request, Response, Result};
 
 /// Largest JSON body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -48,25 +48,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Outcome<T> {
             "send application/json",
         ));
     }
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Err(Problem::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is over {MAX_BODY_BYTES} bytes"),
-        ));
-    }
-    let bytes = req.bytes().await.map_err(crate::internal)?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is over {MAX_BODY_BYTES} bytes"),
-        ));
-    }
+    let bytes = read_bytes(req, MAX_BODY_BYTES).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Problem::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
 }
@@ -79,4 +61,65 @@ pub fn invalid(field: &str, why: impl std::fmt::Display) -> Problem {
 /// 404 `not_found`.
 pub fn not_found(what: &str) -> Problem {
     Problem::new(ErrorCode::NotFound, format!("no such {what}"))
+}
+
+/// A mutable copy of the headers whose (lowercase) names `keep` accepts.
+pub fn copy_headers(from: &Headers, keep: impl Fn(&str) -> bool) -> Outcome<Headers> {
+    let headers = Headers::new();
+    for (name, value) in from.entries() {
+        if keep(&name) {
+            headers.append(&name, &value).map_err(crate::internal)?;
+        }
+    }
+    Ok(headers)
+}
+
+/// The caller's `X-Request-Id` when it is a sane token, else a new one.
+pub fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .ok()
+        .flatten()
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| crate::new_id("req"))
+}
+
+/// The response of a handler's outcome, a problem rendered once, with `X-Request-Id`.
+pub fn respond(outcome: Outcome<Response>, request_id: &str) -> Result<Response> {
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err(p) => problem(&p, request_id)?,
+    };
+    response.headers_mut().set("x-request-id", request_id)?;
+    Ok(response)
+}
+
+/// Reads a raw body of at most `limit` bytes (webhooks are verified over the raw bytes).
+pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
+    let too_large = || {
+        Problem::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is over {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await.map_err(crate::internal)?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }

@@ -2,10 +2,13 @@
 //! tenant-scoped D1 layer, authentication, request bodies and problem+json responses.
 //! The decisions themselves are `tenantry-core`'s; this crate only does the I/O.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod integrations;
+pub mod internal;
 
 use tenantry_core::{ErrorCode, Problem};
 

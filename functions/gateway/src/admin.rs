@@ -1,6 +1,5 @@
 //! Platform routes (superadmin): tenants and their hostnames.
 
-use crate::audit::{self, Entry};
 use crate::{Ctx, TENANT_COLUMNS, TenantRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -9,6 +8,7 @@ use tenantry_core::limits::Plan;
 use tenantry_core::mail::Address;
 use tenantry_core::tenant::{Hostname, Slug};
 use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::audit::{self, Entry};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::{Outcome, new_id, random_bytes};

@@ -9,7 +9,7 @@ use tenantry_core::rbac::Required;
 use tenantry_core::seal::{Keyring, mask};
 use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, read_json};
-use tenantry_edge::{Outcome, random_bytes};
+use tenantry_edge::{Outcome, integrations, random_bytes};
 use worker::{Method, Request, Response};
 
 pub async fn route(
@@ -158,40 +158,23 @@ async fn put(req: &mut Request, t: &TenantCtx<'_>, kind: &str) -> Outcome<Respon
 
 /// The tenant's integrations with every secret masked.
 async fn list(t: &TenantCtx<'_>) -> Outcome<Vec<Value>> {
-    #[derive(Deserialize)]
-    struct Row {
-        kind: String,
-        config: String,
-        sealed: String,
-        updated_at: i64,
-    }
-    let rows: Vec<Row> = t.db.all("SELECT kind, config, sealed, updated_at FROM integrations WHERE tenant_id = ?1 ORDER BY kind", &[]).await?;
+    let rows = integrations::stored(&t.db).await?;
     let keyring = if rows.is_empty() {
         None
     } else {
         Some(tenantry_edge::config::keyring(&t.ctx.env)?)
     };
     let mut out = Vec::new();
-    for row in rows {
-        let mut shown: Value = serde_json::from_str(&row.config).unwrap_or(Value::Null);
-        let sealed: serde_json::Map<String, Value> =
-            serde_json::from_str(&row.sealed).unwrap_or_default();
-        for (name, value) in sealed {
-            let opened = keyring
-                .as_ref()
-                .and_then(|k| {
-                    k.open(
-                        &t.tenant.id,
-                        &format!("{}.{name}", row.kind),
-                        value.as_str().unwrap_or_default(),
-                    )
-                    .ok()
-                })
-                .map(|bytes| mask(&String::from_utf8_lossy(&bytes)))
-                .unwrap_or_else(|| "(cannot be opened with the configured keys)".into());
-            shown[name] = Value::String(opened);
+    for (row, keyring) in rows.iter().zip(keyring.iter().cycle()) {
+        let opened = integrations::open(keyring, &t.tenant.id, row);
+        let mut shown = opened.config;
+        for (name, secret) in opened.secrets {
+            shown[name] = Value::String(secret.map_or_else(
+                || "(cannot be opened with the configured keys)".into(),
+                |s| mask(&s),
+            ));
         }
-        shown["kind"] = Value::String(row.kind);
+        shown["kind"] = Value::String(row.kind.clone());
         shown["updated_at"] = json!(row.updated_at);
         out.push(shown);
     }

@@ -3,7 +3,7 @@
 //! tenant, admin, mail and relay APIs from D1.
 
 mod admin;
-mod audit;
+mod forward;
 mod integrations;
 mod limiter;
 mod mail;
@@ -21,7 +21,7 @@ use tenantry_core::tenant::{
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::config::Config;
 use tenantry_edge::db::{PlatformDb, TenantDb, text};
-use tenantry_edge::{Outcome, http, now_millis, now_secs};
+use tenantry_edge::{Outcome, audit, http, now_millis, now_secs};
 use worker::{D1Database, Env, Method, Request, Response, event};
 
 pub use limiter::TenantLimiter;
@@ -330,6 +330,8 @@ async fn route(req: Request, ctx: &Ctx) -> Outcome<Response> {
     let method = req.method();
     match segments.as_slice() {
         ["healthz"] => return http::json(200, &serde_json::json!({"status": "ok"})),
+        ["webhook", "whatsapp", _] => return forward::webhook(ctx, req, "WHATSAPP").await,
+        ["webhook", "stripe"] => return forward::webhook(ctx, req, "STRIPE").await,
         ["v1", "admin", rest @ ..] => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             if !principal.is_superadmin() {
@@ -352,27 +354,20 @@ async fn route(req: Request, ctx: &Ctx) -> Outcome<Response> {
     }
     let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
     let (tenant_ctx, answer) = enter_tenant(ctx, &req, &principal).await?;
-    let rest: Vec<String> = segments[1..].iter().map(|s| s.to_string()).collect();
-    let mut response = scoped::route(req, &tenant_ctx, &method, &rest, &answer).await?;
+    let mut response = match &segments[1..] {
+        ["crm", rest @ ..] => forward::crm(&tenant_ctx, req, &rest.join("/")).await?,
+        rest => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            scoped::route(req, &tenant_ctx, &method, &rest, &answer).await?
+        }
+    };
     rate_headers(&mut response, &answer).map_err(tenantry_edge::internal)?;
     Ok(response)
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .ok()
-        .flatten()
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .unwrap_or_else(|| tenantry_edge::new_id("req"));
+    let request_id = http::request_id(&req);
     let outcome = async {
         let db = env
             .d1("DB")

@@ -232,7 +232,7 @@ async fn usage(req: &mut Request, ctx: &Ctx, principal: &Principal) -> Outcome<R
         )?);
     }
     match relay_db.batch(statements).await {
-        Ok(()) => json(200, &json!({"batch_id": batch.batch_id, "applied": true})),
+        Ok(_) => json(200, &json!({"batch_id": batch.batch_id, "applied": true})),
         Err(p) if p.code == ErrorCode::Conflict => {
             json(200, &json!({"batch_id": batch.batch_id, "applied": false}))
         }

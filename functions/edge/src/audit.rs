@@ -1,8 +1,8 @@
 //! Audit entries, written in the same D1 batch as the change they record.
 
+use crate::db::{TenantDb, int, opt_text, text};
+use crate::{Outcome, new_id};
 use serde_json::Value;
-use tenantry_edge::db::{TenantDb, int, opt_text, text};
-use tenantry_edge::{Outcome, new_id};
 use worker::D1PreparedStatement;
 
 /// What changed, by whom.
