@@ -31,10 +31,10 @@ step "cargo test --workspace (native)" cargo test --workspace --locked
 step "core tests in wasm under node" cargo test -p tenantry-core --target wasm32-unknown-unknown --locked
 step "core builds no_std (wasm32v1-none)" cargo build -p tenantry-core --no-default-features --target wasm32v1-none --locked
 step "benchmarks compile" cargo bench -p tenantry-core --no-run --locked
-step "clippy (Workers, wasm32-unknown-unknown)" cargo clippy -p tenantry-edge -p tenantry-gateway --target wasm32-unknown-unknown --locked -- -D warnings
+step "clippy (Workers, wasm32-unknown-unknown)" cargo clippy -p tenantry-edge -p tenantry-gateway -p tenantry-whatsapp -p tenantry-stripe -p tenantry-crm --target wasm32-unknown-unknown --locked -- -D warnings
 step "relay end-to-end (real TCP, smtplib, swaks, openssl)" bash -c \
   'cargo build -p tenantry-relay --locked && python3 -m unittest discover -s tests/relay -t tests/relay -v'
-step "gateway end-to-end (wrangler dev: workerd + local D1), with the relay" bash -c \
+step "edge end-to-end (wrangler dev: gateway, whatsapp, stripe, crm on local D1), with the relay" bash -c \
   'cargo build -p tenantry-relay --locked && python3 -m unittest discover -s tests/gateway -t tests/gateway -v'
 
 echo

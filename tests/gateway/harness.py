@@ -21,6 +21,16 @@ WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 SEAL_MASTER_KEY = "11" * 32
 INTERNAL_SECRET = "test-internal-secret-0123456789"
+STRIPE_SECRETS = ["whsec_test_current_0123456789", "whsec_test_rotating_out_0123456789"]
+STRIPE_PRICE_PLANS = {"price_starter": "starter", "price_pro": "professional", "price_enterprise": "enterprise"}
+CRM_TIMEOUT_MS = 1500
+CRM_MAX_RESPONSE_BYTES = 1024 * 1024
+SECRETS = {
+    "JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "INTERNAL_SECRET": INTERNAL_SECRET,
+    "STRIPE_WEBHOOK_SECRETS": ",".join(STRIPE_SECRETS), "STRIPE_PRICE_PLANS": json.dumps(STRIPE_PRICE_PLANS),
+    "STRIPE_SUSPEND_UNPAID": "true", "CRM_TIMEOUT_MS": str(CRM_TIMEOUT_MS),
+    "CRM_MAX_RESPONSE_BYTES": str(CRM_MAX_RESPONSE_BYTES),
+}
 
 
 def free_port():
@@ -78,11 +88,9 @@ class Gateway:
     def start(self):
         subprocess.run([str(WRANGLER), "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.state)],
                        cwd=ROOT, env=self.env(), check=True, capture_output=True, timeout=300)
-        secrets = {"JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "INTERNAL_SECRET": INTERNAL_SECRET}
-        args = [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", str(self.state),
-                "--inspector-port", str(free_port()), "--show-interactive-dev-session=false"]
-        for name, value in secrets.items():
-            args += ["--var", f"{name}:{value}"]
+        vars_file = self.state / "test.vars"
+        vars_file.write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
+        args = self.command(vars_file)
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
@@ -92,13 +100,21 @@ class Gateway:
             if self.process.poll() is not None:
                 raise RuntimeError("wrangler dev exited:\n" + self.log())
             try:
-                if self.request("GET", "/healthz").status == 200:
+                if self.ready():
                     return self
             except OSError:
                 pass
             time.sleep(0.5)
         self.stop()
         raise RuntimeError("wrangler dev did not become ready:\n" + self.log())
+
+    def ready(self):
+        return self.request("GET", "/healthz").status == 200
+
+    def command(self, vars_file):
+        """The gateway with the WhatsApp, Stripe and CRM Workers behind it."""
+        return [str(ROOT / "scripts" / "serve-workers.py"), "--port", str(self.port), "--persist-to", str(self.state),
+                "--vars", str(vars_file), "--", "--inspector-port", str(free_port())]
 
     def sql(self, command):
         """Runs SQL on the local D1 database, as an operator would with wrangler."""
@@ -138,3 +154,63 @@ class Gateway:
         # Every response the tests see must match openapi.yaml.
         contract.check(method, path, result.status, result.headers.get("content-type"), result.body)
         return result
+
+
+class RouteWorker(Gateway):
+    """One route Worker (whatsapp, stripe or crm) served alone on a port, to prove that
+    it refuses whatever does not come from the gateway."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def command(self, vars_file):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("serve_workers", ROOT / "scripts" / "serve-workers.py")
+        serve_workers = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(serve_workers)
+        directory = serve_workers.route_worker_config(self.name, self.state)
+        (directory / ".dev.vars").write_text(vars_file.read_text())
+        return [str(WRANGLER), "dev", "-c", str(directory / "wrangler.toml"), "--ip", "127.0.0.1",
+                "--port", str(self.port), "--persist-to", str(self.state), "--inspector-port", str(free_port()),
+                "--show-interactive-dev-session=false"]
+
+    def ready(self):
+        # Any answer means workerd serves the Worker; without a context it must be 401.
+        return self.raw("GET", "/").status in (401, 404, 405)
+
+    def raw(self, method, path, body=None, headers=None):
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Response(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.headers, error.read())
+
+
+def internal_context(method, path, tenant_id=None, subject=None, issued_at=None, secret=INTERNAL_SECRET):
+    """An X-Tenantry-Context value as the gateway signs it (tenantry-core::internal)."""
+    payload = {"request_id": "req_test", "method": method, "path": path,
+               "issued_at": int(time.time()) if issued_at is None else issued_at}
+    if tenant_id:
+        payload["tenant_id"] = tenant_id
+    if subject:
+        payload["subject"] = subject
+    encoded = b64(json.dumps(payload).encode())
+    mac = hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).digest()
+    return f"{encoded}.{b64(mac)}"
+
+
+_SHARED = None
+
+
+def shared_gateway():
+    """One gateway for every test module of the run, stopped when the run ends."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        _SHARED = Gateway().start()
+        atexit.register(_SHARED.stop)
+    return _SHARED

@@ -6,18 +6,14 @@ import concurrent.futures
 import json
 import unittest
 
-from harness import Gateway, mint_jwt, superadmin_token
+from harness import mint_jwt, shared_gateway, superadmin_token
 
 GATEWAY = None
 
 
 def setUpModule():
     global GATEWAY
-    GATEWAY = Gateway().start()
-
-
-def tearDownModule():
-    GATEWAY.stop()
+    GATEWAY = shared_gateway()
 
 
 def create_tenant(slug, plan="starter"):
