@@ -8,6 +8,7 @@ source "$(dirname "$0")/env.sh"
 cd "$TENANTRY_ROOT"
 
 GATEWAY_PORT="${GATEWAY_PORT:-8787}"
+CRM_PORT="${CRM_PORT:-8790}"
 SMTP_PORT="${SMTP_PORT:-2525}"
 ADMIN_PORT="${ADMIN_PORT:-9925}"
 STATE="$TENANTRY_ROOT/.state/dev"
@@ -22,6 +23,10 @@ if [ ! -f .dev.vars ]; then
     echo "INTERNAL_SECRET=$(openssl rand -hex 32)"
   } > .dev.vars
 fi
+# The route Workers' settings, added to an older .dev.vars when missing.
+grep -q '^STRIPE_WEBHOOK_SECRETS=' .dev.vars || echo "STRIPE_WEBHOOK_SECRETS=whsec_$(openssl rand -hex 24)" >> .dev.vars
+grep -q '^STRIPE_PRICE_PLANS=' .dev.vars ||
+  echo 'STRIPE_PRICE_PLANS={"price_starter":"starter","price_professional":"professional","price_enterprise":"enterprise"}' >> .dev.vars
 
 say "building the relay"
 cargo build -p tenantry-relay --locked
@@ -38,19 +43,23 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say "starting the gateway (wrangler dev builds the Worker; the first build takes a minute or two)"
-setsid wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --persist-to "$STATE/d1" \
-  --show-interactive-dev-session=false >"$STATE/gateway.log" 2>&1 &
+say "starting the EspoCRM stand-in on 127.0.0.1:$CRM_PORT (EspoCRM itself cannot run here)"
+setsid python3 tests/gateway/espocrm.py --port "$CRM_PORT" --api-key demo-espocrm-api-key >"$STATE/espocrm.log" 2>&1 &
+pids+=($!)
+
+say "starting the gateway with the WhatsApp, Stripe and CRM Workers (wrangler dev builds all four; the first build takes a few minutes)"
+setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars .dev.vars \
+  >"$STATE/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do
   curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break
-  if ! kill -0 "${pids[0]}" 2>/dev/null; then tail -50 "$STATE/gateway.log"; exit 1; fi
+  if ! kill -0 "${pids[1]}" 2>/dev/null; then tail -50 "$STATE/gateway.log"; exit 1; fi
   sleep 1
 done
 curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null || { tail -50 "$STATE/gateway.log"; exit 1; }
 
 say "seeding the demo"
-python3 scripts/seed-demo.py "http://127.0.0.1:$GATEWAY_PORT" > "$STATE/demo.json"
+python3 scripts/seed-demo.py "http://127.0.0.1:$GATEWAY_PORT" "http://127.0.0.1:$CRM_PORT" > "$STATE/demo.json"
 field() { python3 -c "import json,sys; d=json.load(open('$STATE/demo.json')); print(eval(sys.argv[1]))" "$1"; }
 
 say "starting the relay on 127.0.0.1:$SMTP_PORT"
@@ -69,11 +78,14 @@ for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/d
 PARIS_KEY="$(field 'd["tenants"]["paris"]["owner_api_key"]')"
 LYON_KEY="$(field 'd["tenants"]["lyon"]["owner_api_key"]')"
 EMPLOYEE="$(field 'd["tenants"]["paris"]["employee_token"]')"
+PARIS_ID="$(field 'd["tenants"]["paris"]["id"]')"
 cat <<BANNER
 
   Tenantry is running.
 
   Gateway    http://127.0.0.1:$GATEWAY_PORT        (logs: $STATE/gateway.log)
+             with the WhatsApp, Stripe and CRM Workers behind it
+  EspoCRM    stand-in on http://127.0.0.1:$CRM_PORT (api key demo-espocrm-api-key)
   SMTP relay 127.0.0.1:$SMTP_PORT, metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail)
   Demo credentials: $STATE/demo.json
 
@@ -86,6 +98,8 @@ cat <<BANNER
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "Host: lyon.app.example" -H "Authorization: Bearer $LYON_KEY"
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "X-Tenant: lyon" -H "Authorization: Bearer $PARIS_KEY"   # 403 tenant_mismatch
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/mail/domains/hopital-paris.example/mailboxes -H "Authorization: Bearer $PARIS_KEY"
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/crm/api/v1/Contact -H "Authorization: Bearer $PARIS_KEY"   # via the CRM Worker
+    curl -s "http://127.0.0.1:$GATEWAY_PORT/webhook/whatsapp/$PARIS_ID?hub.mode=subscribe&hub.verify_token=demo-verify-paris&hub.challenge=42"
     swaks --server 127.0.0.1:$SMTP_PORT --to dr.martin@hopital-paris.example --from you@example.org
     ls $STATE/mail/hopital-paris.example/dr.martin/new
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Seeds the demo through the gateway's API: tenants paris (professional) and lyon
 (starter), a mail domain each with mailboxes, an owner key, an employee token, and an
-operator tenant with the relay's API key. Prints the credentials as JSON."""
+operator tenant with the relay's API key, and for each tenant a CRM integration (pointing at
+the EspoCRM stand-in given as the second argument, when there is one) and a WhatsApp
+integration. Prints the credentials as JSON."""
 import json
 import pathlib
 import sys
@@ -12,6 +14,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 mint_token = __import__("mint-token")
 
 URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8787"
+CRM_URL = sys.argv[2] if len(sys.argv) > 2 else None
+CRM_API_KEY = "demo-espocrm-api-key"
 SECRET = mint_token.dev_var("JWT_SECRET")
 ADMIN = mint_token.mint({"sub": "u_demo_admin", "platform_role": "superadmin"}, SECRET, hours=24)
 
@@ -47,8 +51,13 @@ def main():
         call("POST", "/v1/clients", {"name": "Camille Durand", "email": f"camille@{slug}.patients.example"}, token=key)
         employee = mint_token.mint({"sub": f"u_{slug}_employee", "tenant_id": tenant_id, "tenant_role": "employee",
                                     "tenants": [{"id": tenant_id, "slug": slug, "role": "employee"}]}, SECRET, hours=24)
+        whatsapp = {"phone_number_id": f"3310000000{len(out['tenants'])}", "verify_token": f"demo-verify-{slug}",
+                    "app_secret": f"demo-app-secret-{slug}", "access_token": f"demo-access-{slug}"}
+        call("PUT", "/v1/integrations/whatsapp", whatsapp, token=key)
+        if CRM_URL:
+            call("PUT", "/v1/integrations/crm", {"base_url": CRM_URL, "api_key": CRM_API_KEY}, token=key)
         out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
-                                "mailboxes": [f"{l}@{domain}" for l in locals_]}
+                                "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp}
     ops = call("POST", "/v1/admin/tenants", {"slug": "operations", "name": "Platform operations", "plan": "enterprise",
                                              "billing_email": "ops@tenantry.example", "owner_email": "ops@tenantry.example"})
     out["relay_api_key"] = call("POST", "/v1/api-keys", {"name": "tenantry-relay", "role": "mail-relay"}, token=ops["owner_api_key"])["key"]

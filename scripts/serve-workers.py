@@ -6,7 +6,8 @@ the WhatsApp, Stripe and CRM Workers behind its service bindings, on one local D
 reads the others' secrets from a `.dev.vars` beside each of their configs. So that a
 test run and `scripts/dev.sh` never share (or overwrite) secrets in the source tree,
 this writes a copy of each route Worker's config, with paths made absolute and its
-`.dev.vars`, under the state directory, and passes the same values to the gateway.
+`.dev.vars`, under the state directory, and hands the same file to the gateway with
+`--env-file` (not `--var`, which would put the secrets in the process list).
 
     scripts/serve-workers.py --port 8787 --persist-to DIR --vars FILE [-- wrangler args]
 
@@ -62,8 +63,8 @@ def main():
         configs += ["-c", str(directory / "wrangler.toml")]
     command = [str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", *configs, "--ip", "127.0.0.1",
                "--port", str(args.port), "--persist-to", str(state), "--show-interactive-dev-session=false"]
-    for name, value in values.items():
-        command += ["--var", f"{name}:{value}"]
+    # --env-file rather than --var: secrets stay out of the process list.
+    command += ["--env-file", str(pathlib.Path(args.vars).resolve())]
     os.chdir(ROOT)
     os.execv(command[0], command + args.extra)
 
