@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
-#   scripts/bench.sh http    the gateway under wrangler dev: /v1/tenant next to /healthz (wrk), Worker size
+#   scripts/bench.sh http    the edge under wrangler dev (wrk): /v1/tenant and a signed Stripe webhook
+#                            next to /healthz, a CRM GET proxied vs direct; the four Workers' sizes
 #   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
 #                            installs Debian's postfix and runs a bench-only instance on :2526)
 set -euo pipefail

@@ -4,6 +4,7 @@ API, with an isolation test for every tenant-scoped route and bad input that wri
 nothing."""
 import concurrent.futures
 import json
+import time
 import unittest
 
 from harness import mint_jwt, shared_gateway, superadmin_token
@@ -207,6 +208,47 @@ class RateLimitTest(Base):
         self.assertIn('q=20', limited.headers["ratelimit-policy"])
         # Another tenant is not affected.
         self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200)
+
+    def test_monthly_api_calls_quota_exact_under_concurrency_and_flushed_to_d1(self):
+        admin = superadmin_token()
+        month = time.strftime("%Y-%m", time.gmtime())
+        r = self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"limits": {"api_calls_per_month": 8}}, token=admin)
+        self.assertEqual((r.status, r.json()["limit_overrides"]), (200, {"api_calls_per_month": 8}), r)
+        used = self.req("GET", "/v1/usage", token=self.key_a).json()["usage"]["api_calls_per_month"]
+        self.assertLessEqual(used, 8)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(lambda _: self.req("GET", "/v1/tenant", token=self.key_a), range(12)))
+        statuses = [r.status for r in responses]
+        self.assertEqual(statuses.count(200), 8 - used, statuses)
+        refused = next(r for r in responses if r.status == 403)
+        body = self.assertProblem(refused, 403, "quota_exceeded")
+        self.assertEqual((body["quota"], body["current"], body["limit"], body["requested"]),
+                         ("api_calls_per_month", 8, 8, 1))
+        # Another tenant is not affected.
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_b).status, 200)
+        # The Durable Object flushes the month's count to D1 (USAGE_FLUSH_SECS is 1 in tests).
+        query = (f"SELECT value FROM usage_counters WHERE tenant_id = '{self.id_a}' "
+                 f"AND metric = 'api_calls' AND period = '{month}'")
+        deadline = time.time() + 20
+        while time.time() < deadline and GATEWAY.sql(query) != [{"value": 8}]:
+            time.sleep(0.5)
+        self.assertEqual(GATEWAY.sql(query), [{"value": 8}])
+        # Refused calls are not counted, and raising the limit applies to the next request.
+        self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"limits": {"api_calls_per_month": 9}}, token=admin)
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200)
+        self.assertProblem(self.req("GET", "/v1/tenant", token=self.key_a), 403, "quota_exceeded")
+        r = self.req("PATCH", f"/v1/admin/tenants/{self.id_a}", {"limits": {"api_calls_per_month": None}}, token=admin)
+        self.assertEqual(r.json()["limit_overrides"], {})
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200)
+
+    def test_limit_overrides_bad_input_writes_nothing(self):
+        admin = superadmin_token()
+        for limits in ({"gold_bars": 3}, {"clients": -2}, {"clients": "many"}, {"clients": 1.5}):
+            self.assertProblem(self.req("PATCH", f"/v1/admin/tenants/{self.id_b}", {"limits": limits}, token=admin),
+                               400, "invalid_request")
+        self.assertEqual(GATEWAY.sql(f"SELECT quota FROM limit_overrides WHERE tenant_id = '{self.id_b}'"), [])
+        self.assertProblem(self.req("PATCH", f"/v1/admin/tenants/{self.id_b}", {"limits": {"clients": 1}},
+                                    token=self.key_b), 403, "forbidden")
 
 
 class MailTest(Base):

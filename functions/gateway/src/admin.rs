@@ -3,8 +3,9 @@
 use crate::{Ctx, TENANT_COLUMNS, TenantRow};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use tenantry_core::auth::generate_api_key;
-use tenantry_core::limits::Plan;
+use tenantry_core::limits::{Plan, Quota};
 use tenantry_core::mail::Address;
 use tenantry_core::tenant::{Hostname, Slug};
 use tenantry_core::{ErrorCode, Problem};
@@ -30,9 +31,25 @@ async fn tenant_json(ctx: &Ctx, id: &str) -> Outcome<serde_json::Value> {
         )
         .await?;
     let tenant = row.ok_or_else(|| not_found("tenant"))?.into_tenant()?;
-    Ok(
-        json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "status": tenant.status}),
-    )
+    #[derive(Deserialize)]
+    struct Override {
+        quota: String,
+        value: i64,
+    }
+    let overrides: Vec<Override> = TenantDb::new(&ctx.db, id)
+        .all(
+            "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1 ORDER BY quota",
+            &[],
+        )
+        .await?;
+    let limit_overrides: serde_json::Map<String, serde_json::Value> = overrides
+        .into_iter()
+        .map(|o| (o.quota, o.value.into()))
+        .collect();
+    Ok(json!({
+        "id": tenant.id, "slug": tenant.slug, "name": tenant.name, "plan": tenant.plan,
+        "status": tenant.status, "limit_overrides": limit_overrides,
+    }))
 }
 
 pub async fn route(
@@ -247,6 +264,35 @@ struct TenantPatch {
     name: Option<String>,
     plan: Option<String>,
     billing_email: Option<String>,
+    /// Per-tenant overrides of the plan's limits: a number (-1 for unlimited) sets one,
+    /// null removes it.
+    limits: Option<BTreeMap<String, Option<i64>>>,
+}
+
+/// The statements that apply `limits` of a tenant patch, or the 400 naming the bad entry.
+fn override_statements(
+    tenant_db: &TenantDb<'_>,
+    limits: &BTreeMap<String, Option<i64>>,
+) -> Outcome<Vec<worker::D1PreparedStatement>> {
+    limits
+        .iter()
+        .map(|(name, value)| {
+            let field = format!("limits.{name}");
+            let quota = Quota::parse(name).ok_or_else(|| invalid(&field, "is not a quota"))?;
+            match value {
+                None => tenant_db.statement(
+                    "DELETE FROM limit_overrides WHERE tenant_id = ?1 AND quota = ?2",
+                    &[text(quota.as_str())],
+                ),
+                Some(v) if *v >= -1 => tenant_db.statement(
+                    "INSERT INTO limit_overrides (tenant_id, quota, value) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (tenant_id, quota) DO UPDATE SET value = excluded.value",
+                    &[text(quota.as_str()), int(*v)],
+                ),
+                Some(_) => Err(invalid(&field, "must be -1 (unlimited) or more, or null")),
+            }
+        })
+        .collect()
 }
 
 async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Response> {
@@ -274,6 +320,10 @@ async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respon
         Address::parse(email).map_err(|e| invalid("billing_email", e))?;
     }
     let tenant_db = TenantDb::new(&ctx.db, id);
+    let overrides = match &body.limits {
+        Some(limits) => override_statements(&tenant_db, limits)?,
+        None => Vec::new(),
+    };
     let update = PlatformDb(&ctx.db).statement(
         "UPDATE tenants SET name = COALESCE(?2, name), plan = COALESCE(?3, plan), billing_email = COALESCE(?4, billing_email), updated_at = ?5 WHERE id = ?1",
         &[text(id), tenantry_edge::db::opt_text(body.name.as_deref()), tenantry_edge::db::opt_text(body.plan.as_deref()), tenantry_edge::db::opt_text(body.billing_email.as_deref()), int(ctx.now)],
@@ -284,14 +334,17 @@ async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respon
         resource: "tenant",
         resource_id: Some(id),
         before: Some(before),
-        after: Some(json!({"name": body.name, "plan": body.plan})),
+        after: Some(json!({"name": body.name, "plan": body.plan, "limits": body.limits})),
     };
-    tenant_db
-        .batch(vec![
-            update,
-            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
-        ])
-        .await?;
+    let mut statements = vec![update];
+    statements.extend(overrides);
+    statements.push(audit::statement(
+        &tenant_db,
+        entry,
+        &ctx.request_id,
+        ctx.now,
+    )?);
+    tenant_db.batch(statements).await?;
     json(200, &tenant_json(ctx, id).await?)
 }
 

@@ -13,7 +13,7 @@ mod scoped;
 
 use serde::Deserialize;
 use tenantry_core::auth::Principal;
-use tenantry_core::limits::{Limits, Plan};
+use tenantry_core::limits::{Limits, Plan, Quota, QuotaExceeded};
 use tenantry_core::rbac::{CustomRole, Decision, Required, authorize};
 use tenantry_core::tenant::{
     RequestFacts, Tenant, TenantKey, TenantResolver, TenantStatus, strip_tenant_path,
@@ -225,7 +225,7 @@ async fn enter_tenant<'a>(
         load_limits(&db, resolution.tenant.plan),
     )
     .await?;
-    let answer = rate_limit(ctx, &resolution.tenant.id, &limits, true).await?;
+    let answer = rate_limit(ctx, &resolution.tenant.id, &limits).await?;
     let tenant_ctx = TenantCtx {
         ctx,
         resolved_by: resolution.resolved_by.as_str(),
@@ -235,6 +235,15 @@ async fn enter_tenant<'a>(
         custom_roles,
         limits,
     };
+    if answer.month_exhausted {
+        return Err(QuotaExceeded {
+            quota: Quota::ApiCallsPerMonth,
+            current: answer.month_calls,
+            limit: limits.api_calls_per_month,
+            requested: 1,
+        }
+        .to_problem());
+    }
     if !answer.allowed {
         let retry = answer.retry_after_ms.unwrap_or(1000).div_ceil(1000).max(1);
         return Err(Problem::new(
@@ -248,22 +257,19 @@ async fn enter_tenant<'a>(
     Ok((tenant_ctx, answer))
 }
 
-/// Asks the tenant's Durable Object; `count: false` only reads the state.
-pub(crate) async fn rate_limit(
-    ctx: &Ctx,
-    tenant_id: &str,
-    limits: &Limits,
-    count: bool,
-) -> Outcome<limiter::LimitAnswer> {
+/// Asks the tenant's Durable Object to count the request against the per-minute limit
+/// and the month's API calls.
+async fn rate_limit(ctx: &Ctx, tenant_id: &str, limits: &Limits) -> Outcome<limiter::LimitAnswer> {
     let per_minute = match limits.requests_per_minute {
         tenantry_core::limits::Limit::Max(n) => u32::try_from(n).unwrap_or(u32::MAX),
         tenantry_core::limits::Limit::Unlimited => u32::MAX,
     };
     let ask = limiter::LimitRequest {
+        tenant_id: tenant_id.to_owned(),
         limit: per_minute,
+        month_calls_limit: limits.api_calls_per_month,
         now_ms: now_millis(),
         month: month(ctx.now),
-        count,
     };
     let stub = ctx
         .env
