@@ -34,7 +34,7 @@ cargo build -p tenantry-relay --locked
 say "fresh local state in $STATE"
 rm -rf "$STATE"
 mkdir -p "$STATE/mail"
-wrangler d1 migrations apply DB --local --persist-to "$STATE/d1" >/dev/null
+scripts/migrate.sh local --persist-to "$STATE/d1" >/dev/null
 
 pids=()
 cleanup() {

@@ -7,28 +7,17 @@ integration. Prints the credentials as JSON."""
 import json
 import pathlib
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 mint_token = __import__("mint-token")
+from tenantry_api import Api, superadmin_token  # noqa: E402
 
 URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8787"
 CRM_URL = sys.argv[2] if len(sys.argv) > 2 else None
 CRM_API_KEY = "demo-espocrm-api-key"
 SECRET = mint_token.dev_var("JWT_SECRET")
-ADMIN = mint_token.mint({"sub": "u_demo_admin", "platform_role": "superadmin"}, SECRET, hours=24)
-
-
-def call(method, path, body=None, token=ADMIN):
-    request = urllib.request.Request(URL + path, data=json.dumps(body).encode() if body else None, method=method)
-    request.add_header("content-type", "application/json")
-    request.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        sys.exit(f"{method} {path}: {error.code} {error.read().decode()}")
+ADMIN = superadmin_token(hours=24)
+call = Api(URL, ADMIN).call
 
 
 DEMO = [

@@ -86,7 +86,7 @@ class Gateway:
                 "CLOUDFLARE_CF_FETCH_ENABLED": "false", "CI": "1", "NO_COLOR": "1"}
 
     def start(self):
-        subprocess.run([str(WRANGLER), "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.state)],
+        subprocess.run([str(ROOT / "scripts" / "migrate.sh"), "local", "--persist-to", str(self.state)],
                        cwd=ROOT, env=self.env(), check=True, capture_output=True, timeout=300)
         vars_file = self.state / "test.vars"
         vars_file.write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))

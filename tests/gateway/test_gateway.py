@@ -4,10 +4,15 @@ API, with an isolation test for every tenant-scoped route and bad input that wri
 nothing."""
 import concurrent.futures
 import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
 import time
 import unittest
 
-from harness import mint_jwt, shared_gateway, superadmin_token
+from harness import JWT_SECRET, ROOT, mint_jwt, shared_gateway, superadmin_token
 
 GATEWAY = None
 
@@ -249,6 +254,46 @@ class RateLimitTest(Base):
         self.assertEqual(GATEWAY.sql(f"SELECT quota FROM limit_overrides WHERE tenant_id = '{self.id_b}'"), [])
         self.assertProblem(self.req("PATCH", f"/v1/admin/tenants/{self.id_b}", {"limits": {"clients": 1}},
                                     token=self.key_b), 403, "forbidden")
+
+
+class OperatorScriptsTest(Base):
+    """scripts/create-tenant.py and scripts/export-tenant.py against the real gateway."""
+
+    def script(self, name, *args):
+        env = {**os.environ, "JWT_SECRET": JWT_SECRET}
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / name), "--url", GATEWAY.url, *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    def test_create_then_export_one_tenant(self):
+        made = self.script("create-tenant.py", "--slug", "ops-nantes", "--name", "CHU de Nantes", "--plan", "starter",
+                           "--billing-email", "billing@chu-nantes.example",
+                           "--owner-email", "direction@chu-nantes.example", "--hostname", "portail.chu-nantes.example")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        created = json.loads(made.stdout)
+        key, tenant_id = created["owner_api_key"], created["tenant"]["id"]
+        r = self.req("GET", "/v1/tenant", token=key, headers={"host": "portail.chu-nantes.example"})
+        self.assertEqual((r.status, r.json()["id"], r.json()["resolved_by"]), (200, tenant_id, "hostname"))
+        self.assertEqual(self.req("POST", "/v1/clients", {"name": "Nantes Patient"}, token=key).status, 201)
+        self.assertEqual(self.req("POST", "/v1/clients", {"name": "Other Patient"}, token=self.key_a).status, 201)
+        with tempfile.TemporaryDirectory() as directory:
+            out = pathlib.Path(directory) / "nantes.json"
+            exported = self.script("export-tenant.py", "--tenant", "ops-nantes", "--out", str(out))
+            self.assertEqual(exported.returncode, 0, exported.stderr)
+            self.assertIn("clients: 1", exported.stderr)
+            self.assertEqual(out.stat().st_mode & 0o777, 0o600)
+            document = json.loads(out.read_text())
+            self.assertEqual(document["tenant"]["id"], tenant_id)
+            self.assertEqual([c["name"] for c in document["clients"]], ["Nantes Patient"])
+            self.assertNotIn(key, out.read_text(), "the owner key is never exported")
+            by_id = self.script("export-tenant.py", "--tenant", tenant_id, "--out", str(out))
+            self.assertEqual((by_id.returncode, json.loads(out.read_text())["tenant"]["slug"]), (0, "ops-nantes"))
+        duplicate = self.script("create-tenant.py", "--slug", "ops-nantes", "--name", "Again",
+                                "--billing-email", "b@x.example", "--owner-email", "o@x.example")
+        self.assertNotEqual(duplicate.returncode, 0)
+        self.assertIn("409 conflict", duplicate.stderr)
+        missing = self.script("export-tenant.py", "--tenant", "no-such-tenant", "--out", "/dev/null")
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("404", missing.stderr)
 
 
 class MailTest(Base):
