@@ -5,7 +5,7 @@ use crate::{Outcome, internal};
 use serde::de::DeserializeOwned;
 use tenantry_core::{ErrorCode, Problem};
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// A D1 value for binding.
 pub fn text(value: &str) -> JsValue {
@@ -163,6 +163,17 @@ impl PlatformDb<'_> {
             .await
             .map_err(internal)
     }
+
+    /// Runs reads built by this layer or by [`TenantDb::statement`] in one round trip;
+    /// read each answer with [`rows`].
+    pub async fn read_batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<Vec<D1Result>> {
+        self.0.batch(statements).await.map_err(internal)
+    }
+}
+
+/// The rows of one answer of [`PlatformDb::read_batch`].
+pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Outcome<Vec<T>> {
+    result.results().map_err(internal)
 }
 
 /// A conflict from a UNIQUE constraint, or an internal error.

@@ -20,7 +20,7 @@ use tenantry_core::tenant::{
 };
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::config::Config;
-use tenantry_edge::db::{PlatformDb, TenantDb, text};
+use tenantry_edge::db::{PlatformDb, TenantDb, rows, text};
 use tenantry_edge::{Outcome, audit, http, now_millis, now_secs};
 use worker::{D1Database, Env, Method, Request, Response, event};
 
@@ -92,18 +92,20 @@ impl TenantCtx<'_> {
     }
 }
 
-async fn load_limits(db: &TenantDb<'_>, plan: Plan) -> Outcome<Limits> {
-    #[derive(Deserialize)]
-    struct Row {
-        quota: String,
-        value: f64,
-    }
-    let rows: Vec<Row> = db
-        .all(
-            "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
-            &[],
-        )
-        .await?;
+#[derive(Deserialize)]
+struct OverrideRow {
+    quota: String,
+    value: f64,
+}
+
+fn overrides_statement(db: &TenantDb<'_>) -> Outcome<worker::D1PreparedStatement> {
+    db.statement(
+        "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
+        &[],
+    )
+}
+
+fn limits_from(plan: Plan, rows: &[OverrideRow]) -> Outcome<Limits> {
     let overrides = tenantry_core::limits::parse_overrides(
         rows.iter().map(|r| (r.quota.as_str(), r.value as i64)),
     )
@@ -111,27 +113,28 @@ async fn load_limits(db: &TenantDb<'_>, plan: Plan) -> Outcome<Limits> {
     Ok(Limits::for_tenant(plan, &overrides))
 }
 
-async fn load_custom_roles(db: &TenantDb<'_>) -> Outcome<Vec<CustomRole>> {
-    #[derive(Deserialize)]
-    struct RoleRow {
-        name: String,
-        permissions: String,
-    }
-    let roles: Vec<RoleRow> = db
-        .all(
-            "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
-            &[],
-        )
-        .await?;
-    Ok(roles
-        .into_iter()
+#[derive(Deserialize)]
+struct RoleRow {
+    name: String,
+    permissions: String,
+}
+
+fn roles_statement(db: &TenantDb<'_>) -> Outcome<worker::D1PreparedStatement> {
+    db.statement(
+        "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
+        &[],
+    )
+}
+
+fn roles_from(rows: Vec<RoleRow>) -> Vec<CustomRole> {
+    rows.into_iter()
         .filter_map(|r| {
             Some(CustomRole {
                 name: r.name,
                 permissions: serde_json::from_str(&r.permissions).ok()?,
             })
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -159,21 +162,16 @@ impl TenantRow {
 
 const TENANT_COLUMNS: &str = "id, slug, name, plan, status";
 
-async fn load_tenant(db: &D1Database, key: &TenantKey) -> Outcome<Option<Tenant>> {
+fn tenant_statement(db: &D1Database, key: &TenantKey) -> Outcome<worker::D1PreparedStatement> {
     let platform = PlatformDb(db);
-    let row: Option<TenantRow> = match key {
-        TenantKey::Id(id) => platform.first(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), &[text(id)]).await?,
-        TenantKey::Slug(slug) => platform.first(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"), &[text(slug.as_str())]).await?,
-        TenantKey::Hostname(host) => {
-            platform
-                .first(
-                    &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM tenant_hostnames WHERE hostname = ?1)"),
-                    &[text(host.as_str())],
-                )
-                .await?
-        }
-    };
-    row.map(TenantRow::into_tenant).transpose()
+    match key {
+        TenantKey::Id(id) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), &[text(id)]),
+        TenantKey::Slug(slug) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"), &[text(slug.as_str())]),
+        TenantKey::Hostname(host) => platform.statement(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM tenant_hostnames WHERE hostname = ?1)"),
+            &[text(host.as_str())],
+        ),
+    }
 }
 
 fn query_param(url: &worker::Url, name: &str) -> Option<String> {
@@ -205,26 +203,48 @@ async fn enter_tenant<'a>(
     let named = resolver
         .named(&facts, Some(principal))
         .map_err(|e| Problem::new(e.code(), e.to_string()))?;
-    let mut loaded: Vec<(TenantKey, Tenant)> = Vec::new();
+    // One D1 round trip: every tenant the request names and, for the principal's home
+    // tenant (nearly always the one resolved), its custom roles and limit overrides.
+    let mut keys: Vec<&TenantKey> = Vec::new();
     for source in &named {
-        if loaded.iter().all(|(k, _)| *k != source.key)
-            && let Some(tenant) = load_tenant(&ctx.db, &source.key).await?
-        {
-            loaded.push((source.key.clone(), tenant));
+        if !keys.contains(&&source.key) {
+            keys.push(&source.key);
+        }
+    }
+    let mut statements = keys
+        .iter()
+        .map(|key| tenant_statement(&ctx.db, key))
+        .collect::<Outcome<Vec<_>>>()?;
+    let home = principal.home_tenant.as_deref();
+    if let Some(home) = home {
+        let home_db = TenantDb::new(&ctx.db, home);
+        statements.push(roles_statement(&home_db)?);
+        statements.push(overrides_statement(&home_db)?);
+    }
+    let results = PlatformDb(&ctx.db).read_batch(statements).await?;
+    let mut loaded: Vec<(&TenantKey, Tenant)> = Vec::new();
+    for (key, result) in keys.iter().zip(&results) {
+        if let Some(row) = rows::<TenantRow>(result)?.into_iter().next() {
+            loaded.push((key, row.into_tenant()?));
         }
     }
     let resolution = resolver
         .decide(&named, Some(principal), |key| {
-            loaded.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+            loaded.iter().find(|(k, _)| *k == key).map(|(_, t)| t)
         })
         .map_err(|e| Problem::new(e.code(), e.to_string()))?;
     let db = TenantDb::new(&ctx.db, &resolution.tenant.id);
-    // Independent reads go out together.
-    let (custom_roles, limits) = futures_util::future::try_join(
-        load_custom_roles(&db),
-        load_limits(&db, resolution.tenant.plan),
-    )
-    .await?;
+    let (role_rows, override_rows): (Vec<RoleRow>, Vec<OverrideRow>) =
+        if home == Some(resolution.tenant.id.as_str()) {
+            (rows(&results[keys.len()])?, rows(&results[keys.len() + 1])?)
+        } else {
+            let more = PlatformDb(&ctx.db)
+                .read_batch(vec![roles_statement(&db)?, overrides_statement(&db)?])
+                .await?;
+            (rows(&more[0])?, rows(&more[1])?)
+        };
+    let custom_roles = roles_from(role_rows);
+    let limits = limits_from(resolution.tenant.plan, &override_rows)?;
     let answer = rate_limit(ctx, &resolution.tenant.id, &limits).await?;
     let tenant_ctx = TenantCtx {
         ctx,
