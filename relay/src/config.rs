@@ -31,9 +31,14 @@ pub struct Config {
     #[serde(default)]
     pub cert_dir: Option<PathBuf>,
     /// The libSQL database of the directory replica and the usage outbox: a `file:`
-    /// URL (default `file:{mail_root}/.relay-state.db`).
+    /// URL (default `file:{mail_root}/.relay-state.db`), or a libSQL server's
+    /// `libsql://`, `https://` or `http://` URL. One database per relay.
     #[serde(default)]
     pub state_db: Option<String>,
+    /// The libSQL server's auth token (a remote `state_db` only). Prefer the environment
+    /// variable `TENANTRY_RELAY_STATE_DB_AUTH_TOKEN` over the file.
+    #[serde(default)]
+    pub state_db_auth_token: Option<String>,
     /// The gateway's base URL, e.g. `https://api.example`.
     pub gateway_url: String,
     /// An API key with role `mail-relay`. Prefer the environment variable

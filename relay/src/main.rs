@@ -64,8 +64,12 @@ fn load_tls(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>
 async fn open(config: &Config) -> anyhow::Result<(Arc<state::State>, Arc<Relay>)> {
     std::fs::create_dir_all(&config.mail_root)
         .with_context(|| format!("creating {}", config.mail_root.display()))?;
-    let state = state::State::open(&config.state_db_url())?;
-    let (directory, synced_at) = state.load_directory()?;
+    let state = state::State::open(
+        &config.state_db_url(),
+        config.state_db_auth_token.as_deref(),
+    )
+    .await?;
+    let (directory, synced_at) = state.load_directory().await?;
     let tls = load_tls(config)?;
     let relay = Relay::new(config.clone(), directory, synced_at, tls)?;
     Ok((Arc::new(state), relay))
@@ -104,7 +108,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     info!(admin = %config.admin_listen, mail_root = %config.mail_root.display(), "tenantry-relay ready");
     shutdown_signal().await;
     info!("shutting down: saving counted usage to the outbox");
-    state.add_usage(&relay.take_usage())?;
+    state.add_usage(&relay.take_usage()).await?;
     Ok(())
 }
 

@@ -1,20 +1,145 @@
-//! The relay's durable state in an embedded libSQL database: the directory replica
-//! and the usage outbox.
+//! The relay's durable state in a libSQL database: the directory replica and the usage
+//! outbox.
 //!
 //! The replica is stored row by row (`kind`, `key`, JSON body) with its version and the
 //! time of the last successful sync, so a restarted relay decides recipients at once,
 //! from what it last knew, for as long as that is fresh enough. The outbox holds usage
 //! counted per domain and day until the gateway acknowledges the batch that carries it.
+//!
+//! The database is an embedded file (`file:` URL, the default) or a libSQL server
+//! (`libsql://`, `https://` or `http://`, spoken to with Hrana-over-HTTP pipelines).
 
-use anyhow::Context;
-use libsql_client::{Config, Statement, SyncClient, Value};
+use anyhow::{Context, bail};
+use libsql_client::proto::{Stmt, pipeline};
+use libsql_client::{Config, ResultSet, Statement, SyncClient, Value};
+use serde_json::json;
 use std::sync::Mutex;
 use tenantry_core::mail::{Directory, DirectoryDelta};
+use tracing::info;
 
-/// The database. The local libSQL connection is synchronous and not `Sync`: calls are
-/// short and serialised by the mutex.
+/// The database.
 pub struct State {
-    db: Mutex<SyncClient>,
+    db: Db,
+}
+
+enum Db {
+    /// The local libSQL connection is synchronous and not `Sync`: calls are short and
+    /// serialised by the mutex.
+    Local(Box<Mutex<SyncClient>>),
+    Remote(Remote),
+}
+
+/// A libSQL server reached over HTTP.
+struct Remote {
+    http: libsql_client::http::InnerClient,
+    pipeline_url: String,
+    authorization: String,
+}
+
+impl Remote {
+    fn new(url: &str, auth_token: Option<&str>) -> anyhow::Result<Self> {
+        let base = match url.strip_prefix("libsql://") {
+            Some(rest) => format!("https://{rest}"),
+            None => url.to_string(),
+        };
+        let parsed =
+            reqwest::Url::parse(&base).with_context(|| format!("state_db {url:?} is not a URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            bail!("state_db {url:?} must be a file:, libsql://, https:// or http:// URL");
+        }
+        Ok(Remote {
+            http: libsql_client::http::InnerClient::Reqwest(
+                libsql_client::reqwest::HttpClient::new(),
+            ),
+            pipeline_url: format!("{}/v2/pipeline", base.trim_end_matches('/')),
+            authorization: format!("Bearer {}", auth_token.unwrap_or_default()),
+        })
+    }
+
+    /// Runs statements in one Hrana batch and returns each one's rows. With
+    /// `transaction`, they run between BEGIN and COMMIT, each only if the previous one
+    /// succeeded, and a failure rolls everything back.
+    async fn run(&self, statements: Vec<Sql>, transaction: bool) -> anyhow::Result<Vec<ResultSet>> {
+        // The steps are written as JSON because hrana-client-proto 0.2 serialises batch
+        // conditions in a form the Hrana spec (and sqld) does not accept.
+        let count = statements.len();
+        let offset = usize::from(transaction);
+        let ok = |step: usize| json!({"type": "ok", "step": step});
+        let mut steps = Vec::with_capacity(count + 3);
+        if transaction {
+            steps.push(json!({"stmt": Stmt::new("BEGIN", false)}));
+        }
+        for (index, statement) in statements.into_iter().enumerate() {
+            let condition = if transaction {
+                ok(index)
+            } else {
+                serde_json::Value::Null
+            };
+            steps.push(json!({"condition": condition, "stmt": statement.hrana()}));
+        }
+        if transaction {
+            steps.push(json!({"condition": ok(count), "stmt": Stmt::new("COMMIT", false)}));
+            steps.push(json!({
+                "condition": {"type": "not", "cond": ok(count + 1)},
+                "stmt": Stmt::new("ROLLBACK", false),
+            }));
+        }
+        let message = json!({
+            "baton": null,
+            "requests": [{"type": "batch", "batch": {"steps": steps}}, {"type": "close"}],
+        });
+        let body = serde_json::to_string(&message)?;
+        let mut answer = self
+            .http
+            .send(self.pipeline_url.clone(), self.authorization.clone(), body)
+            .await
+            .with_context(|| format!("state_db {}", self.pipeline_url))?;
+        if answer.results.is_empty() {
+            bail!("state_db: the server answered no result");
+        }
+        let result = match answer.results.swap_remove(0) {
+            pipeline::Response::Ok(pipeline::StreamResponseOk {
+                response: pipeline::StreamResponse::Batch(batch),
+            }) => batch.result,
+            pipeline::Response::Error(error) => bail!("state_db: {}", error.error.message),
+            other => bail!("state_db: unexpected answer {other:?}"),
+        };
+        if let Some(error) = result.step_errors.iter().flatten().next() {
+            bail!("state_db: {}", error.message);
+        }
+        let mut results: Vec<ResultSet> = Vec::with_capacity(count);
+        for index in offset..offset + count {
+            match result.step_results.get(index).cloned().flatten() {
+                Some(rows) => results.push(rows.into()),
+                None => bail!("state_db: statement {index} of the batch did not run"),
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// A statement either backend can run.
+struct Sql {
+    text: &'static str,
+    args: Vec<Value>,
+}
+
+fn sql(text: &'static str, args: Vec<Value>) -> Sql {
+    Sql { text, args }
+}
+
+impl Sql {
+    fn local(self) -> Statement {
+        Statement::with_args(self.text, &self.args)
+    }
+
+    fn hrana(self) -> Stmt {
+        let mut hrana = Stmt::new(self.text, true);
+        for arg in self.args {
+            hrana.bind(arg);
+        }
+        hrana
+    }
 }
 
 /// One row of usage: a domain on a day.
@@ -59,42 +184,71 @@ fn int(value: i64) -> Value {
 }
 
 impl State {
-    /// Opens (and creates) the database at a `file:` URL.
-    pub fn open(url: &str) -> anyhow::Result<Self> {
-        let path = url
+    /// Opens (and creates) the database: a `file:` URL, or a libSQL server's URL with
+    /// its auth token.
+    pub async fn open(url: &str, auth_token: Option<&str>) -> anyhow::Result<Self> {
+        let db = match url
             .strip_prefix("file://")
             .or_else(|| url.strip_prefix("file:"))
-            .with_context(|| format!("state_db {url:?} must be a file: URL"))?;
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let config = Config::new(format!("file://{path}").as_str())?;
-        let db = SyncClient::from_config(config).with_context(|| format!("opening {url}"))?;
-        db.batch(SCHEMA.iter().copied())
+        {
+            Some(path) => {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                let config = Config::new(format!("file://{path}").as_str())?;
+                let client =
+                    SyncClient::from_config(config).with_context(|| format!("opening {url}"))?;
+                Db::Local(Box::new(Mutex::new(client)))
+            }
+            None => Db::Remote(Remote::new(url, auth_token)?),
+        };
+        let state = State { db };
+        state
+            .batch(SCHEMA.iter().map(|text| sql(text, vec![])).collect())
+            .await
             .context("creating the state schema")?;
-        Ok(State { db: Mutex::new(db) })
+        if let Db::Remote(remote) = &state.db {
+            info!(url = %remote.pipeline_url, "state on a libSQL server");
+        }
+        Ok(state)
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, SyncClient> {
-        self.db
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// One statement's rows.
+    async fn query(&self, statement: Sql) -> anyhow::Result<ResultSet> {
+        match &self.db {
+            Db::Local(client) => Ok(lock(client).execute(statement.local())?),
+            Db::Remote(remote) => Ok(remote.run(vec![statement], false).await?.remove(0)),
+        }
     }
 
-    fn meta(&self, key: &str) -> anyhow::Result<Option<i64>> {
-        let rows = self.db().execute(Statement::with_args(
-            "SELECT value FROM meta WHERE key = ?",
-            &[text(key)],
-        ))?;
+    /// Statements that apply together or not at all.
+    async fn batch(&self, statements: Vec<Sql>) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Local(client) => {
+                lock(client).batch(statements.into_iter().map(Sql::local))?;
+            }
+            Db::Remote(remote) => {
+                remote.run(statements, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> anyhow::Result<Option<i64>> {
+        let rows = self
+            .query(sql("SELECT value FROM meta WHERE key = ?", vec![text(key)]))
+            .await?;
         rows.rows.first().map(|r| r.try_get::<i64>(0)).transpose()
     }
 
     /// The stored replica and when it was last synced (seconds since the epoch).
-    pub fn load_directory(&self) -> anyhow::Result<(Directory, Option<i64>)> {
-        let version = self.meta("directory_version")?.unwrap_or(0);
-        let synced_at = self.meta("synced_at")?;
-        let rows = self.db().execute("SELECT kind, body FROM directory")?;
+    pub async fn load_directory(&self) -> anyhow::Result<(Directory, Option<i64>)> {
+        let version = self.meta("directory_version").await?.unwrap_or(0);
+        let synced_at = self.meta("synced_at").await?;
+        let rows = self
+            .query(sql("SELECT kind, body FROM directory", vec![]))
+            .await?;
         let mut snapshot = DirectoryDelta {
             version: u64::try_from(version).unwrap_or(0),
             full: true,
@@ -116,18 +270,18 @@ impl State {
     }
 
     /// Persists a delta that the in-memory replica accepted, and the sync time.
-    pub fn store_delta(&self, delta: &DirectoryDelta, synced_at: i64) -> anyhow::Result<()> {
+    pub async fn store_delta(&self, delta: &DirectoryDelta, synced_at: i64) -> anyhow::Result<()> {
         let mut statements = Vec::new();
         if delta.full {
-            statements.push(Statement::new("DELETE FROM directory"));
+            statements.push(sql("DELETE FROM directory", vec![]));
         }
         let mut row = |kind: &str, key: &str, deleted: bool, body: String| {
             statements.push(if deleted {
-                Statement::with_args("DELETE FROM directory WHERE kind = ? AND key = ?", &[text(kind), text(key)])
+                sql("DELETE FROM directory WHERE kind = ? AND key = ?", vec![text(kind), text(key)])
             } else {
-                Statement::with_args(
+                sql(
                     "INSERT INTO directory (kind, key, body) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body",
-                    &[text(kind), text(key), text(body)],
+                    vec![text(kind), text(key), text(body)],
                 )
             });
         };
@@ -141,51 +295,53 @@ impl State {
             row("alias", &a.address, a.deleted, serde_json::to_string(a)?);
         }
         let version = i64::try_from(delta.version).context("directory version overflows")?;
-        statements.push(Self::set_meta("directory_version", version));
-        statements.push(Self::set_meta("synced_at", synced_at));
-        self.db()
-            .batch(statements)
-            .context("storing the directory delta")?;
-        Ok(())
-    }
-
-    fn set_meta(key: &str, value: i64) -> Statement {
-        Statement::with_args(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[text(key), int(value)],
-        )
+        statements.push(set_meta("directory_version", version));
+        statements.push(set_meta("synced_at", synced_at));
+        self.batch(statements)
+            .await
+            .context("storing the directory delta")
     }
 
     /// Adds counted usage to the outbox.
-    pub fn add_usage(&self, items: &[UsageItem]) -> anyhow::Result<()> {
+    pub async fn add_usage(&self, items: &[UsageItem]) -> anyhow::Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let statements = items.iter().map(|item| {
-            Statement::with_args(
-                "INSERT INTO usage_pending (domain, day, messages, bytes, storage_bytes) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (domain, day) DO UPDATE SET messages = messages + excluded.messages, \
-                 bytes = bytes + excluded.bytes, storage_bytes = excluded.storage_bytes",
-                &[text(&item.domain), text(&item.day), int(item.messages), int(item.bytes), int(item.storage_bytes)],
-            )
-        });
-        self.db()
-            .batch(statements)
-            .context("adding usage to the outbox")?;
-        Ok(())
+        let statements = items
+            .iter()
+            .map(|item| {
+                sql(
+                    "INSERT INTO usage_pending (domain, day, messages, bytes, storage_bytes) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (domain, day) DO UPDATE SET messages = messages + excluded.messages, \
+                     bytes = bytes + excluded.bytes, storage_bytes = excluded.storage_bytes",
+                    vec![text(&item.domain), text(&item.day), int(item.messages), int(item.bytes), int(item.storage_bytes)],
+                )
+            })
+            .collect();
+        self.batch(statements)
+            .await
+            .context("adding usage to the outbox")
     }
 
     /// The oldest unacknowledged batch, sealing the pending usage into a new batch when
     /// none is waiting. The same batch id is offered until it is acknowledged.
-    pub fn next_batch(&self, new_batch_id: &str, now: i64) -> anyhow::Result<Option<UsageBatch>> {
+    pub async fn next_batch(
+        &self,
+        new_batch_id: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<UsageBatch>> {
         let waiting = self
-            .db()
-            .execute("SELECT body FROM usage_batches ORDER BY created_at, batch_id LIMIT 1")?;
+            .query(sql(
+                "SELECT body FROM usage_batches ORDER BY created_at, batch_id LIMIT 1",
+                vec![],
+            ))
+            .await?;
         if let Some(row) = waiting.rows.first() {
             return Ok(Some(serde_json::from_str(row.try_get::<&str>(0)?)?));
         }
-        let pending = self.db().execute("SELECT domain, day, messages, bytes, storage_bytes FROM usage_pending ORDER BY day, domain")
-            ?;
+        let pending = self
+            .query(sql("SELECT domain, day, messages, bytes, storage_bytes FROM usage_pending ORDER BY day, domain", vec![]))
+            .await?;
         if pending.rows.is_empty() {
             return Ok(None);
         }
@@ -206,30 +362,54 @@ impl State {
             batch_id: new_batch_id.to_string(),
             items,
         };
-        self.db()
-            .batch([
-                Statement::with_args(
-                    "INSERT INTO usage_batches (batch_id, body, created_at) VALUES (?, ?, ?)",
-                    &[
-                        text(&batch.batch_id),
-                        text(serde_json::to_string(&batch)?),
-                        int(now),
-                    ],
-                ),
-                Statement::new("DELETE FROM usage_pending"),
-            ])
+        // What was read is subtracted, not deleted: usage added since the read (by
+        // another relay sharing a remote state database) stays pending.
+        let mut statements = vec![sql(
+            "INSERT INTO usage_batches (batch_id, body, created_at) VALUES (?, ?, ?)",
+            vec![
+                text(&batch.batch_id),
+                text(serde_json::to_string(&batch)?),
+                int(now),
+            ],
+        )];
+        for item in &batch.items {
+            statements.push(sql(
+                "UPDATE usage_pending SET messages = messages - ?, bytes = bytes - ? WHERE domain = ? AND day = ?",
+                vec![int(item.messages), int(item.bytes), text(&item.domain), text(&item.day)],
+            ));
+        }
+        statements.push(sql(
+            "DELETE FROM usage_pending WHERE messages <= 0 AND bytes <= 0",
+            vec![],
+        ));
+        self.batch(statements)
+            .await
             .context("sealing a usage batch")?;
         Ok(Some(batch))
     }
 
     /// Forgets a batch the gateway acknowledged.
-    pub fn acknowledge_batch(&self, batch_id: &str) -> anyhow::Result<()> {
-        self.db().execute(Statement::with_args(
+    pub async fn acknowledge_batch(&self, batch_id: &str) -> anyhow::Result<()> {
+        self.query(sql(
             "DELETE FROM usage_batches WHERE batch_id = ?",
-            &[text(batch_id)],
-        ))?;
+            vec![text(batch_id)],
+        ))
+        .await?;
         Ok(())
     }
+}
+
+fn lock(client: &Mutex<SyncClient>) -> std::sync::MutexGuard<'_, SyncClient> {
+    client
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn set_meta(key: &str, value: i64) -> Sql {
+    sql(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        vec![text(key), int(value)],
+    )
 }
 
 #[cfg(test)]
@@ -238,15 +418,17 @@ mod tests {
     use tenantry_core::limits::Limit;
     use tenantry_core::mail::{DomainEntry, DomainStatus};
 
-    fn state(name: &str) -> State {
+    async fn state(name: &str) -> State {
         let dir = std::env::temp_dir().join(format!("relay-state-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        State::open(&format!("file:{}", dir.join("state.db").display())).unwrap()
+        State::open(&format!("file:{}", dir.join("state.db").display()), None)
+            .await
+            .unwrap()
     }
 
-    #[test]
-    fn directory_survives_a_reopen() {
-        let state = state("dir");
+    #[tokio::test]
+    async fn directory_survives_a_reopen() {
+        let state = state("dir").await;
         let delta = DirectoryDelta {
             version: 4,
             full: true,
@@ -261,23 +443,23 @@ mod tests {
             }],
             ..Default::default()
         };
-        state.store_delta(&delta, 1000).unwrap();
-        let (directory, synced) = state.load_directory().unwrap();
+        state.store_delta(&delta, 1000).await.unwrap();
+        let (directory, synced) = state.load_directory().await.unwrap();
         assert_eq!((directory.version(), synced), (4, Some(1000)));
         assert!(directory.domain("a.example").is_some());
         let mut tombstone = delta.clone();
         tombstone.full = false;
         tombstone.version = 5;
         tombstone.domains[0].deleted = true;
-        state.store_delta(&tombstone, 1001).unwrap();
-        let (directory, _) = state.load_directory().unwrap();
+        state.store_delta(&tombstone, 1001).await.unwrap();
+        let (directory, _) = state.load_directory().await.unwrap();
         assert!(directory.domain("a.example").is_none());
     }
 
-    #[test]
-    fn usage_batches_are_offered_until_acknowledged() {
-        let state = state("usage");
-        assert_eq!(state.next_batch("b0", 1).unwrap(), None);
+    #[tokio::test]
+    async fn usage_batches_are_offered_until_acknowledged() {
+        let state = state("usage").await;
+        assert_eq!(state.next_batch("b0", 1).await.unwrap(), None);
         let item = |messages| UsageItem {
             domain: "a.example".into(),
             day: "2026-11-23".into(),
@@ -285,19 +467,19 @@ mod tests {
             bytes: 10 * messages,
             storage_bytes: 99,
         };
-        state.add_usage(&[item(1)]).unwrap();
-        state.add_usage(&[item(2)]).unwrap();
-        let batch = state.next_batch("b1", 2).unwrap().unwrap();
+        state.add_usage(&[item(1)]).await.unwrap();
+        state.add_usage(&[item(2)]).await.unwrap();
+        let batch = state.next_batch("b1", 2).await.unwrap().unwrap();
         assert_eq!(batch.batch_id, "b1");
         assert_eq!(batch.items, vec![item(3)]);
-        state.add_usage(&[item(5)]).unwrap();
-        let again = state.next_batch("b2", 3).unwrap().unwrap();
+        state.add_usage(&[item(5)]).await.unwrap();
+        let again = state.next_batch("b2", 3).await.unwrap().unwrap();
         assert_eq!(
             again.batch_id, "b1",
             "an unacknowledged batch is offered again"
         );
-        state.acknowledge_batch("b1").unwrap();
-        let next = state.next_batch("b3", 4).unwrap().unwrap();
+        state.acknowledge_batch("b1").await.unwrap();
+        let next = state.next_batch("b3", 4).await.unwrap().unwrap();
         assert_eq!((next.batch_id.as_str(), next.items[0].messages), ("b3", 5));
     }
 }

@@ -82,7 +82,7 @@ pub async fn sync_once(
     let summary = next
         .apply(delta.clone())
         .context("applying the directory delta")?;
-    state.store_delta(&delta, now)?;
+    state.store_delta(&delta, now).await?;
     if summary.upserted + summary.removed > 0 || summary.full || next.version() != current.version()
     {
         relay.set_directory(next, now);
@@ -99,16 +99,16 @@ pub async fn push_usage_once(
     state: &State,
     gateway: &Gateway,
 ) -> anyhow::Result<usize> {
-    state.add_usage(&relay.take_usage())?;
+    state.add_usage(&relay.take_usage()).await?;
     let mut pushed = 0;
     loop {
         let now = clock::now_secs();
         let batch_id = format!("{}-{now}-{}", relay.config.hostname, std::process::id());
-        let Some(batch) = state.next_batch(&batch_id, now)? else {
+        let Some(batch) = state.next_batch(&batch_id, now).await? else {
             return Ok(pushed);
         };
         gateway.push_usage(&batch).await?;
-        state.acknowledge_batch(&batch.batch_id)?;
+        state.acknowledge_batch(&batch.batch_id).await?;
         info!(batch_id = %batch.batch_id, items = batch.items.len(), "usage pushed");
         pushed += 1;
     }

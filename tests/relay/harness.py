@@ -40,8 +40,9 @@ def make_certificates(directory, names):
 
 
 class RelayProcess:
-    def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, **overrides):
-        self.api_key = api_key
+    def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, state_db=None,
+                 state_db_auth_token=None, **overrides):
+        self.api_key, self.state_db_auth_token = api_key, state_db_auth_token
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.mail_root = self.workdir / "mail"
@@ -60,7 +61,7 @@ class RelayProcess:
             f'listen = ["127.0.0.1:{self.port}"]',
             f'admin_listen = "127.0.0.1:{self.admin_port}"',
             f'mail_root = "{self.mail_root}"',
-            f'state_db = "file:{self.workdir / "state.db"}"',
+            f'state_db = "{state_db or "file:" + str(self.workdir / "state.db")}"',
             f'gateway_url = "{gateway_url}"',
             f"sync_interval_secs = {overrides.pop('sync_interval_secs', 1)}",
             f"usage_push_interval_secs = {overrides.pop('usage_push_interval_secs', 1)}",
@@ -75,7 +76,10 @@ class RelayProcess:
 
     def env(self):
         # The key comes from the environment, as the README recommends.
-        return {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": self.api_key, "RUST_LOG": "info"}
+        env = {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": self.api_key, "RUST_LOG": "info"}
+        if self.state_db_auth_token:
+            env["TENANTRY_RELAY_STATE_DB_AUTH_TOKEN"] = self.state_db_auth_token
+        return env
 
     def start(self, wait_for_sync=True):
         # A log file per start, so that readiness is read from this run only.

@@ -1,6 +1,7 @@
 """End-to-end tests of tenantry-relay over real TCP with real SMTP clients (Python's
 smtplib and swaks), against a stand-in for the gateway's relay API."""
 import os
+import pathlib
 import resource
 import shutil
 import signal
@@ -14,6 +15,7 @@ import time
 import unittest
 
 from harness import API_KEY, RelayProcess, body_of, make_certificates
+from libsql_standin import LibsqlStandin
 from standin_gateway import StandinGateway
 
 PARIS, LYON, NICE = "hopital-paris.example", "clinique-lyon.example", "clinique-nice.example"
@@ -474,6 +476,73 @@ class LimitsAndOutboxTest(unittest.TestCase):
         finally:
             relay.stop()
             gateway.stop()
+
+
+class RemoteStateTest(unittest.TestCase):
+    """state_db on a libSQL server (a Hrana-over-HTTP stand-in on a real SQLite file)."""
+
+    TOKEN = "libsql-test-token-0123456789"
+
+    def test_replica_and_outbox_live_on_the_server_and_survive_a_restart(self):
+        workdir = pathlib.Path(tempfile.mkdtemp(prefix="relay-remote-"))
+        server = LibsqlStandin(workdir / "server.db", self.TOKEN).start()
+        gateway = StandinGateway(API_KEY)
+        seed(gateway)
+        relay = RelayProcess(gateway.url, workdir=workdir / "relay", state_db=server.url,
+                             state_db_auth_token=self.TOKEN).start()
+        try:
+            self.assertIn("state on a libSQL server", relay.log())
+            self.assertIn((f"dr.martin@{PARIS}",), server.query("SELECT key FROM directory WHERE kind = 'mailbox'"))
+            self.assertFalse(list((workdir / "relay").rglob("*.db")), "no local state file")
+            # The outbox is kept on the server while the gateway is down ...
+            gateway.down = True
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                client.ehlo("x")
+                client.sendmail("s@example.org", [f"secretariat@{LYON}"], message("remote outbox"))
+            deadline = time.time() + 10
+            while time.time() < deadline and not server.query("SELECT * FROM usage_batches"):
+                time.sleep(0.2)
+            self.assertEqual(len(server.query("SELECT * FROM usage_batches")), 1)
+            relay.stop()
+            # ... and a restart with the gateway still down serves from the server's replica.
+            relay.start(wait_for_sync=False)
+            self.assertIn("serving from the stored replica", relay.log())
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                client.ehlo("x")
+                client.mail("s@example.org")
+                self.assertEqual(client.rcpt(f"labo@{PARIS}")[0], 250)
+                self.assertEqual(client.rcpt("x@outside.example")[0], 550)
+            gateway.down = False
+            deadline = time.time() + 10
+            while time.time() < deadline and server.query("SELECT * FROM usage_batches"):
+                time.sleep(0.2)
+            self.assertEqual(server.query("SELECT * FROM usage_batches"), [], "acknowledged, then forgotten")
+            self.assertEqual({d: v["messages"] for (d, _), v in gateway.usage.items()}, {LYON: 1})
+            self.assertEqual(server.refused, 0)
+        finally:
+            relay.stop()
+            gateway.stop()
+            server.stop()
+
+    def test_a_wrong_token_stops_the_relay_with_a_clear_error_that_hides_it(self):
+        workdir = pathlib.Path(tempfile.mkdtemp(prefix="relay-remote-"))
+        server = LibsqlStandin(workdir / "server.db", self.TOKEN).start()
+        gateway = StandinGateway(API_KEY)
+        relay = RelayProcess(gateway.url, workdir=workdir / "relay", state_db=server.url,
+                             state_db_auth_token="wrong-token-abcdef")
+        try:
+            with self.assertRaises(RuntimeError):
+                relay.start()
+            self.assertEqual(relay.process.returncode, 1)
+            log = relay.log()
+            self.assertIn("creating the state schema", log)
+            self.assertIn("401", log)
+            self.assertNotIn("wrong-token-abcdef", log)
+            self.assertGreaterEqual(server.refused, 1)
+        finally:
+            relay.stop()
+            gateway.stop()
+            server.stop()
 
 
 class CrashTest(unittest.TestCase):
