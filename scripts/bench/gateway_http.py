@@ -48,8 +48,8 @@ end
 """
 
 
-def wrk(url, headers=(), script=None):
-    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency"]
+def wrk(url, headers=(), script=None, connections=CONNECTIONS):
+    args = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{DURATION}", "--latency"]
     for header in headers:
         args += ["-H", header]
     if script:
@@ -137,6 +137,8 @@ def main():
         print("measuring ...", file=sys.stderr)
         health = wrk(f"{gateway.url}/healthz")
         tenant = wrk(f"{gateway.url}/v1/tenant", bearer)
+        health_one = wrk(f"{gateway.url}/healthz", connections=1)
+        tenant_one = wrk(f"{gateway.url}/v1/tenant", bearer, connections=1)
         webhook = wrk(f"{gateway.url}/webhook/stripe", script=script)
         applied = gateway.sql("SELECT COUNT(*) AS n FROM stripe_events")[0]["n"]
         proxied = wrk(f"{gateway.url}/v1/crm/api/v1/Contact", bearer)
@@ -149,6 +151,8 @@ def main():
     table("Gateway", [("GET /healthz", health), ("GET /v1/tenant", tenant)])
     print(f"p50 ratio /v1/tenant / /healthz: {tenant['p50'] / health['p50']:.2f}x; "
           f"throughput ratio: {health['rps'] / tenant['rps']:.2f}x")
+    table("Gateway, one connection", [("GET /healthz", health_one), ("GET /v1/tenant", tenant_one)])
+    print(f"p50 ratio /v1/tenant / /healthz: {tenant_one['p50'] / health_one['p50']:.2f}x")
     table("Stripe webhook", [("GET /healthz", health), ("POST /webhook/stripe (signed, fresh event)", webhook)])
     print(f"p50 ratio webhook / /healthz: {webhook['p50'] / health['p50']:.2f}x "
           f"({applied} distinct events applied; wrk counted {webhook['requests']} responses)")
