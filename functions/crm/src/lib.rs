@@ -112,13 +112,7 @@ fn pass_through(mut upstream: Response, cap: u64) -> Outcome<Response> {
             format!("the CRM answered {status}"),
         ));
     }
-    let declared = upstream
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > cap) {
+    if http::declared_length(upstream.headers()).is_some_and(|length| length > cap) {
         return Err(Problem::new(
             ErrorCode::UpstreamError,
             format!("the CRM response is over {cap} bytes"),

@@ -100,6 +100,15 @@ pub fn respond(outcome: Outcome<Response>, request_id: &str) -> Result<Response>
     Ok(response)
 }
 
+/// The `Content-Length` a message declares, if it declares a valid one.
+pub fn declared_length(headers: &Headers) -> Option<u64> {
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<u64>().ok())
+}
+
 /// Reads a raw body of at most `limit` bytes (webhooks are verified over the raw bytes).
 pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
     let too_large = || {
@@ -108,13 +117,7 @@ pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
             format!("the body is over {limit} bytes"),
         )
     };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if declared_length(req.headers()).is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
     let bytes = req.bytes().await.map_err(crate::internal)?;
