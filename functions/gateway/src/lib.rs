@@ -414,34 +414,36 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
         route(req, &ctx).await
     }
     .await;
-    let mut response = match outcome {
-        Ok(response) => response,
-        Err(problem) => {
-            let mut response = http::problem(&problem, &request_id)?;
-            if problem.code == ErrorCode::RateLimited {
-                let member = |name: &str| {
-                    problem
-                        .extensions
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.to_string())
-                        .unwrap_or_default()
-                };
-                let policy = tenantry_core::ratelimit::POLICY_NAME;
-                let headers = response.headers_mut();
-                headers.set("retry-after", &member("retry_after"))?;
-                headers.set(
-                    "ratelimit-policy",
-                    &format!("\"{policy}\";q={};w=60", member("limit")),
-                )?;
-                headers.set(
-                    "ratelimit",
-                    &format!("\"{policy}\";r=0;t={}", member("reset")),
-                )?;
-            }
-            response
+    let outcome = match outcome {
+        Err(problem) if problem.code == ErrorCode::RateLimited => {
+            rate_limited(&problem, &request_id).map_err(tenantry_edge::internal)
         }
+        other => other,
     };
-    response.headers_mut().set("x-request-id", &request_id)?;
+    http::respond(outcome, &request_id)
+}
+
+/// The 429 problem with `Retry-After` and the `RateLimit` headers its members carry.
+fn rate_limited(problem: &Problem, request_id: &str) -> worker::Result<Response> {
+    let member = |name: &str| {
+        problem
+            .extensions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let policy = tenantry_core::ratelimit::POLICY_NAME;
+    let mut response = http::problem(problem, request_id)?;
+    let headers = response.headers_mut();
+    headers.set("retry-after", &member("retry_after"))?;
+    headers.set(
+        "ratelimit-policy",
+        &format!("\"{policy}\";q={};w=60", member("limit")),
+    )?;
+    headers.set(
+        "ratelimit",
+        &format!("\"{policy}\";r=0;t={}", member("reset")),
+    )?;
     Ok(response)
 }
