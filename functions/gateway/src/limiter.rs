@@ -62,6 +62,8 @@ struct Counters {
     month_calls: u64,
     /// The month's count D1 already holds.
     flushed_calls: u64,
+    /// The previous month's final count when D1 does not hold it yet.
+    previous_month: Option<(String, u64)>,
 }
 
 #[durable_object]
@@ -74,19 +76,19 @@ pub struct TenantLimiter {
 }
 
 impl TenantLimiter {
+    /// The counters, read from storage once per object lifetime and cached after.
     async fn load(&self) -> Result<Counters> {
-        let cached = self.counters.borrow().clone();
-        match cached {
-            Some(c) => Ok(c),
-            None => {
-                let storage = self.state.storage();
-                self.alarm_pending.set(storage.get_alarm().await?.is_some());
-                Ok(storage
-                    .get::<Counters>("counters")
-                    .await?
-                    .unwrap_or_default())
-            }
+        if let Some(cached) = self.counters.borrow().clone() {
+            return Ok(cached);
         }
+        let storage = self.state.storage();
+        self.alarm_pending.set(storage.get_alarm().await?.is_some());
+        let stored = storage
+            .get::<Counters>("counters")
+            .await?
+            .unwrap_or_default();
+        *self.counters.borrow_mut() = Some(stored.clone());
+        Ok(stored)
     }
 
     /// Writes a month's count to D1. `MAX` keeps a late or repeated flush from lowering it.
@@ -134,10 +136,9 @@ impl DurableObject for TenantLimiter {
         let mut counters = self.load().await?;
         counters.tenant_id.clone_from(&ask.tenant_id);
         if counters.month != ask.month {
+            // The last month's tail is left for the alarm: no D1 write on this path.
             if counters.month_calls > counters.flushed_calls {
-                // The last month's tail would otherwise be lost at the reset.
-                self.flush(&counters.tenant_id, &counters.month, counters.month_calls)
-                    .await?;
+                counters.previous_month = Some((counters.month.clone(), counters.month_calls));
             }
             counters.month.clone_from(&ask.month);
             counters.month_calls = 0;
@@ -179,17 +180,26 @@ impl DurableObject for TenantLimiter {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_pending.set(false);
         let counters = self.load().await?;
-        if counters.tenant_id.is_empty() || counters.month_calls <= counters.flushed_calls {
+        if counters.tenant_id.is_empty() {
             return Response::empty();
         }
-        self.flush(&counters.tenant_id, &counters.month, counters.month_calls)
-            .await?;
-        // Requests counted during the write stay unflushed and bring the next alarm.
+        if let Some((month, calls)) = &counters.previous_month {
+            self.flush(&counters.tenant_id, month, *calls).await?;
+        }
+        if counters.month_calls > counters.flushed_calls {
+            self.flush(&counters.tenant_id, &counters.month, counters.month_calls)
+                .await?;
+        }
+        // Requests counted during the writes (the cache has them) stay unflushed and
+        // bring the next alarm.
         let mut latest = self.load().await?;
+        if latest.previous_month == counters.previous_month {
+            latest.previous_month = None;
+        }
         if latest.month == counters.month {
             latest.flushed_calls = latest.flushed_calls.max(counters.month_calls);
         }
-        let more = latest.month_calls > latest.flushed_calls;
+        let more = latest.month_calls > latest.flushed_calls || latest.previous_month.is_some();
         *self.counters.borrow_mut() = Some(latest.clone());
         self.state.storage().put("counters", latest).await?;
         if more {
