@@ -107,14 +107,21 @@ impl Remote {
         if let Some(error) = result.step_errors.iter().flatten().next() {
             bail!("state_db: {}", error.message);
         }
-        let mut results: Vec<ResultSet> = Vec::with_capacity(count);
-        for index in offset..offset + count {
-            match result.step_results.get(index).cloned().flatten() {
-                Some(rows) => results.push(rows.into()),
-                None => bail!("state_db: statement {index} of the batch did not run"),
-            }
+        let ran: Vec<_> = result
+            .step_results
+            .into_iter()
+            .skip(offset)
+            .take(count)
+            .flatten()
+            .map(ResultSet::from)
+            .collect();
+        if ran.len() != count {
+            bail!(
+                "state_db: {} of {count} statements of the batch ran",
+                ran.len()
+            );
         }
-        Ok(results)
+        Ok(ran)
     }
 }
 
