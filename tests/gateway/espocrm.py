@@ -16,6 +16,7 @@ Run alone for benchmarks: `python3 tests/gateway/espocrm.py --port 9000 --api-ke
 import argparse
 import base64
 import json
+import sys
 import threading
 import time
 import uuid
@@ -29,7 +30,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         # A client closing its keep-alive connection (wrk at the end of a run) is not an error.
-        import sys
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 ADMIN_ONLY = ("User",)

@@ -137,6 +137,15 @@ class Gateway:
                 os.killpg(self.process.pid, 9)
         shutil.rmtree(self.state, ignore_errors=True)
 
+    def create_tenant(self, slug, plan="starter"):
+        """A tenant made through the platform API: its JSON (tenant, owner, owner_api_key)."""
+        r = self.request("POST", "/v1/admin/tenants", {"slug": slug, "name": slug.title(), "plan": plan,
+                                                        "billing_email": f"billing@{slug}.example",
+                                                        "owner_email": f"owner@{slug}.example"},
+                         token=superadmin_token())
+        assert r.status == 201, r
+        return r.json()
+
     def request(self, method, path, body=None, token=None, headers=None, raw=None, content_type="application/json"):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method)

@@ -22,19 +22,11 @@ def setUpModule():
     GATEWAY = shared_gateway()
 
 
-def create_tenant(slug, plan="starter"):
-    r = GATEWAY.request("POST", "/v1/admin/tenants", {"slug": slug, "name": slug.title(), "plan": plan,
-                                                       "billing_email": f"billing@{slug}.example",
-                                                       "owner_email": f"owner@{slug}.example"}, token=superadmin_token())
-    assert r.status == 201, r
-    return r.json()
-
-
 class Base(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.a = create_tenant(cls.__name__.lower()[:10] + "-a")
-        cls.b = create_tenant(cls.__name__.lower()[:10] + "-b")
+        cls.a = GATEWAY.create_tenant(cls.__name__.lower()[:10] + "-a")
+        cls.b = GATEWAY.create_tenant(cls.__name__.lower()[:10] + "-b")
         cls.key_a, cls.key_b = cls.a["owner_api_key"], cls.b["owner_api_key"]
         cls.slug_a, cls.slug_b = cls.a["tenant"]["slug"], cls.b["tenant"]["slug"]
         cls.id_a, cls.id_b = cls.a["tenant"]["id"], cls.b["tenant"]["id"]
@@ -167,7 +159,7 @@ class ClientsTest(Base):
         self.assertEqual(self.req("GET", "/v1/clients", token=self.key_a).json()["clients"], before)
 
     def test_quota_on_the_free_plan(self):
-        free = create_tenant("quota-free", plan="free")
+        free = GATEWAY.create_tenant("quota-free", plan="free")
         key = free["owner_api_key"]
         # The free plan's 20 requests per minute would stop us first: an operator override
         # lifts it for this tenant (and shows that overrides apply).
@@ -200,7 +192,7 @@ class ApiKeyTest(Base):
 
 class RateLimitTest(Base):
     def test_exactly_the_limit_passes_under_concurrency(self):
-        free = create_tenant("burst-free", plan="free")
+        free = GATEWAY.create_tenant("burst-free", plan="free")
         key = free["owner_api_key"]
         with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
             responses = list(pool.map(lambda _: self.req("GET", "/v1/tenant", token=key), range(60)))
@@ -316,7 +308,7 @@ class MailTest(Base):
         # Status is the platform's to set.
         self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"status": "suspended"}, token=self.key_a), 403, "forbidden")
         # The relay's view.
-        platform = create_tenant("platform-ops", plan="enterprise")
+        platform = GATEWAY.create_tenant("platform-ops", plan="enterprise")
         relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=self.key_a), 403, "forbidden")
         full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
@@ -359,7 +351,7 @@ class RelayWithGatewayTest(Base):
         self.assertEqual(self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Clinique", "organization_type": "clinic",
                                                                "max_mailboxes": 10, "max_storage_mb": 50}, token=self.key_a).status, 201)
         self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"accueil@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
-        platform = create_tenant("relay-ops", plan="enterprise")
+        platform = GATEWAY.create_tenant("relay-ops", plan="enterprise")
         relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
         relay = RelayProcess(GATEWAY.url, api_key=relay_key).start()
         try:

@@ -26,12 +26,8 @@ def setUpModule():
 
 
 def create_tenant(slug, plan="starter"):
-    r = GATEWAY.request("POST", "/v1/admin/tenants", {"slug": slug, "name": slug.title(), "plan": plan,
-                                                       "billing_email": f"billing@{slug}.example",
-                                                       "owner_email": f"owner@{slug}.example"}, token=superadmin_token())
-    assert r.status == 201, r
-    body = r.json()
-    return body["tenant"]["id"], body["owner_api_key"]
+    created = GATEWAY.create_tenant(slug, plan)
+    return created["tenant"]["id"], created["owner_api_key"]
 
 
 class Base(unittest.TestCase):
