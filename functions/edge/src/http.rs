@@ -100,6 +100,13 @@ pub fn respond(outcome: Outcome<Response>, request_id: &str) -> Result<Response>
     Ok(response)
 }
 
+/// The first value of a query parameter, decoded.
+pub fn query_param(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The `Content-Length` a message declares, if it declares a valid one.
 pub fn declared_length(headers: &Headers) -> Option<u64> {
     headers

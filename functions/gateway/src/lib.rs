@@ -174,12 +174,6 @@ fn tenant_statement(db: &D1Database, key: &TenantKey) -> Outcome<worker::D1Prepa
     }
 }
 
-fn query_param(url: &worker::Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 /// Resolves, authorizes the principal's membership and rate-limits.
 async fn enter_tenant<'a>(
     ctx: &'a Ctx,
@@ -191,7 +185,7 @@ async fn enter_tenant<'a>(
     let host = header("host");
     let tenant_header = header("x-tenant");
     let tenant_id_header = header("x-tenant-id");
-    let tenant_query = query_param(&url, "tenant");
+    let tenant_query = http::query_param(&url, "tenant");
     let facts = RequestFacts {
         host: host.as_deref(),
         path: url.path(),

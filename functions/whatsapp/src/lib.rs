@@ -46,18 +46,12 @@ async fn integration(env: &Env, db: &D1Database, tenant_id: &str) -> Outcome<Ope
         .ok_or_else(tenant_not_found)
 }
 
-fn query(url: &worker::Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 fn handshake(url: &worker::Url, opened: &Opened) -> Outcome<Response> {
     let expected = opened.secret("verify_token").unwrap_or_default();
     let (mode, token, challenge) = (
-        query(url, "hub.mode"),
-        query(url, "hub.verify_token"),
-        query(url, "hub.challenge"),
+        http::query_param(url, "hub.mode"),
+        http::query_param(url, "hub.verify_token"),
+        http::query_param(url, "hub.challenge"),
     );
     let challenge = hub_challenge(
         mode.as_deref(),
