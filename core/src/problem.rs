@@ -157,11 +157,40 @@ impl Problem {
     }
 }
 
+/// Each core error becomes the problem its code names, its message as the detail, so
+/// the shells map errors with `?` and in one place.
+macro_rules! problem_from {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for Problem {
+            fn from(error: $error) -> Self {
+                Problem::new(error.code(), error.to_string())
+            }
+        })*
+    };
+}
+
+problem_from!(
+    crate::auth::AuthError,
+    crate::crm::CrmError,
+    crate::internal::ContextError,
+    crate::tenant::ResolveError,
+    crate::webhook::WebhookError,
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn core_errors_become_the_problem_of_their_code() {
+        let problem = Problem::from(crate::webhook::WebhookError::TimestampTooOld);
+        assert_eq!(problem.code, ErrorCode::InvalidSignature);
+        assert_eq!(problem.detail, "the signature timestamp is too old");
+        let expired = Problem::from(crate::auth::AuthError::Expired);
+        assert_eq!(expired.code, ErrorCode::TokenExpired);
+    }
 
     #[test]
     fn codes_are_unique_and_round_trip() {

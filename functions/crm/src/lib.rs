@@ -154,8 +154,7 @@ async fn proxy(mut req: Request, env: &Env, context: &InternalContext) -> Outcom
         .strip_prefix("/v1/crm/")
         .ok_or_else(|| http::not_found("route"))?;
     let method = req.method();
-    let plan =
-        crm::plan(method.as_ref(), rest).map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let plan = crm::plan(method.as_ref(), rest)?;
     let db = env
         .d1("DB")
         .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;

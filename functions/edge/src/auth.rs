@@ -4,13 +4,9 @@ use crate::Outcome;
 use crate::config::Config;
 use crate::db::{PlatformDb, text};
 use serde::Deserialize;
-use tenantry_core::auth::{ApiKeyRecord, AuthError, Credential, Principal, hash_api_key};
+use tenantry_core::auth::{ApiKeyRecord, Credential, Principal, hash_api_key};
 use tenantry_core::{ErrorCode, Problem};
 use worker::D1Database;
-
-fn refused(error: AuthError) -> Problem {
-    Problem::new(error.code(), error.to_string())
-}
 
 #[derive(Deserialize)]
 struct KeyRow {
@@ -32,16 +28,15 @@ pub async fn authenticate(
     if authorization.is_none() {
         return Ok(None);
     }
-    match Credential::from_authorization(authorization).map_err(refused)? {
+    match Credential::from_authorization(authorization)? {
         Credential::Jwt(token) => {
-            let claims = config
-                .jwt_key
-                .verify(token, &config.jwt, now)
-                .map_err(refused)?;
-            Principal::from_claims(claims).map(Some).map_err(refused)
+            let claims = config.jwt_key.verify(token, &config.jwt, now)?;
+            Principal::from_claims(claims)
+                .map(Some)
+                .map_err(Problem::from)
         }
         Credential::ApiKey(key) => {
-            let hash = hash_api_key(key).map_err(refused)?;
+            let hash = hash_api_key(key)?;
             // Authentication precedes tenant resolution: the key's hash finds its tenant.
             let row: Option<KeyRow> = PlatformDb(db)
                 .first(
@@ -58,7 +53,7 @@ pub async fn authenticate(
                 revoked: row.revoked_at.is_some(),
                 expires_at: row.expires_at.map(|t| t as i64),
             };
-            record.check(&row.key_hash, &hash, now).map_err(refused)?;
+            record.check(&row.key_hash, &hash, now)?;
             Ok(Some(Principal::from_api_key(&record)))
         }
     }

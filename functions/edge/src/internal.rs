@@ -32,7 +32,7 @@ pub fn verify(env: &Env, req: &Request) -> Outcome<InternalContext> {
         url.path(),
         now_secs(),
     )
-    .map_err(|e| Problem::new(e.code(), e.to_string()))
+    .map_err(Problem::from)
 }
 
 /// Forwards `req` to the Worker bound as `binding`, with the body streamed through, the

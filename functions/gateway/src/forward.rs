@@ -2,7 +2,6 @@
 //! the request over a service binding with a signed context.
 
 use crate::{Ctx, TenantCtx};
-use tenantry_core::Problem;
 use tenantry_core::crm;
 use tenantry_core::internal::InternalContext;
 use tenantry_core::rbac::Required;
@@ -32,8 +31,7 @@ pub async fn webhook(ctx: &Ctx, req: Request, binding: &str) -> Outcome<Response
 /// `/v1/crm/{path}`: the method's permission is checked here, the credentials are
 /// injected by the CRM Worker.
 pub async fn crm(t: &TenantCtx<'_>, req: Request, rest: &str) -> Outcome<Response> {
-    let plan = crm::plan(req.method().as_ref(), rest)
-        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let plan = crm::plan(req.method().as_ref(), rest)?;
     t.require(Required::new(plan.permission.0, plan.permission.1))?;
     let context = context(t.ctx, &req, Some(&t.tenant.id))?;
     forward(&t.ctx.env, "CRM", req, &context).await

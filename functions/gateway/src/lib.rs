@@ -194,9 +194,7 @@ async fn enter_tenant<'a>(
         tenant_query: tenant_query.as_deref(),
     };
     let resolver = TenantResolver::new(ctx.config.platform_domain.clone());
-    let named = resolver
-        .named(&facts, Some(principal))
-        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let named = resolver.named(&facts, Some(principal))?;
     // One D1 round trip: every tenant the request names and, for the principal's home
     // tenant (nearly always the one resolved), its custom roles and limit overrides.
     let mut keys: Vec<&TenantKey> = Vec::new();
@@ -222,11 +220,9 @@ async fn enter_tenant<'a>(
             loaded.push((key, row.into_tenant()?));
         }
     }
-    let resolution = resolver
-        .decide(&named, Some(principal), |key| {
-            loaded.iter().find(|(k, _)| *k == key).map(|(_, t)| t)
-        })
-        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    let resolution = resolver.decide(&named, Some(principal), |key| {
+        loaded.iter().find(|(k, _)| *k == key).map(|(_, t)| t)
+    })?;
     let db = TenantDb::new(&ctx.db, &resolution.tenant.id);
     let (role_rows, override_rows): (Vec<RoleRow>, Vec<OverrideRow>) =
         if home == Some(resolution.tenant.id.as_str()) {

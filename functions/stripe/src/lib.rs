@@ -146,8 +146,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     let header = req.headers().get("stripe-signature").ok().flatten();
     settings
         .verifier
-        .verify(&body, header.as_deref(), now_secs())
-        .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+        .verify(&body, header.as_deref(), now_secs())?;
     let event = StripeEvent::parse(&body)
         .map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let db = env

@@ -58,8 +58,7 @@ fn handshake(url: &worker::Url, opened: &Opened) -> Outcome<Response> {
         token.as_deref(),
         challenge.as_deref(),
         expected,
-    )
-    .map_err(|e| Problem::new(e.code(), e.to_string()))?;
+    )?;
     let mut response = Response::ok(challenge).map_err(tenantry_edge::internal)?;
     response
         .headers_mut()
@@ -132,7 +131,7 @@ async fn receive(
     let signature = req.headers().get("x-hub-signature-256").ok().flatten();
     let app_secret = opened.secret("app_secret").unwrap_or_default();
     verify_meta_signature(&body, signature.as_deref(), app_secret.as_bytes())
-        .map_err(|e| Problem::new(e.code(), e.to_string()).with_status(401))?;
+        .map_err(|e| Problem::from(e).with_status(401))?;
     let batch =
         parse_webhook(&body).map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let phone_number_id = opened.setting("phone_number_id").unwrap_or_default();
