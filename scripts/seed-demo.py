@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds the demo through the gateway's API: tenants paris (professional) and lyon
-(starter), a mail domain each with mailboxes, an owner key, an employee token, and an
-operator tenant with the relay's API key, and for each tenant a CRM integration (pointing at
+(starter), a mail domain each with mailboxes, an owner key, an employee token, a
+platform relay key (issued by the superadmin), and for each tenant a CRM integration (pointing at
 the EspoCRM stand-in given as the second argument, when there is one) and a WhatsApp
 integration. Prints the credentials as JSON."""
 import json
@@ -47,9 +47,8 @@ def main():
             call("PUT", "/v1/integrations/crm", {"base_url": CRM_URL, "api_key": CRM_API_KEY}, token=key)
         out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
                                 "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp}
-    ops = call("POST", "/v1/admin/tenants", {"slug": "operations", "name": "Platform operations", "plan": "enterprise",
-                                             "billing_email": "ops@tenantry.example", "owner_email": "ops@tenantry.example"})
-    out["relay_api_key"] = call("POST", "/v1/api-keys", {"name": "tenantry-relay", "role": "mail-relay"}, token=ops["owner_api_key"])["key"]
+    # The relay's credential is a platform relay key, issued by the superadmin.
+    out["relay_api_key"] = call("POST", "/v1/admin/relay-keys", {"name": "tenantry-relay (demo)"})["key"]
     print(json.dumps(out, indent=2))
 
 

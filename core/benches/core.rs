@@ -55,7 +55,7 @@ fn claims(now: i64) -> Claims {
 
 fn jwt(c: &mut Criterion) {
     let now = now();
-    let key = JwtKey::new(SECRET);
+    let key = JwtKey::new(SECRET).unwrap();
     let token = key.sign(&claims(now));
     let config = JwtConfig::default();
     assert!(key.verify(&token, &config, now).is_ok());
@@ -94,7 +94,7 @@ fn stripe(c: &mut Criterion) {
         .map(|b| format!("{b:02x}"))
         .collect();
     let header = format!("t={now},v1={signature}");
-    let verifier = StripeVerifier::new(&[secret]);
+    let verifier = StripeVerifier::new(&[secret]).unwrap();
     assert!(verifier.verify(&payload, Some(&header), now).is_ok());
 
     let mut group = c.benchmark_group("stripe_verify_2KiB");

@@ -13,9 +13,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The header that carries the context.
 pub const HEADER: &str = "x-tenantry-context";
@@ -72,7 +71,7 @@ impl ContextError {
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::mac::HmacSha256;
 
 /// Signs and verifies contexts with the internal secret. The key schedule is computed
 /// once per key.
@@ -86,9 +85,9 @@ impl core::fmt::Debug for ContextKey {
 }
 
 impl ContextKey {
-    /// A key from the internal secret.
-    pub fn new(secret: &[u8]) -> Self {
-        ContextKey(HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length"))
+    /// A key from the internal secret; an empty secret is refused.
+    pub fn new(secret: &[u8]) -> Result<Self, crate::mac::EmptyKey> {
+        Ok(ContextKey(crate::mac::hmac_key(secret)?))
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; 32] {
@@ -160,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_signed_context_verifies_for_its_own_request_only() {
-        let key = ContextKey::new(b"internal-secret");
+        let key = ContextKey::new(b"internal-secret").unwrap();
         let header = key.sign(&context());
         assert_eq!(
             key.verify(Some(&header), "POST", "/v1/crm/Contact", NOW + 3),
@@ -190,9 +189,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_internal_secret_is_refused() {
+        assert!(ContextKey::new(b"").is_err());
+        assert!(crate::auth::JwtKey::new(b"").is_err());
+    }
+
+    #[test]
     fn forged_tampered_and_missing_headers_are_refused() {
-        let key = ContextKey::new(b"internal-secret");
-        let other = ContextKey::new(b"another-secret");
+        let key = ContextKey::new(b"internal-secret").unwrap();
+        let other = ContextKey::new(b"another-secret").unwrap();
         let verify = |header: Option<&str>| key.verify(header, "POST", "/v1/crm/Contact", NOW);
         assert_eq!(verify(None), Err(ContextError::Missing));
         assert_eq!(verify(Some("garbage")), Err(ContextError::Malformed));

@@ -16,6 +16,8 @@
 //! - [`mail`]: addresses, the mail directory and the recipient policy.
 //! - [`billing`], [`whatsapp`], [`crm`]: pure mappings used by the route Workers.
 //! - [`internal`]: the signed context the gateway hands to the route Workers.
+//! - [`mac`]: HMAC keys that refuse an empty secret.
+//! - [`page`]: limits and opaque cursors of every list.
 //! - [`problem`]: error codes shared by every shell, with HTTP status and title.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
@@ -29,7 +31,9 @@ pub mod crm;
 mod encoding;
 pub mod internal;
 pub mod limits;
+pub mod mac;
 pub mod mail;
+pub mod page;
 pub mod problem;
 pub mod ratelimit;
 pub mod rbac;

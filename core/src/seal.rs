@@ -174,6 +174,23 @@ impl Keyring {
     pub fn needs_reseal(&self, sealed: &str) -> bool {
         split_sealed(sealed).is_ok_and(|(key_id, _)| key_id != self.current.id)
     }
+
+    /// The value sealed again under the current key when it was sealed under a retired
+    /// one (`None` when it is current already). A value that cannot be opened is an
+    /// error, never resealed as something else.
+    pub fn reseal(
+        &self,
+        tenant_id: &str,
+        field: &str,
+        sealed: &str,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Option<String>, SealError> {
+        let plaintext = self.open(tenant_id, field, sealed)?;
+        if !self.needs_reseal(sealed) {
+            return Ok(None);
+        }
+        Ok(Some(self.seal(tenant_id, field, &plaintext, nonce)))
+    }
 }
 
 fn split_sealed(sealed: &str) -> Result<(&str, Vec<u8>), SealError> {
@@ -304,6 +321,43 @@ mod tests {
         assert_eq!(mask("EAAGm0PX4ZCpsBAKZAZD"), "••••ZAZD");
         assert_eq!(mask("short"), "••••");
         assert_eq!(mask(""), "••••");
+    }
+
+    #[test]
+    fn reseal_moves_old_values_to_the_current_key_once() {
+        let old = MasterKey::new("k1", [1u8; 32]).unwrap();
+        let new = MasterKey::new("k2", [2u8; 32]).unwrap();
+        let before = Keyring::new(old.clone(), alloc::vec![]);
+        let sealed = before.seal("t1", "whatsapp.app_secret", b"s3cret", [5u8; 12]);
+        let rotated = Keyring::new(new.clone(), alloc::vec![old]);
+        let resealed = rotated
+            .reseal("t1", "whatsapp.app_secret", &sealed, [6u8; 12])
+            .unwrap()
+            .unwrap();
+        assert!(!rotated.needs_reseal(&resealed));
+        assert_eq!(
+            rotated.reseal("t1", "whatsapp.app_secret", &resealed, [7u8; 12]),
+            Ok(None)
+        );
+        // Only the new key is needed now.
+        let only_new = Keyring::new(new, alloc::vec![]);
+        assert_eq!(
+            only_new
+                .open("t1", "whatsapp.app_secret", &resealed)
+                .unwrap(),
+            b"s3cret"
+        );
+        assert!(
+            only_new
+                .reseal("t1", "whatsapp.app_secret", &sealed, [8u8; 12])
+                .is_err()
+        );
+        // Another tenant's or field's context does not open it either.
+        assert!(
+            rotated
+                .reseal("t2", "whatsapp.app_secret", &sealed, [9u8; 12])
+                .is_err()
+        );
     }
 
     proptest! {

@@ -2,12 +2,10 @@
 //! plus Meta's `hub.challenge` subscription handshake. Comparisons are constant-time.
 
 use crate::encoding::{ct_eq, hex_decode_array};
+use crate::mac::{HmacSha256, hmac_key};
 use crate::problem::ErrorCode;
 use alloc::vec::Vec;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
+use hmac::Mac;
 
 /// Why a webhook was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +28,10 @@ pub enum WebhookError {
     /// `hub.mode` is not `subscribe`, or `hub.verify_token` does not match.
     #[error("the subscription handshake was refused")]
     HandshakeRefused,
+    /// The secret to check against is empty: the deployment or the tenant's integration
+    /// is misconfigured, and nothing may pass.
+    #[error("the webhook secret is empty")]
+    EmptySecret,
 }
 
 impl WebhookError {
@@ -37,6 +39,7 @@ impl WebhookError {
     pub const fn code(self) -> ErrorCode {
         match self {
             WebhookError::HandshakeRefused => ErrorCode::Forbidden,
+            WebhookError::EmptySecret => ErrorCode::Misconfigured,
             _ => ErrorCode::InvalidSignature,
         }
     }
@@ -107,18 +110,20 @@ impl core::fmt::Debug for StripeVerifier {
 
 impl StripeVerifier {
     /// A verifier with Stripe's 300 s tolerance and a 60 s future skew. The HMAC key
-    /// schedule of each secret is computed here, once.
-    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
-        StripeVerifier {
+    /// schedule of each secret is computed here, once. No secret, or an empty one, is
+    /// refused.
+    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Result<Self, WebhookError> {
+        if secrets.is_empty() {
+            return Err(WebhookError::EmptySecret);
+        }
+        Ok(StripeVerifier {
             keyed: secrets
                 .iter()
-                .map(|s| {
-                    HmacSha256::new_from_slice(s.as_ref()).expect("HMAC accepts any key length")
-                })
-                .collect(),
+                .map(|s| hmac_key(s.as_ref()).map_err(|_| WebhookError::EmptySecret))
+                .collect::<Result<_, _>>()?,
             tolerance_secs: 300,
             max_future_skew_secs: 60,
-        }
+        })
     }
 
     /// Verifies `payload` (the raw body) against the header at time `now` and returns
@@ -173,19 +178,22 @@ fn format_i64(value: i64, buffer: &mut [u8; 20]) -> &[u8] {
 }
 
 /// Verifies Meta's `X-Hub-Signature-256: sha256=<hex>` over the raw body with the
-/// app secret.
+/// app secret; an empty app secret fails before the header is even read.
 pub fn verify_meta_signature(
     raw_body: &[u8],
     header: Option<&str>,
     app_secret: &[u8],
 ) -> Result<(), WebhookError> {
+    if app_secret.is_empty() {
+        return Err(WebhookError::EmptySecret);
+    }
     let header = header.ok_or(WebhookError::MissingSignature)?.trim();
     let hex = header
         .strip_prefix("sha256=")
         .ok_or(WebhookError::MalformedSignature)?;
     let presented =
         hex_decode_array::<32>(hex.as_bytes()).ok_or(WebhookError::MalformedSignature)?;
-    let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC accepts any key length");
+    let mut mac = hmac_key(app_secret).map_err(|_| WebhookError::EmptySecret)?;
     mac.update(raw_body);
     mac.verify_slice(&presented)
         .map_err(|_| WebhookError::SignatureMismatch)
@@ -252,7 +260,7 @@ mod tests {
 
     #[test]
     fn stripe_signature_rules() {
-        let verifier = StripeVerifier::new(&["whsec_new", "whsec_old"]);
+        let verifier = StripeVerifier::new(&["whsec_new", "whsec_old"]).unwrap();
         let header =
             |secret: &[u8], t: i64| alloc::format!("t={t},v1={}", sign(secret, t, PAYLOAD));
         assert_eq!(
@@ -358,6 +366,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_empty_secret_never_verifies() {
+        let body = br#"{"entry":[]}"#;
+        // The signature anyone can compute with an empty key.
+        let mut mac = HmacSha256::new_from_slice(b"").unwrap();
+        mac.update(body);
+        let forged = alloc::format!("sha256={}", hex_encode(&mac.finalize().into_bytes()));
+        assert_eq!(
+            verify_meta_signature(body, Some(&forged), b""),
+            Err(WebhookError::EmptySecret)
+        );
+        assert_eq!(WebhookError::EmptySecret.code(), ErrorCode::Misconfigured);
+        assert_eq!(
+            StripeVerifier::new::<&str>(&[]).err(),
+            Some(WebhookError::EmptySecret)
+        );
+        assert_eq!(
+            StripeVerifier::new(&["whsec_ok", ""]).err(),
+            Some(WebhookError::EmptySecret)
+        );
+    }
+
     proptest! {
         #[test]
         fn stripe_parse_never_panics(header in "\\PC{0,120}") {
@@ -366,7 +396,7 @@ mod tests {
 
         #[test]
         fn stripe_round_trip(payload in proptest::collection::vec(any::<u8>(), 0..512), t in 0i64..4_000_000_000) {
-            let verifier = StripeVerifier::new(&["s"]);
+            let verifier = StripeVerifier::new(&["s"]).unwrap();
             let header = alloc::format!("t={t},v1={}", sign(b"s", t, &payload));
             prop_assert_eq!(verifier.verify(&payload, Some(&header), t), Ok(t));
         }

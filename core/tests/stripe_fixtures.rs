@@ -24,7 +24,7 @@ fn verifier(fixtures: &Value) -> StripeVerifier {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    StripeVerifier::new(&secrets)
+    StripeVerifier::new(&secrets).unwrap()
 }
 
 #[test]

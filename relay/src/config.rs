@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 const ENV_PREFIX: &str = "TENANTRY_RELAY_";
 
-/// Everything the relay needs to run.
-#[derive(Debug, Clone, Deserialize)]
+/// Everything the relay needs to run. `Debug` shows the secrets as `<redacted>`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The name the relay greets with and stamps in `Received:`.
@@ -41,7 +41,8 @@ pub struct Config {
     pub state_db_auth_token: Option<String>,
     /// The gateway's base URL, e.g. `https://api.example`.
     pub gateway_url: String,
-    /// An API key with role `mail-relay`. Prefer the environment variable
+    /// A relay key (`rk_...`, issued by a platform superadmin with
+    /// `POST /v1/admin/relay-keys`). Prefer the environment variable
     /// `TENANTRY_RELAY_RELAY_API_KEY` over the file.
     pub relay_api_key: String,
     /// Seconds between directory pulls.
@@ -53,6 +54,29 @@ pub struct Config {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: Option<&str>| secret.map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("hostname", &self.hostname)
+            .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("mail_root", &self.mail_root)
+            .field("cert_dir", &self.cert_dir)
+            .field("state_db", &self.state_db)
+            .field(
+                "state_db_auth_token",
+                &redacted(self.state_db_auth_token.as_deref()),
+            )
+            .field("gateway_url", &self.gateway_url)
+            .field("relay_api_key", &redacted(Some(&self.relay_api_key)))
+            .field("sync_interval_secs", &self.sync_interval_secs)
+            .field("usage_push_interval_secs", &self.usage_push_interval_secs)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// Session and message limits.
@@ -160,9 +184,11 @@ impl Config {
         }
         if !self
             .relay_api_key
-            .starts_with(tenantry_core::auth::API_KEY_PREFIX)
+            .starts_with(tenantry_core::auth::RELAY_KEY_PREFIX)
         {
-            bail!("relay_api_key must be a Tenantry API key (tk_...)");
+            bail!(
+                "relay_api_key must be a relay key (rk_...), issued by a platform superadmin with POST /v1/admin/relay-keys"
+            );
         }
         if self.listen.is_empty() {
             bail!("listen must name at least one address");
@@ -212,7 +238,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    const KEY: &str = "tk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const KEY: &str = "rk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -248,6 +274,11 @@ mod tests {
             !config.describe().contains(KEY),
             "the key is never printed whole"
         );
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains(KEY) && debug.contains("<redacted>"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -258,6 +289,12 @@ mod tests {
             ("TENANTRY_RELAY_RELAY_API_KEY", KEY),
         ];
         assert!(Config::load(None, env(&base)).is_ok());
+        let mut tenant_key = base;
+        tenant_key[2].1 = "tk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert!(
+            Config::load(None, env(&tenant_key)).is_err(),
+            "a tenant API key is not a relay credential"
+        );
         let mut bad_key = base;
         bad_key[2].1 = "secret";
         assert!(

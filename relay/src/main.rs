@@ -3,6 +3,7 @@
 mod admin;
 mod clock;
 mod config;
+mod ids;
 mod maildir;
 mod metrics;
 mod relay;

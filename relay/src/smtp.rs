@@ -324,11 +324,7 @@ impl Session {
     async fn deliver(&mut self, envelope: Envelope, message: Vec<u8>) {
         let started = Instant::now();
         let now = clock::now_secs();
-        let id = format!(
-            "{:x}{:x}",
-            now,
-            started.elapsed().subsec_nanos() ^ std::process::id()
-        );
+        let id = crate::ids::random_id();
         let helo = self.helo.clone().unwrap_or_default();
         let protocol = if self.tls { "ESMTPS" } else { "ESMTP" };
         let header = format!(

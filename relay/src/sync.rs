@@ -65,6 +65,12 @@ impl Gateway {
         if !status.is_success() {
             bail!("POST {url}: {status}");
         }
+        // Items for domains this key does not serve (deleted since, or never ours) are
+        // refused by the gateway and can never apply: say so, and let the batch go.
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        if let Some(refused) = answer["refused"].as_array().filter(|r| !r.is_empty()) {
+            warn!(batch_id = %batch.batch_id, refused = %serde_json::Value::Array(refused.clone()), "usage items refused by the gateway");
+        }
         Ok(())
     }
 }
@@ -103,7 +109,8 @@ pub async fn push_usage_once(
     let mut pushed = 0;
     loop {
         let now = clock::now_secs();
-        let batch_id = format!("{}-{now}-{}", relay.config.hostname, std::process::id());
+        // 128 random bits: two relays (or two containers, each pid 1) never collide.
+        let batch_id = crate::ids::random_id();
         let Some(batch) = state.next_batch(&batch_id, now).await? else {
             return Ok(pushed);
         };

@@ -19,14 +19,18 @@ import contract
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
-SEAL_MASTER_KEY = "11" * 32
+# The deployment has rotated its master key once: k2 seals, k1 (retired) still opens.
+SEAL_MASTER_KEY = "22" * 32
+SEAL_KEY_ID = "k2"
+SEAL_RETIRED_KEYS = {"k1": "11" * 32}
 INTERNAL_SECRET = "test-internal-secret-0123456789"
 STRIPE_SECRETS = ["whsec_test_current_0123456789", "whsec_test_rotating_out_0123456789"]
 STRIPE_PRICE_PLANS = {"price_starter": "starter", "price_pro": "professional", "price_enterprise": "enterprise"}
 CRM_TIMEOUT_MS = 1500
 CRM_MAX_RESPONSE_BYTES = 1024 * 1024
 SECRETS = {
-    "JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "INTERNAL_SECRET": INTERNAL_SECRET,
+    "JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "SEAL_KEY_ID": SEAL_KEY_ID,
+    "SEAL_RETIRED_KEYS": ",".join(f"{k}:{v}" for k, v in SEAL_RETIRED_KEYS.items()), "INTERNAL_SECRET": INTERNAL_SECRET,
     "STRIPE_WEBHOOK_SECRETS": ",".join(STRIPE_SECRETS), "STRIPE_PRICE_PLANS": json.dumps(STRIPE_PRICE_PLANS),
     "STRIPE_SUSPEND_UNPAID": "true", "CRM_TIMEOUT_MS": str(CRM_TIMEOUT_MS),
     "CRM_MAX_RESPONSE_BYTES": str(CRM_MAX_RESPONSE_BYTES), "USAGE_FLUSH_SECS": "1",
@@ -50,6 +54,20 @@ def mint_jwt(claims, secret=JWT_SECRET, lifetime=3600, now=None):
     signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(body).encode())}"
     signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
+
+
+def seal(tenant_id, field, plaintext, key_id, master_hex):
+    """A value sealed as tenantry-core's seal module does (HKDF-SHA256 per tenant, AES-256-GCM,
+    `v1.{key id}.{base64url(nonce | ciphertext)}`), written independently from its spec to
+    stage values made under other master keys."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tenantry/seal/v1",
+               info=tenant_id.encode()).derive(bytes.fromhex(master_hex))
+    nonce = os.urandom(12)
+    aad = b"tenantry/seal/v1\0" + tenant_id.encode() + b"\0" + field.encode()
+    return f"v1.{key_id}.{b64(nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), aad))}"
 
 
 def superadmin_token():
@@ -143,6 +161,13 @@ class Gateway:
                                                         "billing_email": f"billing@{slug}.example",
                                                         "owner_email": f"owner@{slug}.example"},
                          token=superadmin_token())
+        assert r.status == 201, r
+        return r.json()
+
+    def create_relay_key(self, name="relay", tenants=None):
+        """A platform relay key (superadmin), optionally limited to tenant ids: its JSON."""
+        body = {"name": name} if tenants is None else {"name": name, "tenants": tenants}
+        r = self.request("POST", "/v1/admin/relay-keys", body, token=superadmin_token())
         assert r.status == 201, r
         return r.json()
 

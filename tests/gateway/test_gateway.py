@@ -308,8 +308,7 @@ class MailTest(Base):
         # Status is the platform's to set.
         self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"status": "suspended"}, token=self.key_a), 403, "forbidden")
         # The relay's view.
-        platform = GATEWAY.create_tenant("platform-ops", plan="enterprise")
-        relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
+        relay_key = GATEWAY.create_relay_key()["key"]
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=self.key_a), 403, "forbidden")
         full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
         self.assertTrue(full["full"])
@@ -320,7 +319,7 @@ class MailTest(Base):
         self.assertFalse(delta["full"])
         self.assertEqual([(m["address"], m["deleted"]) for m in delta["mailboxes"]], [(f"dr.house@{domain}", True)])
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=-1", token=relay_key), 400, "invalid_request")
-        batch = {"batch_id": "relay-1", "items": [{"domain": domain, "day": "2026-11-23", "messages": 3, "bytes": 300, "storage_bytes": 900}]}
+        batch = {"batch_id": os.urandom(16).hex(), "items": [{"domain": domain, "day": "2026-11-23", "messages": 3, "bytes": 300, "storage_bytes": 900}]}
         self.assertTrue(self.req("POST", "/v1/relay/usage", batch, token=relay_key).json()["applied"])
         self.assertFalse(self.req("POST", "/v1/relay/usage", batch, token=relay_key).json()["applied"], "a batch applies once")
         days = self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_a).json()["days"]
@@ -351,8 +350,7 @@ class RelayWithGatewayTest(Base):
         self.assertEqual(self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Clinique", "organization_type": "clinic",
                                                                "max_mailboxes": 10, "max_storage_mb": 50}, token=self.key_a).status, 201)
         self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"accueil@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
-        platform = GATEWAY.create_tenant("relay-ops", plan="enterprise")
-        relay_key = self.req("POST", "/v1/api-keys", {"name": "relay", "role": "mail-relay"}, token=platform["owner_api_key"]).json()["key"]
+        relay_key = GATEWAY.create_relay_key("relay-e2e", tenants=[self.id_a])["key"]
         relay = RelayProcess(GATEWAY.url, api_key=relay_key).start()
         try:
             with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
@@ -448,7 +446,7 @@ class IntegrationsAndExportTest(Base):
         for row in stored:
             for secret in ("espo-secret-key-123456", "hunter2-very-secret", "app-secret-value-xyz", "EAAG-token-value-0000", "verify-me-please"):
                 self.assertNotIn(secret, row["sealed"])
-            self.assertTrue(all(v.startswith("v1.k1.") for v in json.loads(row["sealed"]).values()))
+            self.assertTrue(all(v.startswith("v1.k2.") for v in json.loads(row["sealed"]).values()))
         self.assertEqual(self.req("GET", "/v1/integrations", token=self.key_b).json()["integrations"], [])
         audit = json.dumps(self.req("GET", "/v1/audit?resource=integrations", token=self.key_a).json())
         self.assertNotIn("espo-secret-key-123456", audit)
@@ -461,7 +459,7 @@ class IntegrationsAndExportTest(Base):
         document = export.json()
         self.assertEqual(document["tenant"]["id"], self.id_a)
         self.assertNotIn(b"Only In B", export.body)
-        for secret in (b"espo-secret-key-123456", b"hunter2-very-secret", b"app-secret-value-xyz", b"v1.k1."):
+        for secret in (b"espo-secret-key-123456", b"hunter2-very-secret", b"app-secret-value-xyz", b"v1.k2."):
             self.assertNotIn(secret, export.body)
         self.assertEqual(len(document["integrations"]), 2)
         admin_key = self.req("POST", "/v1/api-keys", {"name": "admin", "role": "admin"}, token=self.key_a).json()["key"]

@@ -8,7 +8,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = pathlib.Path(os.environ.get("RELAY_TEST_BINARY", ROOT / "target" / "debug" / "tenantry-relay"))
-API_KEY = "tk_" + "R" * 43
+API_KEY = "rk_" + "R" * 43
 
 
 def free_port():

@@ -413,7 +413,7 @@ class ReplicaTest(unittest.TestCase):
             gateway.stop()
 
     def test_wrong_api_key_is_refused_by_the_gateway_and_logged(self):
-        gateway = StandinGateway("tk_" + "X" * 43)
+        gateway = StandinGateway("rk_" + "X" * 43)
         seed(gateway)
         relay = RelayProcess(gateway.url).start(wait_for_sync=False)
         try:

@@ -1,4 +1,5 @@
-//! API keys: `tk_` followed by 32 random bytes in base64url.
+//! API keys: `tk_` (a tenant's key) or `rk_` (a platform relay key) followed by 32
+//! random bytes in base64url.
 //!
 //! The random bytes come from the caller. Only the SHA-256 of the whole key is stored;
 //! a presented key is hashed and the row is found by that hash, so the secret never
@@ -7,12 +8,17 @@
 use super::AuthError;
 use crate::encoding::{ct_eq, hex_encode};
 use alloc::string::String;
+use alloc::vec::Vec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-/// Every API key starts with this.
+/// Every tenant API key starts with this.
 pub const API_KEY_PREFIX: &str = "tk_";
+
+/// Every relay key starts with this: relay keys are platform credentials, issued by a
+/// superadmin, and never a tenant's role.
+pub const RELAY_KEY_PREFIX: &str = "rk_";
 
 /// Length of the encoded secret after the prefix (32 bytes in base64url).
 const SECRET_LEN: usize = 43;
@@ -40,10 +46,19 @@ impl core::fmt::Debug for NewApiKey {
     }
 }
 
-/// Makes a key from 32 caller-supplied random bytes.
+/// Makes a tenant API key from 32 caller-supplied random bytes.
 pub fn generate_api_key(random: &[u8; 32]) -> NewApiKey {
-    let mut plaintext = String::with_capacity(API_KEY_PREFIX.len() + SECRET_LEN);
-    plaintext.push_str(API_KEY_PREFIX);
+    generate(API_KEY_PREFIX, random)
+}
+
+/// Makes a relay key from 32 caller-supplied random bytes.
+pub fn generate_relay_key(random: &[u8; 32]) -> NewApiKey {
+    generate(RELAY_KEY_PREFIX, random)
+}
+
+fn generate(prefix: &str, random: &[u8; 32]) -> NewApiKey {
+    let mut plaintext = String::with_capacity(prefix.len() + SECRET_LEN);
+    plaintext.push_str(prefix);
     URL_SAFE_NO_PAD.encode_string(random, &mut plaintext);
     let hash = hex_encode(&Sha256::digest(plaintext.as_bytes()));
     NewApiKey {
@@ -53,11 +68,18 @@ pub fn generate_api_key(random: &[u8; 32]) -> NewApiKey {
     }
 }
 
-/// The stored hash of a presented key, after checking its form.
+/// The stored hash of a presented tenant API key, after checking its form.
 pub fn hash_api_key(presented: &str) -> Result<String, AuthError> {
-    let secret = presented
-        .strip_prefix(API_KEY_PREFIX)
-        .ok_or(AuthError::Malformed)?;
+    hash(API_KEY_PREFIX, presented)
+}
+
+/// The stored hash of a presented relay key, after checking its form.
+pub fn hash_relay_key(presented: &str) -> Result<String, AuthError> {
+    hash(RELAY_KEY_PREFIX, presented)
+}
+
+fn hash(prefix: &str, presented: &str) -> Result<String, AuthError> {
+    let secret = presented.strip_prefix(prefix).ok_or(AuthError::Malformed)?;
     let mut decoded = [0u8; 32];
     if secret.len() != SECRET_LEN || URL_SAFE_NO_PAD.decode_slice(secret, &mut decoded) != Ok(32) {
         return Err(AuthError::Malformed);
@@ -88,17 +110,83 @@ impl ApiKeyRecord {
         presented_hash: &str,
         now: i64,
     ) -> Result<(), AuthError> {
-        if !ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes()) {
-            return Err(AuthError::BadSignature);
-        }
-        if self.revoked {
-            return Err(AuthError::Revoked);
-        }
-        if self.expires_at.is_some_and(|at| now >= at) {
-            return Err(AuthError::Expired);
-        }
-        Ok(())
+        check_stored(
+            stored_hash,
+            presented_hash,
+            self.revoked,
+            self.expires_at,
+            now,
+        )
     }
+}
+
+/// Which tenants a relay key serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayScope {
+    /// The MX of every tenant's domains.
+    AllTenants,
+    /// A dedicated relay for these tenants only.
+    Tenants(Vec<String>),
+}
+
+impl RelayScope {
+    /// Whether the key may read or write mail data of `tenant_id`.
+    pub fn covers(&self, tenant_id: &str) -> bool {
+        match self {
+            RelayScope::AllTenants => true,
+            RelayScope::Tenants(ids) => ids.iter().any(|id| id == tenant_id),
+        }
+    }
+}
+
+/// A stored relay key, as the shell loaded it by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayKeyRecord {
+    /// Key id.
+    pub id: String,
+    /// The tenants it serves.
+    pub scope: RelayScope,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: Option<i64>,
+}
+
+impl RelayKeyRecord {
+    /// Checks the loaded row against the presented key's hash and the time.
+    pub fn check(
+        &self,
+        stored_hash: &str,
+        presented_hash: &str,
+        now: i64,
+    ) -> Result<(), AuthError> {
+        check_stored(
+            stored_hash,
+            presented_hash,
+            self.revoked,
+            self.expires_at,
+            now,
+        )
+    }
+}
+
+fn check_stored(
+    stored_hash: &str,
+    presented_hash: &str,
+    revoked: bool,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), AuthError> {
+    if !ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes()) {
+        return Err(AuthError::BadSignature);
+    }
+    if revoked {
+        return Err(AuthError::Revoked);
+    }
+    if expires_at.is_some_and(|at| now >= at) {
+        return Err(AuthError::Expired);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,6 +207,30 @@ mod tests {
         assert!(
             !alloc::format!("{key:?}").contains(&key.plaintext),
             "Debug must not show the secret"
+        );
+    }
+
+    #[test]
+    fn relay_keys_are_their_own_kind() {
+        let relay = generate_relay_key(&[9u8; 32]);
+        assert!(relay.plaintext.starts_with("rk_"));
+        assert_eq!(hash_relay_key(&relay.plaintext).unwrap(), relay.hash);
+        // A relay key is not a tenant key, nor the other way round.
+        assert_eq!(hash_api_key(&relay.plaintext), Err(AuthError::Malformed));
+        let tenant = generate_api_key(&[9u8; 32]);
+        assert_eq!(hash_relay_key(&tenant.plaintext), Err(AuthError::Malformed));
+        let scoped = RelayScope::Tenants(alloc::vec!["t_a".into()]);
+        assert!(scoped.covers("t_a") && !scoped.covers("t_b"));
+        assert!(RelayScope::AllTenants.covers("t_b"));
+        let record = RelayKeyRecord {
+            id: "rk1".into(),
+            scope: scoped,
+            revoked: true,
+            expires_at: None,
+        };
+        assert_eq!(
+            record.check(&relay.hash, &relay.hash, 0),
+            Err(AuthError::Revoked)
         );
     }
 

@@ -139,12 +139,12 @@ impl core::fmt::Debug for JwtKey {
 }
 
 impl JwtKey {
-    /// A key from the shared secret (`JWT_SECRET`).
-    pub fn new(secret: &[u8]) -> Self {
-        JwtKey {
+    /// A key from the shared secret (`JWT_SECRET`); an empty secret is refused.
+    pub fn new(secret: &[u8]) -> Result<Self, crate::mac::EmptyKey> {
+        Ok(JwtKey {
+            keyed_mac: crate::mac::hmac_key(secret)?,
             signing: jwt_compact::alg::Hs256Key::new(secret),
-            keyed_mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length"),
-        }
+        })
     }
 
     /// Signs claims with jwt-compact; `iat`, `exp` and `nbf` are taken from `claims`.
@@ -256,7 +256,7 @@ mod tests {
     }
 
     fn key() -> JwtKey {
-        JwtKey::new(b"test-secret-at-least-32-bytes-long!!")
+        JwtKey::new(b"test-secret-at-least-32-bytes-long!!").unwrap()
     }
 
     fn b64(text: &str) -> String {
@@ -291,7 +291,7 @@ mod tests {
         let secret = URL_SAFE_NO_PAD
             .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
             .unwrap();
-        let key = JwtKey::new(&secret);
+        let key = JwtKey::new(&secret).unwrap();
         let claims: serde_json::Value = key.verify_signature(token).unwrap();
         assert_eq!(claims["iss"], "joe");
         assert_eq!(claims["exp"], 1_300_819_380);
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn wrong_key_and_malformed_tokens() {
         let token = key().sign(&claims());
-        let other = JwtKey::new(b"another-secret-another-secret-!!");
+        let other = JwtKey::new(b"another-secret-another-secret-!!").unwrap();
         assert_eq!(
             other.verify(&token, &JwtConfig::default(), NOW),
             Err(AuthError::BadSignature)

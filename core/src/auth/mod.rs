@@ -7,7 +7,10 @@
 mod api_key;
 mod jwt;
 
-pub use api_key::{API_KEY_PREFIX, ApiKeyRecord, NewApiKey, generate_api_key, hash_api_key};
+pub use api_key::{
+    API_KEY_PREFIX, ApiKeyRecord, NewApiKey, RELAY_KEY_PREFIX, RelayKeyRecord, RelayScope,
+    generate_api_key, generate_relay_key, hash_api_key, hash_relay_key,
+};
 pub use jwt::{Audience, Claims, JwtConfig, JwtKey, TenantClaim};
 
 use crate::problem::ErrorCode;
@@ -65,8 +68,10 @@ impl AuthError {
 pub enum Credential<'a> {
     /// A platform JWT.
     Jwt(&'a str),
-    /// An API key `tk_...`.
+    /// A tenant API key `tk_...`.
     ApiKey(&'a str),
+    /// A platform relay key `rk_...`.
+    RelayKey(&'a str),
 }
 
 impl<'a> Credential<'a> {
@@ -83,6 +88,8 @@ impl<'a> Credential<'a> {
         }
         Ok(if value.starts_with(API_KEY_PREFIX) {
             Credential::ApiKey(value)
+        } else if value.starts_with(RELAY_KEY_PREFIX) {
+            Credential::RelayKey(value)
         } else {
             Credential::Jwt(value)
         })
@@ -98,6 +105,13 @@ pub enum PrincipalKind {
     ApiKey {
         /// The key's id (never its secret).
         key_id: String,
+    },
+    /// A platform relay key: no tenant role at all, only the relay API for its scope.
+    Relay {
+        /// The key's id (never its secret).
+        key_id: String,
+        /// The tenants whose mail data it reads and writes.
+        scope: RelayScope,
     },
 }
 
@@ -174,6 +188,28 @@ impl Principal {
                 tenant_id: record.tenant_id.clone(),
                 role: record.role.clone(),
             }],
+        }
+    }
+
+    /// The principal a checked relay key proves: member of no tenant.
+    pub fn from_relay_key(record: &RelayKeyRecord) -> Self {
+        Principal {
+            subject: record.id.clone(),
+            kind: PrincipalKind::Relay {
+                key_id: record.id.clone(),
+                scope: record.scope.clone(),
+            },
+            platform_role: None,
+            home_tenant: None,
+            memberships: Vec::new(),
+        }
+    }
+
+    /// The scope of a relay key; `None` for every other principal.
+    pub fn relay_scope(&self) -> Option<&RelayScope> {
+        match &self.kind {
+            PrincipalKind::Relay { scope, .. } => Some(scope),
+            _ => None,
         }
     }
 
@@ -287,19 +323,50 @@ mod tests {
         let record = ApiKeyRecord {
             id: "k_1".into(),
             tenant_id: "t_paris".into(),
-            role: "mail-relay".into(),
+            role: "viewer".into(),
             revoked: false,
             expires_at: None,
         };
         let principal = Principal::from_api_key(&record);
         assert_eq!(principal.memberships.len(), 1);
-        assert_eq!(principal.role_in("t_paris"), Some("mail-relay"));
+        assert_eq!(principal.role_in("t_paris"), Some("viewer"));
         assert!(!principal.may_act_on("t_lyon"));
         assert_eq!(
             principal.kind,
             PrincipalKind::ApiKey {
                 key_id: "k_1".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_relay_key_belongs_to_no_tenant() {
+        let key = generate_relay_key(&[3u8; 32]);
+        let header = alloc::format!("Bearer {}", key.plaintext);
+        assert_eq!(
+            Credential::from_authorization(Some(&header)),
+            Ok(Credential::RelayKey(&key.plaintext))
+        );
+        let record = RelayKeyRecord {
+            id: "rk_1".into(),
+            scope: RelayScope::Tenants(alloc::vec!["t_paris".into()]),
+            revoked: false,
+            expires_at: None,
+        };
+        let principal = Principal::from_relay_key(&record);
+        assert!(principal.memberships.is_empty() && principal.home_tenant.is_none());
+        assert!(!principal.may_act_on("t_paris") && !principal.is_superadmin());
+        assert!(principal.relay_scope().unwrap().covers("t_paris"));
+        assert_eq!(
+            Principal::from_api_key(&ApiKeyRecord {
+                id: "k".into(),
+                tenant_id: "t".into(),
+                role: "owner".into(),
+                revoked: false,
+                expires_at: None,
+            })
+            .relay_scope(),
+            None
         );
     }
 

@@ -51,7 +51,7 @@ fn credentials(opened: &Opened, kind: Credentials) -> Outcome<(&'static str, Str
         Credentials::ApiKey => (
             "x-api-key",
             opened
-                .secret("api_key")
+                .secret("api_key")?
                 .ok_or_else(|| no_integration("API key"))?
                 .to_string(),
         ),
@@ -60,7 +60,7 @@ fn credentials(opened: &Opened, kind: Credentials) -> Outcome<(&'static str, Str
                 .setting("admin_username")
                 .ok_or_else(|| no_integration("admin user"))?;
             let password = opened
-                .secret("admin_password")
+                .secret("admin_password")?
                 .ok_or_else(|| no_integration("admin password"))?;
             (
                 "authorization",

@@ -4,7 +4,9 @@ use crate::Outcome;
 use crate::config::Config;
 use crate::db::{PlatformDb, text};
 use serde::Deserialize;
-use tenantry_core::auth::{ApiKeyRecord, Credential, Principal, hash_api_key};
+use tenantry_core::auth::{
+    ApiKeyRecord, Credential, Principal, RelayKeyRecord, RelayScope, hash_api_key, hash_relay_key,
+};
 use tenantry_core::{ErrorCode, Problem};
 use worker::D1Database;
 
@@ -16,6 +18,25 @@ struct KeyRow {
     key_hash: String,
     expires_at: Option<f64>,
     revoked_at: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RelayKeyRow {
+    id: String,
+    key_hash: String,
+    tenants: Option<String>,
+    expires_at: Option<f64>,
+    revoked_at: Option<f64>,
+}
+
+/// The tenants a relay key row serves; a column that does not parse fails closed.
+fn relay_scope(tenants: Option<&str>) -> Outcome<RelayScope> {
+    match tenants {
+        None => Ok(RelayScope::AllTenants),
+        Some(json) => serde_json::from_str::<Vec<String>>(json)
+            .map(RelayScope::Tenants)
+            .map_err(|_| crate::internal("a relay key's tenants column is not a JSON array")),
+    }
 }
 
 /// The principal of a request, `None` when it carries no credential at all.
@@ -55,6 +76,25 @@ pub async fn authenticate(
             };
             record.check(&row.key_hash, &hash, now)?;
             Ok(Some(Principal::from_api_key(&record)))
+        }
+        Credential::RelayKey(key) => {
+            let hash = hash_relay_key(key)?;
+            let row: Option<RelayKeyRow> = PlatformDb(db)
+                .first(
+                    "SELECT id, key_hash, tenants, expires_at, revoked_at FROM relay_keys WHERE key_hash = ?1",
+                    &[text(&hash)],
+                )
+                .await?;
+            let row =
+                row.ok_or_else(|| Problem::new(ErrorCode::Unauthenticated, "unknown relay key"))?;
+            let record = RelayKeyRecord {
+                scope: relay_scope(row.tenants.as_deref())?,
+                id: row.id,
+                revoked: row.revoked_at.is_some(),
+                expires_at: row.expires_at.map(|t| t as i64),
+            };
+            record.check(&row.key_hash, &hash, now)?;
+            Ok(Some(Principal::from_relay_key(&record)))
         }
     }
 }

@@ -56,7 +56,8 @@ impl Config {
         let defaults = JwtConfig::default();
         Ok(Config {
             platform_domain,
-            jwt_key: JwtKey::new(secret.as_bytes()),
+            jwt_key: JwtKey::new(secret.as_bytes())
+                .map_err(|_| misconfigured("JWT_SECRET", "is empty"))?,
             jwt: JwtConfig {
                 issuer: value(env, "JWT_ISSUER").unwrap_or(defaults.issuer),
                 audience: value(env, "JWT_AUDIENCE").unwrap_or(defaults.audience),

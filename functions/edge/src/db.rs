@@ -114,22 +114,27 @@ impl<'a> TenantDb<'a> {
     /// Runs several writes atomically (a D1 batch is a transaction) and returns the
     /// number of rows each statement changed.
     pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<Vec<usize>> {
-        let results = self.db.batch(statements).await.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("UNIQUE constraint failed") {
-                Problem::new(
-                    ErrorCode::Conflict,
-                    "a resource with this key already exists",
-                )
-            } else {
-                internal(text)
-            }
-        })?;
-        Ok(results
-            .iter()
-            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
-            .collect())
+        write_batch(self.db, statements).await
     }
+}
+
+/// Runs writes atomically and returns each one's changed rows; a UNIQUE violation is 409.
+async fn write_batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Outcome<Vec<usize>> {
+    let results = db.batch(statements).await.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("UNIQUE constraint failed") {
+            Problem::new(
+                ErrorCode::Conflict,
+                "a resource with this key already exists",
+            )
+        } else {
+            internal(text)
+        }
+    })?;
+    Ok(results
+        .iter()
+        .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+        .collect())
 }
 
 /// Platform-level statements (tenants, users, hostnames, the relay's cross-tenant
@@ -162,6 +167,11 @@ impl PlatformDb<'_> {
             .first(None)
             .await
             .map_err(internal)
+    }
+
+    /// Runs writes built by this layer or by [`TenantDb::statement`] atomically.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Outcome<Vec<usize>> {
+        write_batch(self.0, statements).await
     }
 
     /// Runs reads built by this layer or by [`TenantDb::statement`] in one round trip;

@@ -1,6 +1,7 @@
 //! Request bodies and responses: JSON in and out, problem+json for every error.
 
 use crate::Outcome;
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_core::problem::PROBLEM_CONTENT_TYPE;
@@ -127,9 +128,18 @@ pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
     if declared_length(req.headers()).is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let bytes = req.bytes().await.map_err(crate::internal)?;
-    if bytes.len() > limit {
-        return Err(too_large());
+    // Read chunk by chunk so that a body without Content-Length (chunked) is cut at the
+    // cap while it arrives, never held whole first.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(crate::internal)?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use tenantry_core::seal::Keyring;
+use tenantry_core::{ErrorCode, Problem};
 
 /// One integration as stored.
 #[derive(Deserialize)]
@@ -24,6 +25,10 @@ pub struct Stored {
 
 /// An integration with its secrets opened.
 pub struct Opened {
+    /// The tenant it belongs to (for the log line of a secret that cannot be opened).
+    pub tenant_id: String,
+    /// `crm` or `whatsapp`.
+    pub kind: String,
     /// The settings that are not secret.
     pub config: Value,
     /// Name → secret; `None` for a value the configured keys cannot open.
@@ -31,9 +36,32 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// A secret that must be there.
-    pub fn secret(&self, name: &str) -> Option<&str> {
-        self.secrets.get(name).and_then(|s| s.as_deref())
+    /// A stored secret: `None` when the integration has none of that name, 500
+    /// `misconfigured` when one is stored but the configured keys cannot open it (a
+    /// master-key rotation without `SEAL_RETIRED_KEYS`, say). It fails closed: a value
+    /// that cannot be opened is never used as an empty secret. The log names the tenant
+    /// and the field, never a value.
+    pub fn secret(&self, name: &str) -> Outcome<Option<&str>> {
+        match self.secrets.get(name) {
+            None => Ok(None),
+            Some(Some(secret)) if !secret.is_empty() => Ok(Some(secret)),
+            Some(_) => {
+                worker::console_error!(
+                    "misconfigured: tenant {} integration {} field {} cannot be opened with the configured seal keys",
+                    self.tenant_id,
+                    self.kind,
+                    name
+                );
+                Err(Problem::new(
+                    ErrorCode::Misconfigured,
+                    format!(
+                        "the {} integration's {name} cannot be opened with the configured keys",
+                        self.kind
+                    ),
+                )
+                .with("field", format!("{}.{name}", self.kind)))
+            }
+        }
     }
 
     /// A non-secret setting.
@@ -69,6 +97,8 @@ pub fn open(keyring: &Keyring, tenant_id: &str, row: &Stored) -> Opened {
         })
         .collect();
     Opened {
+        tenant_id: tenant_id.to_string(),
+        kind: row.kind.clone(),
         config: serde_json::from_str(&row.config).unwrap_or(Value::Null),
         secrets,
     }

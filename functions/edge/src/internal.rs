@@ -18,7 +18,8 @@ pub fn key(env: &Env) -> Outcome<ContextKey> {
             "INTERNAL_SECRET must be at least 16 characters",
         ));
     }
-    Ok(ContextKey::new(secret.as_bytes()))
+    ContextKey::new(secret.as_bytes())
+        .map_err(|_| Problem::new(ErrorCode::Misconfigured, "INTERNAL_SECRET is empty"))
 }
 
 /// The context of a request received from the gateway; 401 for anything else.

@@ -9,6 +9,7 @@ pub mod db;
 pub mod http;
 pub mod integrations;
 pub mod internal;
+pub mod paging;
 
 use tenantry_core::{ErrorCode, Problem};
 

@@ -12,10 +12,11 @@ use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::audit::{self, Entry};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, new_id, random_bytes};
 use worker::{Method, Request, Response};
 
-fn actor(ctx: &Ctx) -> String {
+pub(crate) fn actor(ctx: &Ctx) -> String {
     ctx.principal
         .as_ref()
         .map(|p| p.subject.clone())
@@ -52,6 +53,11 @@ async fn tenant_json(ctx: &Ctx, id: &str) -> Outcome<serde_json::Value> {
     }))
 }
 
+static TENANTS: Order = Order {
+    columns: &["t.created_at", "t.id"],
+    descending: false,
+};
+
 pub async fn route(
     mut req: Request,
     ctx: &Ctx,
@@ -72,14 +78,18 @@ pub async fn route(
                 members: f64,
                 clients: f64,
                 mailboxes: f64,
+                created_at: i64,
             }
+            let page = Page::from_request(&req, &TENANTS)?;
+            let (clause, args) = page.clause(1);
             let rows: Vec<Row> = PlatformDb(&ctx.db).all(
-                "SELECT t.id, t.slug, t.name, t.plan, t.status, \
+                &format!("SELECT t.id, t.slug, t.name, t.plan, t.status, t.created_at, \
                  (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS members, \
                  (SELECT COUNT(*) FROM clients c WHERE c.tenant_id = t.id) AS clients, \
                  (SELECT COUNT(*) FROM mailboxes b WHERE b.tenant_id = t.id AND b.deleted = 0) AS mailboxes \
-                 FROM tenants t ORDER BY t.created_at, t.id", &[]).await?;
-            json(200, &json!({"tenants": rows}))
+                 FROM tenants t WHERE 1 = 1{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
+            json(200, &json!({"tenants": rows, "next_cursor": next}))
         }
         (Method::Get, ["tenants", id]) => json(200, &tenant_json(ctx, id).await?),
         (Method::Patch, ["tenants", id]) => update_tenant(&mut req, ctx, id).await,
@@ -134,6 +144,10 @@ pub async fn route(
         }
         (Method::Delete, ["tenants", id]) => set_status(ctx, id, "deleted", "tenant.delete").await,
         (Method::Post, ["tenants", id, "hostnames"]) => add_hostname(&mut req, ctx, id).await,
+        (Method::Post, ["relay-keys"]) => crate::relay_keys::create(&mut req, ctx).await,
+        (Method::Get, ["relay-keys"]) => crate::relay_keys::list(&req, ctx).await,
+        (Method::Delete, ["relay-keys", id]) => crate::relay_keys::revoke(ctx, id).await,
+        (Method::Post, ["reseal"]) => crate::reseal::reseal(ctx).await,
         _ => Err(not_found("route")),
     }
 }

@@ -9,6 +9,8 @@ mod limiter;
 mod mail;
 mod people;
 mod relay;
+mod relay_keys;
+mod reseal;
 mod scoped;
 
 use serde::Deserialize;
@@ -63,6 +65,19 @@ impl TenantCtx<'_> {
             )
             .with("permission", missing)),
         }
+    }
+
+    /// 403 unless this request's principal may grant `role` (the core's grant rule: no
+    /// principal grants more than it holds; only an owner grants `owner`); 400 for a
+    /// role the tenant does not have.
+    pub fn may_grant(&self, role: &str) -> Outcome<()> {
+        tenantry_core::rbac::may_grant_role(
+            self.principal,
+            &self.tenant.id,
+            role,
+            &self.custom_roles,
+        )
+        .map_err(Problem::from)
     }
 
     /// The audit entry of a change by this request's principal; it goes in the same D1
@@ -390,7 +405,15 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
             .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
         let config = Config::load(&env)?;
         let now = now_secs();
-        let authorization = req.headers().get("authorization").ok().flatten();
+        // Only the API authenticates: /healthz and the webhooks (signed by their senders)
+        // answer the same whatever Authorization header comes along.
+        let api = req.path().starts_with("/v1/");
+        let authorization = req
+            .headers()
+            .get("authorization")
+            .ok()
+            .flatten()
+            .filter(|_| api);
         let principal =
             tenantry_edge::auth::authenticate(authorization.as_deref(), &config, &db, now).await?;
         let ctx = Ctx {

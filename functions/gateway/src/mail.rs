@@ -12,6 +12,7 @@ use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::Outcome;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::paging::{Order, Page};
 use worker::{D1PreparedStatement, Method, Request, Response};
 
 /// The statement that takes the next directory version; rows then use
@@ -22,6 +23,15 @@ fn next_version(t: &TenantCtx<'_>) -> Outcome<D1PreparedStatement> {
         &[int(t.ctx.now)],
     )
 }
+
+static BY_DOMAIN: Order = Order {
+    columns: &["domain"],
+    descending: false,
+};
+static BY_ADDRESS: Order = Order {
+    columns: &["address"],
+    descending: false,
+};
 
 const CURRENT_VERSION: &str = "(SELECT MAX(version) FROM directory_versions)";
 
@@ -75,16 +85,23 @@ pub async fn route(
     match (method, parts) {
         (Method::Get, ["domains"]) => {
             t.require(Required::new("mail", "read"))?;
-            let rows: Vec<DomainRow> = t.db.all("SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND deleted = 0 ORDER BY domain", &[]).await?;
-            json(200, &json!({"domains": rows}))
+            let page = Page::from_request(&req, &BY_DOMAIN)?;
+            let (clause, args) = page.clause(2);
+            let rows: Vec<DomainRow> = t.db.all(&format!("SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND deleted = 0{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.domain)]);
+            json(200, &json!({"domains": rows, "next_cursor": next}))
         }
         (Method::Post, ["domains"]) => create_domain(&mut req, t).await,
         (Method::Patch, ["domains", domain]) => update_domain(&mut req, t, domain).await,
         (Method::Get, ["domains", domain, "mailboxes"]) => {
             t.require(Required::new("mail", "read"))?;
             let d = load_domain(t, domain).await?;
-            let rows: Vec<MailboxRow> = t.db.all("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0 ORDER BY address", &[text(&d.domain)]).await?;
-            json(200, &json!({"mailboxes": rows}))
+            let page = Page::from_request(&req, &BY_ADDRESS)?;
+            let (clause, mut args) = page.clause(3);
+            args.insert(0, text(&d.domain));
+            let rows: Vec<MailboxRow> = t.db.all(&format!("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.address)]);
+            json(200, &json!({"mailboxes": rows, "next_cursor": next}))
         }
         (Method::Post, ["domains", domain, "mailboxes"]) => {
             create_mailbox(&mut req, t, domain).await

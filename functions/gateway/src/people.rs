@@ -10,8 +10,26 @@ use tenantry_core::rbac::{BuiltinRole, CustomRole, Required};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, new_id};
 use worker::{Method, Request, Response};
+
+static MEMBERS: Order = Order {
+    columns: &["m.created_at", "m.user_id"],
+    descending: false,
+};
+static APPOINTMENTS: Order = Order {
+    columns: &["starts_at", "id"],
+    descending: false,
+};
+static CONVERSATIONS: Order = Order {
+    columns: &["last_message_at", "id"],
+    descending: true,
+};
+static MESSAGES: Order = Order {
+    columns: &["sent_at", "message_id"],
+    descending: false,
+};
 
 pub async fn route(
     mut req: Request,
@@ -29,8 +47,11 @@ pub async fn route(
                 role: String,
                 created_at: i64,
             }
-            let rows: Vec<Row> = t.db.all("SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1 ORDER BY m.created_at, m.user_id", &[]).await?;
-            json(200, &json!({"members": rows}))
+            let page = Page::from_request(&req, &MEMBERS)?;
+            let (clause, args) = page.clause(2);
+            let rows: Vec<Row> = t.db.all(&format!("SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.user_id)]);
+            json(200, &json!({"members": rows, "next_cursor": next}))
         }
         (Method::Post, ["members"]) => add_member(&mut req, t).await,
         (Method::Patch, ["members", user_id]) => change_member(&mut req, t, user_id).await,
@@ -59,8 +80,11 @@ pub async fn route(
         (Method::Patch, ["settings"]) => update_settings(&mut req, t).await,
         (Method::Get, ["appointments"]) => {
             t.require(Required::new("appointments", "read"))?;
-            let rows: Vec<Appointment> = t.db.all(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE tenant_id = ?1 ORDER BY starts_at, id"), &[]).await?;
-            json(200, &json!({"appointments": rows}))
+            let page = Page::from_request(&req, &APPOINTMENTS)?;
+            let (clause, args) = page.clause(2);
+            let rows: Vec<Appointment> = t.db.all(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE tenant_id = ?1{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.starts_at), json!(r.id)]);
+            json(200, &json!({"appointments": rows, "next_cursor": next}))
         }
         (Method::Post, ["appointments"]) => create_appointment(&mut req, t).await,
         (Method::Get, ["conversations"]) => {
@@ -72,8 +96,11 @@ pub async fn route(
                 contact_name: Option<String>,
                 last_message_at: i64,
             }
-            let rows: Vec<Row> = t.db.all("SELECT id, wa_id, contact_name, last_message_at FROM conversations WHERE tenant_id = ?1 ORDER BY last_message_at DESC, id", &[]).await?;
-            json(200, &json!({"conversations": rows}))
+            let page = Page::from_request(&req, &CONVERSATIONS)?;
+            let (clause, args) = page.clause(2);
+            let rows: Vec<Row> = t.db.all(&format!("SELECT id, wa_id, contact_name, last_message_at FROM conversations WHERE tenant_id = ?1{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.last_message_at), json!(r.id)]);
+            json(200, &json!({"conversations": rows, "next_cursor": next}))
         }
         (Method::Get, ["conversations", id, "messages"]) => {
             t.require(Required::new("conversations", "read"))?;
@@ -97,22 +124,18 @@ pub async fn route(
             if !exists {
                 return Err(not_found("conversation"));
             }
-            let rows: Vec<Row> = t.db.all("SELECT message_id, direction, kind, body, status, sent_at FROM messages WHERE tenant_id = ?1 AND conversation_id = ?2 ORDER BY sent_at, message_id", &[text(id)]).await?;
-            json(200, &json!({"messages": rows}))
+            let page = Page::from_request(&req, &MESSAGES)?;
+            let (clause, mut args) = page.clause(3);
+            args.insert(0, text(id));
+            let rows: Vec<Row> = t.db.all(&format!("SELECT message_id, direction, kind, body, status, sent_at FROM messages WHERE tenant_id = ?1 AND conversation_id = ?2{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.sent_at), json!(r.message_id)]);
+            json(200, &json!({"messages": rows, "next_cursor": next}))
         }
         (Method::Patch, ["appointments", id]) => update_appointment(&mut req, t, id).await,
         _ => Err(Problem::new(
             ErrorCode::MethodNotAllowed,
             "this method is not allowed on this resource",
         )),
-    }
-}
-
-fn known_role(t: &TenantCtx<'_>, role: &str) -> Outcome<()> {
-    if BuiltinRole::parse(role).is_some() || t.custom_roles.iter().any(|r| r.name == role) {
-        Ok(())
-    } else {
-        Err(invalid("role", "is not a role of this tenant"))
     }
 }
 
@@ -127,16 +150,7 @@ async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("members", "create"))?;
     let body: NewMember = read_json(req).await?;
     let email = Address::parse(&body.email).map_err(|e| invalid("email", e))?;
-    known_role(t, &body.role)?;
-    if body.role == "owner"
-        && t.principal.role_in(&t.tenant.id) != Some("owner")
-        && !t.principal.is_superadmin()
-    {
-        return Err(
-            Problem::new(ErrorCode::Forbidden, "only an owner may add an owner")
-                .with("permission", "members:owner"),
-        );
-    }
+    t.may_grant(&body.role)?;
     let members =
         t.db.count(
             "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
@@ -200,7 +214,7 @@ async fn change_member(req: &mut Request, t: &TenantCtx<'_>, user_id: &str) -> O
     t.require(Required::new("members", "update"))?;
     check_user_id(user_id)?;
     let body: MemberPatch = read_json(req).await?;
-    known_role(t, &body.role)?;
+    t.may_grant(&body.role)?;
     let update = t.db.statement(
         "UPDATE memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2",
         &[text(user_id), text(&body.role)],
@@ -216,6 +230,8 @@ async fn change_member(req: &mut Request, t: &TenantCtx<'_>, user_id: &str) -> O
         )
         .await?
         .ok_or_else(|| not_found("member"))?;
+    // Changing a member's role takes away the one it has: only who could grant that.
+    t.may_grant(&before.role)?;
     let entry = t.audit(
         "member.update",
         "members",
@@ -241,6 +257,8 @@ async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response> {
         )
         .await?
         .ok_or_else(|| not_found("member"))?;
+    // Nobody removes a member holding more than it could grant (an admin, an owner).
+    t.may_grant(&before.role)?;
     let delete = t.db.statement(
         "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
         &[text(user_id)],
@@ -269,6 +287,12 @@ async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> 
     t.require(Required::new("roles", "create"))?;
     let body: NewRole = read_json(req).await?;
     let role = CustomRole::new(&body.name, body.permissions).map_err(|e| invalid("role", e))?;
+    tenantry_core::rbac::may_grant_permissions(
+        t.principal,
+        &t.tenant.id,
+        &role.permissions,
+        &t.custom_roles,
+    )?;
     let permissions = serde_json::to_string(&role.permissions).map_err(tenantry_edge::internal)?;
     let insert = t.db.statement("INSERT INTO custom_roles (tenant_id, name, permissions, created_at) VALUES (?1, ?2, ?3, ?4)", &[text(&role.name), text(&permissions), int(t.ctx.now)])?;
     let entry = t.audit(

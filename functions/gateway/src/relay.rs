@@ -1,11 +1,12 @@
-//! The relay's API (an API key with role `mail-relay`): the mail directory as versioned
-//! deltas for every tenant, and idempotent usage batches. These read and write across
-//! tenants on purpose: the relay is the MX of every tenant's domains.
+//! The relay's API, for platform relay keys only (`rk_`, issued by a superadmin): the
+//! mail directory as versioned deltas, and idempotent usage batches. A key serves every
+//! tenant (the MX of every domain) or only the tenants it names; it reads and writes
+//! nothing outside its scope, and no tenant credential reaches these routes.
 
 use crate::Ctx;
 use serde::Deserialize;
 use serde_json::json;
-use tenantry_core::auth::{Principal, PrincipalKind};
+use tenantry_core::auth::{Principal, RelayScope};
 use tenantry_core::limits::Limit;
 use tenantry_core::mail::{
     AliasEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
@@ -16,20 +17,25 @@ use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::{Outcome, internal};
 use worker::{Method, Request, Response};
 
-fn require_relay(principal: &Principal) -> Outcome<()> {
-    let is_key = matches!(principal.kind, PrincipalKind::ApiKey { .. });
-    let role = principal
-        .home_tenant
-        .as_deref()
-        .and_then(|t| principal.role_in(t));
-    if is_key && role == Some("mail-relay") {
-        Ok(())
-    } else {
-        Err(Problem::new(
+/// The relay key's scope; every other principal is refused.
+fn require_relay(principal: &Principal) -> Outcome<&RelayScope> {
+    principal.relay_scope().ok_or_else(|| {
+        Problem::new(
             ErrorCode::Forbidden,
-            "missing permission relay:read (an API key with role mail-relay)",
+            "missing permission relay:read (a relay key issued by a platform superadmin)",
         )
-        .with("permission", "relay:read"))
+        .with("permission", "relay:read")
+    })
+}
+
+/// `AND tenant_id IN (...)` for a scoped key, bound as parameter `?{n}`, or nothing.
+fn scope_filter(scope: &RelayScope, n: usize) -> Outcome<(String, Option<wasm_bindgen::JsValue>)> {
+    match scope {
+        RelayScope::AllTenants => Ok((String::new(), None)),
+        RelayScope::Tenants(ids) => Ok((
+            format!(" AND tenant_id IN (SELECT value FROM json_each(?{n}))"),
+            Some(text(&serde_json::to_string(ids).map_err(internal)?)),
+        )),
     }
 }
 
@@ -40,7 +46,7 @@ pub async fn route(
     method: &Method,
     rest: &[String],
 ) -> Outcome<Response> {
-    require_relay(principal)?;
+    let scope = require_relay(principal)?;
     match (
         method,
         rest.iter()
@@ -48,8 +54,8 @@ pub async fn route(
             .collect::<Vec<_>>()
             .as_slice(),
     ) {
-        (Method::Get, ["directory"]) => directory(&req, ctx).await,
-        (Method::Post, ["usage"]) => usage(&mut req, ctx, principal).await,
+        (Method::Get, ["directory"]) => directory(&req, ctx, scope).await,
+        (Method::Post, ["usage"]) => usage(&mut req, ctx, principal, scope).await,
         _ => Err(not_found("route")),
     }
 }
@@ -83,7 +89,7 @@ struct AliasRow {
     deleted: f64,
 }
 
-async fn directory(req: &Request, ctx: &Ctx) -> Outcome<Response> {
+async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Response> {
     let url = req.url().map_err(internal)?;
     let since = match url.query_pairs().find(|(k, _)| k == "since") {
         None => 0,
@@ -106,12 +112,17 @@ async fn directory(req: &Request, ctx: &Ctx) -> Outcome<Response> {
         .unwrap_or(0.0) as u64;
     let full = since == 0;
     // A snapshot leaves out tombstones; a delta carries them.
-    let filter = if full { "deleted = 0" } else { "version > ?1" };
-    let args = if full {
+    let mut args = if full {
         vec![]
     } else {
         vec![int(since as i64)]
     };
+    let (in_scope, scope_arg) = scope_filter(scope, args.len() + 1)?;
+    args.extend(scope_arg);
+    let filter = format!(
+        "{}{in_scope}",
+        if full { "deleted = 0" } else { "version > ?1" }
+    );
     let domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter}"), &args).await?;
     let mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter}"), &args).await?;
     let aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter}"), &args).await?;
@@ -185,8 +196,10 @@ struct UsageBatch {
     items: Vec<UsageItem>,
 }
 
-async fn usage(req: &mut Request, ctx: &Ctx, principal: &Principal) -> Outcome<Response> {
-    let batch: UsageBatch = read_json(req).await?;
+/// Items a batch may carry (one per domain and day; a relay pushes every interval).
+const MAX_USAGE_ITEMS: usize = 1000;
+
+fn check_batch(batch: &UsageBatch) -> Outcome<()> {
     if batch.batch_id.is_empty()
         || batch.batch_id.len() > 128
         || !batch.batch_id.bytes().all(|b| b.is_ascii_graphic())
@@ -194,6 +207,12 @@ async fn usage(req: &mut Request, ctx: &Ctx, principal: &Principal) -> Outcome<R
         return Err(invalid(
             "batch_id",
             "must be 1 to 128 visible ASCII characters",
+        ));
+    }
+    if batch.items.len() > MAX_USAGE_ITEMS {
+        return Err(invalid(
+            "items",
+            format!("at most {MAX_USAGE_ITEMS} items per batch"),
         ));
     }
     for (i, item) in batch.items.iter().enumerate() {
@@ -214,28 +233,73 @@ async fn usage(req: &mut Request, ctx: &Ctx, principal: &Principal) -> Outcome<R
                 "counts must not be negative",
             ));
         }
+        if item.domain.is_empty() || item.domain.len() > 253 {
+            return Err(invalid(&format!("items[{i}].domain"), "must be a domain"));
+        }
     }
-    let home = principal.home_tenant.clone().unwrap_or_default();
-    let relay_db = TenantDb::new(&ctx.db, &home);
+    Ok(())
+}
+
+/// Applies a usage batch once. Items for a domain this key does not serve (unknown,
+/// deleted, of a deleted tenant or of a tenant outside the key's scope) are refused and
+/// listed, and nothing of them is written; the others are applied. The batch is
+/// acknowledged either way, so one stale item cannot hold the relay's outbox forever.
+async fn usage(
+    req: &mut Request,
+    ctx: &Ctx,
+    principal: &Principal,
+    scope: &RelayScope,
+) -> Outcome<Response> {
+    let batch: UsageBatch = read_json(req).await?;
+    check_batch(&batch)?;
     let platform = PlatformDb(&ctx.db);
-    let mut statements = vec![relay_db.statement(
-        "INSERT INTO relay_batches (tenant_id, batch_id, received_at) VALUES (?1, ?2, ?3)",
-        &[text(&batch.batch_id), int(ctx.now)],
+    let domains: Vec<String> = batch
+        .items
+        .iter()
+        .map(|i| i.domain.to_ascii_lowercase())
+        .collect();
+    #[derive(Deserialize)]
+    struct Served {
+        tenant_id: String,
+        domain: String,
+    }
+    let served: Vec<Served> = platform
+        .all(
+            "SELECT d.tenant_id, d.domain FROM mail_domains d JOIN tenants t ON t.id = d.tenant_id \
+             WHERE d.domain IN (SELECT value FROM json_each(?1)) AND d.deleted = 0 AND t.status != 'deleted'",
+            &[text(&serde_json::to_string(&domains).map_err(internal)?)],
+        )
+        .await?;
+    let mut statements =
+        vec![platform.statement(
+        "INSERT INTO relay_usage_batches (batch_id, relay_key_id, received_at) VALUES (?1, ?2, ?3)",
+        &[text(&batch.batch_id), text(&principal.subject), int(ctx.now)],
     )?];
-    for item in &batch.items {
-        statements.push(platform.statement(
-            "INSERT INTO mail_usage (tenant_id, domain, day, messages, bytes, storage_bytes) \
-             SELECT tenant_id, domain, ?2, ?3, ?4, ?5 FROM mail_domains WHERE domain = ?1 \
+    let mut refused = Vec::new();
+    for (i, (item, domain)) in batch.items.iter().zip(&domains).enumerate() {
+        let owner = served
+            .iter()
+            .find(|s| &s.domain == domain && scope.covers(&s.tenant_id));
+        let Some(owner) = owner else {
+            refused.push(json!({"index": i, "domain": domain, "reason": "not a domain this relay key serves"}));
+            continue;
+        };
+        statements.push(TenantDb::new(&ctx.db, &owner.tenant_id).statement(
+            "INSERT INTO mail_usage (tenant_id, domain, day, messages, bytes, storage_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (tenant_id, domain, day) DO UPDATE SET messages = messages + excluded.messages, \
              bytes = bytes + excluded.bytes, storage_bytes = excluded.storage_bytes",
-            &[text(&item.domain.to_ascii_lowercase()), text(&item.day), int(item.messages), int(item.bytes), int(item.storage_bytes)],
+            &[text(domain), text(&item.day), int(item.messages), int(item.bytes), int(item.storage_bytes)],
         )?);
     }
-    match relay_db.batch(statements).await {
-        Ok(_) => json(200, &json!({"batch_id": batch.batch_id, "applied": true})),
-        Err(p) if p.code == ErrorCode::Conflict => {
-            json(200, &json!({"batch_id": batch.batch_id, "applied": false}))
-        }
+    match platform.batch(statements).await {
+        Ok(_) => json(
+            200,
+            &json!({"batch_id": batch.batch_id, "applied": true, "refused": refused}),
+        ),
+        Err(p) if p.code == ErrorCode::Conflict => json(
+            200,
+            &json!({"batch_id": batch.batch_id, "applied": false, "refused": []}),
+        ),
         Err(p) => Err(p),
     }
 }

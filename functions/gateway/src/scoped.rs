@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::generate_api_key;
 use tenantry_core::limits::Quota;
-use tenantry_core::rbac::{BuiltinRole, Required};
+use tenantry_core::rbac::Required;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, new_id, random_bytes};
 use worker::{Method, Request, Response};
 
@@ -35,6 +36,18 @@ pub fn check_id(id: &str, prefix: &str) -> Outcome<()> {
         ))
     }
 }
+
+/// Oldest first, by creation time and then id.
+pub static CREATED: Order = Order {
+    columns: &["created_at", "id"],
+    descending: false,
+};
+
+/// Newest first.
+static NEWEST: Order = Order {
+    columns: &["created_at", "id"],
+    descending: true,
+};
 
 fn method_not_allowed() -> Problem {
     Problem::new(
@@ -62,13 +75,16 @@ pub async fn route(
         }
         (_, ["tenant"]) => Err(method_not_allowed()),
         (Method::Get, ["usage"]) => usage(t, rate).await,
-        (Method::Get, ["api-keys"]) => list_keys(t).await,
+        (Method::Get, ["api-keys"]) => list_keys(&req, t).await,
         (Method::Post, ["api-keys"]) => create_key(&mut req, t).await,
         (Method::Delete, ["api-keys", id]) => revoke_key(t, id).await,
         (Method::Get, ["clients"]) => {
             t.require(Required::new("clients", "read"))?;
-            let rows: Vec<ClientRow> = t.db.all("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1 ORDER BY created_at, id", &[]).await?;
-            json(200, &json!({"clients": rows}))
+            let page = Page::from_request(&req, &CREATED)?;
+            let (clause, args) = page.clause(2);
+            let rows: Vec<ClientRow> = t.db.all(&format!("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1{clause}"), &args).await?;
+            let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
+            json(200, &json!({"clients": rows, "next_cursor": next}))
         }
         (Method::Post, ["clients"]) => create_client(&mut req, t).await,
         (Method::Get, ["clients", id]) => {
@@ -144,13 +160,16 @@ struct KeyRow {
     revoked_at: Option<i64>,
 }
 
-async fn list_keys(t: &TenantCtx<'_>) -> Outcome<Response> {
+async fn list_keys(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("api-keys", "read"))?;
+    let page = Page::from_request(req, &CREATED)?;
+    let (clause, args) = page.clause(2);
     let rows: Vec<KeyRow> = t
         .db
-        .all("SELECT id, name, role, display_prefix, created_at, expires_at, revoked_at FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id", &[])
+        .all(&format!("SELECT id, name, role, display_prefix, created_at, expires_at, revoked_at FROM api_keys WHERE tenant_id = ?1{clause}"), &args)
         .await?;
-    json(200, &json!({"api_keys": rows}))
+    let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
+    json(200, &json!({"api_keys": rows, "next_cursor": next}))
 }
 
 #[derive(Deserialize)]
@@ -167,11 +186,7 @@ async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     if body.name.trim().is_empty() || body.name.len() > 100 {
         return Err(invalid("name", "must be 1 to 100 characters"));
     }
-    let known_role = BuiltinRole::parse(&body.role).is_some()
-        || t.custom_roles.iter().any(|r| r.name == body.role);
-    if !known_role {
-        return Err(invalid("role", "is not a role of this tenant"));
-    }
+    t.may_grant(&body.role)?;
     if body.expires_at.is_some_and(|at| at <= t.ctx.now) {
         return Err(invalid("expires_at", "must be in the future"));
     }
@@ -346,7 +361,6 @@ async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
         "SELECT id, actor, action, resource, resource_id, before_json, after_json, request_id, created_at FROM audit_log WHERE tenant_id = ?1",
     );
     let mut args = Vec::new();
-    let mut limit = 100i64;
     for (name, value) in url.query_pairs() {
         let column = match name.as_ref() {
             "user" => "actor = ",
@@ -364,25 +378,21 @@ async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
                 ));
                 continue;
             }
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=1000).contains(l))
-                    .ok_or_else(|| invalid("limit", "must be 1 to 1000"))?;
-                continue;
-            }
+            "limit" | "cursor" => continue,
             other => {
                 return Err(invalid(
                     other,
-                    "is not a filter (user, action, resource, from, to, limit)",
+                    "is not a filter (user, action, resource, from, to, limit, cursor)",
                 ));
             }
         };
         args.push(text(&value));
         sql.push_str(&format!(" AND {column}?{}", args.len() + 1));
     }
-    sql.push_str(&format!(" ORDER BY created_at DESC, id LIMIT {limit}"));
+    let page = Page::from_request(req, &NEWEST)?;
+    let (clause, page_args) = page.clause(args.len() + 2);
+    sql.push_str(&clause);
+    args.extend(page_args);
     #[derive(Serialize, Deserialize)]
     struct Row {
         id: String,
@@ -396,6 +406,7 @@ async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
         created_at: i64,
     }
     let rows: Vec<Row> = t.db.all(&sql, &args).await?;
+    let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
     let entries: Vec<_> = rows
         .into_iter()
         .map(|r| json!({
@@ -405,5 +416,5 @@ async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
             "request_id": r.request_id, "created_at": r.created_at,
         }))
         .collect();
-    json(200, &json!({"entries": entries}))
+    json(200, &json!({"entries": entries, "next_cursor": next}))
 }

@@ -60,7 +60,8 @@ impl Settings {
             }
         };
         Ok(Settings {
-            verifier: StripeVerifier::new(&secrets),
+            verifier: StripeVerifier::new(&secrets)
+                .map_err(|_| misconfigured("STRIPE_WEBHOOK_SECRETS", "holds an empty secret"))?,
             prices,
             policy: BillingPolicy {
                 suspend_when_unpaid,

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use tenantry_core::webhook::{hub_challenge, verify_meta_signature};
+use tenantry_core::webhook::{WebhookError, hub_challenge, verify_meta_signature};
 use tenantry_core::whatsapp::{WebhookBatch, parse_webhook};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, opt_text, text};
@@ -47,7 +47,7 @@ async fn integration(env: &Env, db: &D1Database, tenant_id: &str) -> Outcome<Ope
 }
 
 fn handshake(url: &worker::Url, opened: &Opened) -> Outcome<Response> {
-    let expected = opened.secret("verify_token").unwrap_or_default();
+    let expected = opened.secret("verify_token")?.unwrap_or_default();
     let (mode, token, challenge) = (
         http::query_param(url, "hub.mode"),
         http::query_param(url, "hub.verify_token"),
@@ -129,9 +129,17 @@ async fn receive(
     let opened = integration(env, db, tenant_id).await?;
     let body = read_bytes(req, MAX_WEBHOOK_BYTES).await?;
     let signature = req.headers().get("x-hub-signature-256").ok().flatten();
-    let app_secret = opened.secret("app_secret").unwrap_or_default();
-    verify_meta_signature(&body, signature.as_deref(), app_secret.as_bytes())
-        .map_err(|e| Problem::from(e).with_status(401))?;
+    // Without an app secret nothing can be verified: the core refuses the empty key and
+    // the request is answered 500 `misconfigured`, never let through.
+    let app_secret = opened.secret("app_secret")?.unwrap_or_default();
+    verify_meta_signature(&body, signature.as_deref(), app_secret.as_bytes()).map_err(|e| {
+        let status = if e == WebhookError::EmptySecret {
+            500
+        } else {
+            401
+        };
+        Problem::from(e).with_status(status)
+    })?;
     let batch =
         parse_webhook(&body).map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let phone_number_id = opened.setting("phone_number_id").unwrap_or_default();

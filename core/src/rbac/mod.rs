@@ -6,6 +6,10 @@
 //! define custom roles from the same grammar. A platform superadmin is allowed
 //! everything on every tenant.
 
+mod grant;
+
+pub use grant::{GrantError, may_grant_permissions, may_grant_role};
+
 use crate::auth::Principal;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -40,19 +44,16 @@ pub enum BuiltinRole {
     Employee,
     /// Reads.
     Viewer,
-    /// The relay's API key: reads the mail directory, reports usage.
-    MailRelay,
 }
 
 impl BuiltinRole {
     /// Every built-in role.
-    pub const ALL: [BuiltinRole; 6] = [
+    pub const ALL: [BuiltinRole; 5] = [
         BuiltinRole::Owner,
         BuiltinRole::Admin,
         BuiltinRole::Manager,
         BuiltinRole::Employee,
         BuiltinRole::Viewer,
-        BuiltinRole::MailRelay,
     ];
 
     /// The role's name.
@@ -63,7 +64,6 @@ impl BuiltinRole {
             BuiltinRole::Manager => "manager",
             BuiltinRole::Employee => "employee",
             BuiltinRole::Viewer => "viewer",
-            BuiltinRole::MailRelay => "mail-relay",
         }
     }
 
@@ -127,7 +127,6 @@ impl BuiltinRole {
                 "mail:read",
                 "crm:read",
             ],
-            BuiltinRole::MailRelay => &["relay:read", "relay:write"],
         }
     }
 }
@@ -177,6 +176,10 @@ pub fn parse_permission(text: &str) -> Result<&str, RbacError> {
     if valid { Ok(text) } else { Err(invalid()) }
 }
 
+/// Names no custom role may take: `mail-relay` was a tenant role before relay keys became
+/// platform credentials, and a custom role of that name would read as if it still were.
+pub const RESERVED_ROLE_NAMES: &[&str] = &["mail-relay"];
+
 /// A tenant's own role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomRole {
@@ -198,7 +201,7 @@ impl CustomRole {
         if !well_formed {
             return Err(RbacError::InvalidRoleName(name.to_string()));
         }
-        if BuiltinRole::parse(name).is_some() {
+        if BuiltinRole::parse(name).is_some() || RESERVED_ROLE_NAMES.contains(&name) {
             return Err(RbacError::BuiltinRoleName(name.to_string()));
         }
         if permissions.is_empty() {
@@ -377,8 +380,7 @@ mod tests {
             ("employee", "clients", "delete", None, false),
             ("viewer", "clients", "read", None, true),
             ("viewer", "clients", "create", None, false),
-            ("mail-relay", "relay", "read", None, true),
-            ("mail-relay", "clients", "read", None, false),
+            ("mail-relay", "relay", "read", None, false),
             ("receptionist", "appointments", "delete", None, true),
             ("receptionist", "clients", "create", None, false),
             ("receptionist", "crm", "update", Some("u_me"), true),
