@@ -124,9 +124,10 @@ class IsolationSuite(unittest.TestCase):
                   "settings": "key, value", "integrations": "kind, sealed, updated_at", "conversations": "id, contact_name",
                   "messages": "message_id, body", "mail_domains": "domain, status, version, deleted",
                   "mailboxes": "address, status, version, deleted", "audit_log": "id", "mail_usage": "domain, day, messages"}
-        sql = " UNION ALL ".join(
-            f"SELECT '{table}' AS t, COUNT(*) AS n, group_concat({' || '.join(f'quote({c.strip()})' for c in columns.split(','))}) AS v "
-            f"FROM (SELECT * FROM {table} WHERE tenant_id = '{self.id_a}' ORDER BY 1, 2)"
+        # One SELECT of scalar subqueries (D1 limits compound SELECTs).
+        sql = "SELECT " + ", ".join(
+            f"(SELECT COUNT(*) || ':' || IFNULL(group_concat({' || '.join(f'quote({c.strip()})' for c in columns.split(','))}), '') "
+            f"FROM (SELECT * FROM {table} WHERE tenant_id = '{self.id_a}' ORDER BY 1, 2)) AS {table}"
             for table, columns in tables.items())
         return GATEWAY.sql(sql)
 

@@ -8,6 +8,9 @@ use tenantry_core::problem::PROBLEM_CONTENT_TYPE;
 use tenantry_core::{ErrorCode, Problem};
 use worker::{Headers, Request, Response, Result};
 
+/// Bytes of an oversized body read and dropped before the 413 (see [`read_bytes`]).
+const DRAIN_BYTES: usize = 1024 * 1024;
+
 /// Largest JSON body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -137,6 +140,17 @@ pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(crate::internal)?;
         if bytes.len() + chunk.len() > limit {
+            // Nothing more is kept. Up to DRAIN_BYTES more are read and dropped, so that a
+            // client sending a little over the cap gets its 413 on a connection that stays
+            // usable (workerd under `wrangler dev` answers the next request 503 when a body
+            // is left unread); a larger body is simply abandoned.
+            let mut drained = 0usize;
+            while drained < DRAIN_BYTES {
+                match stream.next().await {
+                    Some(Ok(more)) => drained += more.len(),
+                    _ => break,
+                }
+            }
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
