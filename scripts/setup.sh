@@ -7,6 +7,7 @@ source "$(dirname "$0")/env.sh"
 cd "$TENANTRY_ROOT"
 
 WORKER_BUILD_VERSION=0.8.7
+CARGO_FUZZ_VERSION=0.13.2
 # swaks drives the relay tests; openssl makes their certificates.
 DEBIAN_PACKAGES=(swaks openssl)
 
@@ -34,6 +35,16 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_ver
   say "cargo install wasm-bindgen-cli $bindgen_version (about 4 minutes on 2 cores)"
   # Not --locked: the CLI's own lockfile pins dependencies that no longer build.
   cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# The fuzz targets need nightly; where there is none, cargo test replays their corpora.
+if rustc +nightly --version >/dev/null 2>&1; then
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+    say "cargo install cargo-fuzz $CARGO_FUZZ_VERSION (about 1 minute on 2 cores)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+else
+  say "no nightly toolchain: fuzzing is replaced by the corpus replay of cargo test"
 fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

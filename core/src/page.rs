@@ -4,7 +4,7 @@
 //! within rows the caller could read anyway (the tenant filter is never part of it).
 
 use crate::problem::{ErrorCode, Problem};
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -101,6 +101,10 @@ pub struct Limits {
     pub max_errors: u32,
     /// How old the directory replica may be before recipients are deferred.
     pub max_replica_age_secs: u64,
+    /// Message bytes all sessions may hold in memory at once while receiving DATA; a
+    /// message that would go over is answered `452 4.3.1` (try again later), so many
+    /// connections at the size limit cannot exhaust memory.
+    pub max_inflight_data_bytes: u64,
 }
 
 impl Default for Limits {
@@ -115,6 +119,7 @@ impl Default for Limits {
             data_timeout_secs: 600,
             max_errors: 10,
             max_replica_age_secs: 3600,
+            max_inflight_data_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub messages_delivered_total: AtomicU64,
     /// Bytes written to mailboxes.
     pub bytes_delivered_total: AtomicU64,
+    /// Messages deferred because the in-flight DATA budget was exhausted.
+    pub data_budget_refusals_total: AtomicU64,
     /// Version of the directory replica.
     pub replica_version: AtomicU64,
     /// Last successful sync, seconds since the epoch (0: never).
@@ -96,6 +98,15 @@ impl Metrics {
             "Bytes written to mailboxes.",
             "counter",
             self.bytes_delivered_total
+                .load(Ordering::Relaxed)
+                .to_string(),
+        );
+        counter(
+            &mut out,
+            "relay_data_budget_refusals_total",
+            "Messages deferred (452 4.3.1) because the in-flight DATA budget was exhausted.",
+            "counter",
+            self.data_budget_refusals_total
                 .load(Ordering::Relaxed)
                 .to_string(),
         );

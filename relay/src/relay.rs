@@ -56,6 +56,43 @@ pub struct Relay {
     usage: Mutex<HashMap<(String, String), (i64, i64)>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     connections: Arc<Semaphore>,
+    data_budget: Arc<Semaphore>,
+}
+
+/// The unit in which DATA is charged against `max_inflight_data_bytes`.
+pub const DATA_BUDGET_UNIT: u64 = 64 * 1024;
+
+/// Bytes of DATA a session holds, charged against the relay-wide budget and given back
+/// when dropped.
+#[derive(Default)]
+pub struct DataReservation {
+    permit: Option<OwnedSemaphorePermit>,
+    units: u64,
+}
+
+impl DataReservation {
+    /// Whether `bytes` fit in what is reserved, reserving more if the budget allows.
+    pub fn cover(&mut self, relay: &Relay, bytes: u64) -> bool {
+        let needed = bytes.div_ceil(DATA_BUDGET_UNIT);
+        if needed <= self.units {
+            return true;
+        }
+        let more = needed - self.units;
+        let Ok(more_u32) = u32::try_from(more) else {
+            return false;
+        };
+        match relay.data_budget.clone().try_acquire_many_owned(more_u32) {
+            Ok(permit) => {
+                match &mut self.permit {
+                    Some(held) => held.merge(permit),
+                    None => self.permit = Some(permit),
+                }
+                self.units = needed;
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// A connection slot; frees the per-address count when dropped.
@@ -106,8 +143,13 @@ impl Relay {
         metrics
             .replica_synced_at
             .store(synced_at.unwrap_or(0), Ordering::Relaxed);
+        let budget_units =
+            usize::try_from(config.limits.max_inflight_data_bytes / DATA_BUDGET_UNIT)
+                .unwrap_or(Semaphore::MAX_PERMITS)
+                .clamp(1, Semaphore::MAX_PERMITS);
         Ok(Arc::new(Relay {
             connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+            data_budget: Arc::new(Semaphore::new(budget_units)),
             config,
             policy,
             maildir,

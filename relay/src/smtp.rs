@@ -7,13 +7,13 @@
 //! client, never for the relay.
 
 use crate::clock;
-use crate::relay::Relay;
+use crate::relay::{DataReservation, Relay};
 use smtp_proto::{Error as ProtoError, Request};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tenantry_core::mail::{RcptContext, RcptDecision, Reply, replies};
+use tenantry_core::mail::{DataDecoder, DataLine, RcptContext, RcptDecision, Reply};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -26,6 +26,10 @@ type Reader = BufReader<Box<dyn Io>>;
 
 /// Cap on one line of message content; a longer line makes the message oversize.
 const MAX_DATA_LINE: usize = 1024 * 1024;
+
+/// A line buffer grown past this by one long line is given back rather than kept for
+/// the rest of the session.
+const MAX_KEPT_LINE_CAPACITY: usize = 64 * 1024;
 
 enum Line {
     Complete,
@@ -280,41 +284,54 @@ impl Session {
     /// Reads the message after 354 and answers it.
     async fn data(&mut self, reader: &mut Reader) -> io::Result<bool> {
         let limits = &self.relay.config.limits;
-        let max = usize::try_from(limits.max_message_bytes).unwrap_or(usize::MAX);
         let wait = Duration::from_secs(limits.data_timeout_secs);
         let mut message = Vec::new();
         let mut line = Vec::new();
-        let (mut oversize, mut bare_lf) = (false, false);
+        let mut decoder = DataDecoder::new(limits.max_message_bytes);
+        let mut over_budget = false;
+        // Memory for the message is charged against the relay-wide budget as it grows.
+        let mut reservation = DataReservation::default();
         loop {
             match timeout(wait, read_line(reader, &mut line, MAX_DATA_LINE)).await {
                 Err(_) => return self.timed_out(reader).await.map(|_| false),
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(Line::Eof)) => return Ok(false),
-                Ok(Ok(Line::TooLong)) => oversize = true,
-                Ok(Ok(Line::Complete)) => {
-                    if line == b".\r\n" {
-                        break;
+                Ok(Ok(Line::TooLong)) => decoder.line_too_long(),
+                Ok(Ok(Line::Complete)) => match decoder.line(&line) {
+                    DataLine::End => break,
+                    DataLine::Skip => {}
+                    DataLine::Content(content) => {
+                        let needed = (message.len() + content.len()) as u64;
+                        if !over_budget && !reservation.cover(&self.relay, needed) {
+                            over_budget = true;
+                        }
+                        if !over_budget {
+                            message.extend_from_slice(content);
+                        }
                     }
-                    if !line.ends_with(b"\r\n") {
-                        bare_lf = true;
-                    }
-                    let content = line.strip_prefix(b".").unwrap_or(&line);
-                    if !oversize && message.len() + content.len() > max {
-                        oversize = true;
-                        message = Vec::new();
-                    }
-                    if !oversize {
-                        message.extend_from_slice(content);
-                    }
-                }
+                },
+            }
+            if decoder.refused() || over_budget {
+                message = Vec::new();
+            }
+            if line.capacity() > MAX_KEPT_LINE_CAPACITY {
+                line = Vec::new();
             }
         }
         let envelope = self.envelope.take().expect("DATA only follows an envelope");
-        if oversize {
-            self.send(replies::MESSAGE_TOO_BIG);
-        } else if bare_lf {
-            // Bare LFs are how SMTP smuggling hides a second message; refuse them.
-            self.reply(554, "5.6.0", "Message contains bare LF line endings");
+        if let Some(reply) = decoder.outcome().reply() {
+            self.send(reply);
+        } else if over_budget {
+            self.relay
+                .metrics
+                .data_budget_refusals_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            warn!(peer = %self.peer, "in-flight DATA budget exhausted; message deferred");
+            self.reply(
+                452,
+                "4.3.1",
+                "Insufficient system resources, try again later",
+            );
         } else {
             self.deliver(envelope, message).await;
         }

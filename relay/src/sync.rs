@@ -10,6 +10,15 @@ use std::time::Duration;
 use tenantry_core::mail::{ApplySummary, DirectoryDelta};
 use tracing::{info, warn};
 
+/// One page of `GET /v1/relay/directory`.
+#[derive(serde::Deserialize)]
+struct DirectoryPage {
+    #[serde(flatten)]
+    delta: DirectoryDelta,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
 /// An HTTP client for the gateway's relay API.
 pub struct Gateway {
     http: reqwest::Client,
@@ -31,24 +40,45 @@ impl Gateway {
         })
     }
 
+    /// The delta since `since`, following `next_cursor` across pages and merging them.
     async fn directory(&self, since: u64) -> anyhow::Result<DirectoryDelta> {
-        let url = format!("{}/v1/relay/directory?since={since}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            bail!(
-                "GET {url}: {status}: {}",
-                body.chars().take(300).collect::<String>()
-            );
+        let mut merged: Option<DirectoryDelta> = None;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{}/v1/relay/directory?since={since}", self.base);
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let response = self
+                .http
+                .get(&url)
+                .bearer_auth(&self.api_key)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                bail!(
+                    "GET {url}: {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                );
+            }
+            let page: DirectoryPage = response
+                .json()
+                .await
+                .context("reading the directory delta")?;
+            match &mut merged {
+                None => merged = Some(page.delta),
+                Some(delta) => delta
+                    .merge_page(page.delta)
+                    .context("merging a directory page")?,
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(merged.unwrap_or_default()),
+            }
         }
-        response.json().await.context("reading the directory delta")
     }
 
     async fn push_usage(&self, batch: &crate::state::UsageBatch) -> anyhow::Result<()> {

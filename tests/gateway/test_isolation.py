@@ -309,6 +309,40 @@ class PagingTest(Base):
         self.assertEqual(len(r["tenants"]), 1)
         self.assertIsNotNone(r["next_cursor"])
 
+    def test_large_tenants_export_and_sync_in_pages(self):
+        domain = f"{self.slug_b}.bulk.example"
+        r = self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Bulk", "organization_type": "clinic",
+                                                  "max_mailboxes": 10, "max_storage_mb": 100}, token=self.key_b)
+        self.assertEqual(r.status, 201, r)
+        # 2,500 mailboxes and 1,200 clients, written straight into D1 as a big tenant's would be.
+        GATEWAY.sql(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) "
+                    f"INSERT INTO mailboxes (tenant_id, address, domain, kind, quota_mb, status, version, deleted, created_at) "
+                    f"SELECT '{self.id_b}', 'box' || i || '@{domain}', '{domain}', 'personal', -1, 'active', "
+                    f"(SELECT MAX(version) FROM directory_versions), 0, 0 FROM n")
+        GATEWAY.sql(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) "
+                    f"INSERT INTO clients (tenant_id, id, name, created_at, updated_at) "
+                    f"SELECT '{self.id_b}', printf('cli_%024x', i), 'Bulk ' || i, 0, 0 FROM n")
+        key = GATEWAY.create_relay_key("bulk", tenants=[self.id_b])["key"]
+        pages, addresses, cursor = 0, [], None
+        while True:
+            page = self.req("GET", "/v1/relay/directory?since=0" + (f"&cursor={cursor}" if cursor else ""), token=key).json()
+            pages += 1
+            self.assertLessEqual(len(page["mailboxes"]), 1000)
+            addresses += [m["address"] for m in page["mailboxes"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        self.assertEqual(pages, 3)
+        self.assertEqual(len(addresses), len(set(addresses)))
+        self.assertEqual(len([a for a in addresses if a.startswith("box")]), 2500)
+        export = self.req("GET", "/v1/export", token=self.key_b)
+        self.assertEqual(export.status, 200, export)
+        document = export.json()
+        self.assertTrue(document["complete"])
+        self.assertEqual(len([c for c in document["clients"] if c["name"].startswith("Bulk ")]), 1200)
+        self.assertEqual(len([m for m in document["mailboxes"] if m["address"].startswith("box")]), 2500)
+        self.assertEqual(document["tenant"]["id"], self.id_b)
+
     def test_a_chunked_body_is_cut_at_the_cap(self):
         before = self.count(f"SELECT COUNT(*) AS n FROM clients WHERE tenant_id = '{self.id_a}'")
         connection = http.client.HTTPConnection("127.0.0.1", GATEWAY.port, timeout=30)

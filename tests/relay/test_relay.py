@@ -448,6 +448,40 @@ class LimitsAndOutboxTest(unittest.TestCase):
             relay.stop()
             gateway.stop()
 
+    def test_in_flight_data_is_capped_relay_wide(self):
+        gateway = StandinGateway(API_KEY)
+        seed(gateway)
+        # Room for two 64 KiB units of DATA in memory across every session.
+        relay = RelayProcess(gateway.url, limits={"max_inflight_data_bytes": 128 * 1024}).start()
+        def open_data():
+            sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+            file = sock.makefile("rb")
+            file.readline()
+            sock.sendall(f"EHLO c.test\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<labo@{PARIS}>\r\nDATA\r\n".encode())
+            while not file.readline().startswith(b"354"):
+                pass
+            return sock, file
+        chunk = b"Subject: budget\r\n\r\n" + b"x" * 998 + b"\r\n"
+        line = b"y" * 998 + b"\r\n"
+        try:
+            first, first_file = open_data()
+            first.sendall(chunk + line * 100)  # about 100 KiB held: both units
+            time.sleep(0.3)
+            second, second_file = open_data()
+            second.sendall(chunk + line * 100 + b".\r\n")
+            self.assertTrue(second_file.readline().startswith(b"452 4.3.1"), "over the budget: try again later")
+            first.sendall(b".\r\n")
+            self.assertTrue(first_file.readline().startswith(b"250 "), "the first message is delivered")
+            third, third_file = open_data()
+            third.sendall(chunk + line * 100 + b".\r\n")
+            self.assertTrue(third_file.readline().startswith(b"250 "), "the budget is given back after delivery")
+            for sock in (first, second, third):
+                sock.close()
+            self.assertRegex(relay.metrics(), r"relay_data_budget_refusals_total 1")
+        finally:
+            relay.stop()
+            gateway.stop()
+
     def test_usage_waits_in_the_outbox_while_the_gateway_is_down(self):
         gateway = StandinGateway(API_KEY)
         seed(gateway)

@@ -118,6 +118,20 @@ pub struct DirectoryDelta {
     pub aliases: Vec<AliasEntry>,
 }
 
+impl DirectoryDelta {
+    /// Appends the next page of the same listing (`GET /v1/relay/directory` pages a
+    /// large snapshot or delta); a page of another version or kind is refused.
+    pub fn merge_page(&mut self, page: DirectoryDelta) -> Result<(), DirectoryError> {
+        if page.version != self.version || page.full != self.full {
+            return Err(DirectoryError::PageMismatch);
+        }
+        self.domains.extend(page.domains);
+        self.mailboxes.extend(page.mailboxes);
+        self.aliases.extend(page.aliases);
+        Ok(())
+    }
+}
+
 /// Why a delta was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
@@ -137,6 +151,9 @@ pub enum DirectoryError {
         /// The delta's version.
         delta: u64,
     },
+    /// A page of another listing (another version, or a snapshot among deltas).
+    #[error("a directory page belongs to another listing")]
+    PageMismatch,
 }
 
 /// What applying a delta changed, for the relay's log line.
@@ -400,6 +417,35 @@ pub(crate) mod tests {
         let mut copy = Directory::default();
         copy.apply(dir.snapshot()).unwrap();
         assert_eq!(copy, dir);
+    }
+
+    #[test]
+    fn pages_of_one_listing_merge_and_others_are_refused() {
+        let mut first = DirectoryDelta {
+            version: 7,
+            full: true,
+            ..Default::default()
+        };
+        let second = DirectoryDelta {
+            version: 7,
+            full: true,
+            aliases: alloc::vec![AliasEntry {
+                tenant_id: "t".into(),
+                address: "a@x.example".into(),
+                targets: alloc::vec![],
+                version: 7,
+                deleted: false,
+            }],
+            ..Default::default()
+        };
+        first.merge_page(second).unwrap();
+        assert_eq!(first.aliases.len(), 1);
+        let other = DirectoryDelta {
+            version: 8,
+            full: true,
+            ..Default::default()
+        };
+        assert_eq!(first.merge_page(other), Err(DirectoryError::PageMismatch));
     }
 
     proptest! {

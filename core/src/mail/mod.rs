@@ -4,10 +4,12 @@
 //! gateway and asks [`RecipientPolicy::decide`] about every `RCPT TO`.
 
 mod address;
+mod data;
 mod directory;
 mod policy;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};
+pub use data::{DataDecoder, DataLine, DataOutcome};
 pub use directory::{
     AliasEntry, ApplySummary, Directory, DirectoryDelta, DirectoryError, DomainEntry, DomainStatus,
     MailboxEntry, MailboxKind, MailboxStatus,

@@ -78,6 +78,8 @@ pub mod replies {
     pub const OVER_QUOTA: Reply = reply(452, "4.2.2", "Mailbox or domain over quota");
     /// Message larger than SIZE.
     pub const MESSAGE_TOO_BIG: Reply = reply(552, "5.3.4", "Message size exceeds fixed maximum");
+    /// A DATA line ended in a bare LF.
+    pub const BARE_LF: Reply = reply(554, "5.6.0", "Message contains bare LF line endings");
 }
 
 /// The answer to one recipient.

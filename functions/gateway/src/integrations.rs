@@ -26,7 +26,7 @@ pub async fn route(
         (Method::Put, ["integrations", kind @ ("crm" | "whatsapp")]) => {
             put(&mut req, t, kind).await
         }
-        (Method::Get, ["export"]) => export(t).await,
+        (Method::Get, ["export"]) => crate::export::export(t).await,
         _ => Err(tenantry_edge::http::not_found("route")),
     }
 }
@@ -157,7 +157,7 @@ async fn put(req: &mut Request, t: &TenantCtx<'_>, kind: &str) -> Outcome<Respon
 }
 
 /// The tenant's integrations with every secret masked.
-async fn list(t: &TenantCtx<'_>) -> Outcome<Vec<Value>> {
+pub(crate) async fn list(t: &TenantCtx<'_>) -> Outcome<Vec<Value>> {
     let rows = integrations::stored(&t.db).await?;
     let keyring = if rows.is_empty() {
         None
@@ -179,31 +179,4 @@ async fn list(t: &TenantCtx<'_>) -> Outcome<Vec<Value>> {
         out.push(shown);
     }
     Ok(out)
-}
-
-async fn export(t: &TenantCtx<'_>) -> Outcome<Response> {
-    t.require(Required::new("tenant", "export"))?;
-    let table = |sql: &'static str| async move { t.db.all::<Value>(sql, &[]).await };
-    let document = json!({
-        "format": "tenantry-export-v1",
-        "exported_at": t.ctx.now,
-        "tenant": {"id": t.tenant.id, "slug": t.tenant.slug, "name": t.tenant.name, "plan": t.tenant.plan, "status": t.tenant.status},
-        "members": table("SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1").await?,
-        "custom_roles": table("SELECT name, permissions, created_at FROM custom_roles WHERE tenant_id = ?1").await?,
-        "api_keys": table("SELECT id, name, role, display_prefix, created_at, expires_at, revoked_at FROM api_keys WHERE tenant_id = ?1").await?,
-        "settings": table("SELECT key, value FROM settings WHERE tenant_id = ?1").await?,
-        "limit_overrides": table("SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1").await?,
-        "usage": table("SELECT metric, period, value FROM usage_counters WHERE tenant_id = ?1").await?,
-        "clients": table("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1").await?,
-        "appointments": table("SELECT id, client_id, employee_id, starts_at, ends_at, status, notes, created_at, updated_at FROM appointments WHERE tenant_id = ?1").await?,
-        "conversations": table("SELECT id, wa_id, contact_name, last_message_at FROM conversations WHERE tenant_id = ?1").await?,
-        "messages": table("SELECT message_id, conversation_id, direction, kind, body, status, sent_at FROM messages WHERE tenant_id = ?1").await?,
-        "integrations": list(t).await?,
-        "mail_domains": table("SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND deleted = 0").await?,
-        "mailboxes": table("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0").await?,
-        "mail_aliases": table("SELECT address, domain, targets FROM mail_aliases WHERE tenant_id = ?1 AND deleted = 0").await?,
-        "mail_usage": table("SELECT domain, day, messages, bytes, storage_bytes FROM mail_usage WHERE tenant_id = ?1").await?,
-        "audit_log": table("SELECT id, actor, action, resource, resource_id, before_json, after_json, request_id, created_at FROM audit_log WHERE tenant_id = ?1 ORDER BY created_at").await?,
-    });
-    json(200, &document)
 }

@@ -3,6 +3,7 @@
 //! tenant, admin, mail and relay APIs from D1.
 
 mod admin;
+mod export;
 mod forward;
 mod integrations;
 mod limiter;

@@ -11,8 +11,9 @@ use tenantry_core::limits::Limit;
 use tenantry_core::mail::{
     AliasEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
 };
+use tenantry_core::page::{PageError, PageRequest, encode_cursor};
 use tenantry_core::{ErrorCode, Problem};
-use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
+use tenantry_edge::db::{PlatformDb, TenantDb, int, rows, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::{Outcome, internal};
 use worker::{Method, Request, Response};
@@ -101,31 +102,96 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         })?,
     };
     let platform = PlatformDb(&ctx.db);
-    #[derive(Deserialize)]
-    struct Version {
-        v: Option<f64>,
-    }
-    let version = platform
-        .first::<Version>("SELECT MAX(version) AS v FROM directory_versions", &[])
-        .await?
-        .and_then(|v| v.v)
-        .unwrap_or(0.0) as u64;
+    let cursor = tenantry_edge::http::query_param(&url, "cursor");
+    // The cursor: [the version the listing stops at, and the last domain, mailbox and
+    // alias key sent]. Every page of one listing reads up to the same version, so a row
+    // changed meanwhile is left to the next delta, never sent half-updated.
+    let page = PageRequest::parse(None, cursor.as_deref(), 4)?;
+    let (upto, after) = match &page.after {
+        Some(values) => {
+            let key = |i: usize| values[i].as_str().map(str::to_owned);
+            match (values[0].as_u64(), key(1), key(2), key(3)) {
+                (Some(upto), Some(d), Some(m), Some(a)) => (upto, [d, m, a]),
+                _ => return Err(PageError::Cursor.into()),
+            }
+        }
+        None => {
+            #[derive(Deserialize)]
+            struct Version {
+                v: Option<f64>,
+            }
+            let version = platform
+                .first::<Version>("SELECT MAX(version) AS v FROM directory_versions", &[])
+                .await?
+                .and_then(|v| v.v)
+                .unwrap_or(0.0) as u64;
+            (version, [String::new(), String::new(), String::new()])
+        }
+    };
+    let version = upto;
     let full = since == 0;
     // A snapshot leaves out tombstones; a delta carries them.
-    let mut args = if full {
-        vec![]
-    } else {
-        vec![int(since as i64)]
-    };
-    let (in_scope, scope_arg) = scope_filter(scope, args.len() + 1)?;
-    args.extend(scope_arg);
+    let (in_scope, scope_arg) = scope_filter(scope, 4)?;
     let filter = format!(
-        "{}{in_scope}",
-        if full { "deleted = 0" } else { "version > ?1" }
+        "{} AND version <= ?2{in_scope}",
+        if full {
+            "?1 = 0 AND deleted = 0"
+        } else {
+            "version > ?1"
+        }
     );
-    let domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter}"), &args).await?;
-    let mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter}"), &args).await?;
-    let aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter}"), &args).await?;
+    let args = |after: &str| {
+        let mut args = vec![int(since as i64), int(upto as i64), text(after)];
+        args.extend(scope_arg.clone());
+        args
+    };
+    let limit = DIRECTORY_PAGE_ROWS + 1;
+    let results = platform
+        .read_batch(vec![
+            platform.statement(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0]))?,
+            platform.statement(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1]))?,
+            platform.statement(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2]))?,
+        ])
+        .await?;
+    let mut domains: Vec<DomainRow> = rows(&results[0])?;
+    let mut mailboxes: Vec<MailboxRow> = rows(&results[1])?;
+    let mut aliases: Vec<AliasRow> = rows(&results[2])?;
+    // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
+    let finished = || "\u{7f}".to_string();
+    let mut more = false;
+    let mut next_key = |len: usize, last: Option<String>| {
+        if len > DIRECTORY_PAGE_ROWS {
+            more = true;
+            last.unwrap_or_else(finished)
+        } else {
+            finished()
+        }
+    };
+    let keys = [
+        next_key(
+            domains.len(),
+            domains
+                .get(DIRECTORY_PAGE_ROWS - 1)
+                .map(|d| d.domain.clone()),
+        ),
+        next_key(
+            mailboxes.len(),
+            mailboxes
+                .get(DIRECTORY_PAGE_ROWS - 1)
+                .map(|m| m.address.clone()),
+        ),
+        next_key(
+            aliases.len(),
+            aliases
+                .get(DIRECTORY_PAGE_ROWS - 1)
+                .map(|a| a.address.clone()),
+        ),
+    ];
+    domains.truncate(DIRECTORY_PAGE_ROWS);
+    mailboxes.truncate(DIRECTORY_PAGE_ROWS);
+    aliases.truncate(DIRECTORY_PAGE_ROWS);
+    let next_cursor =
+        more.then(|| encode_cursor(&[json!(upto), json!(keys[0]), json!(keys[1]), json!(keys[2])]));
     let delta = DirectoryDelta {
         version,
         full,
@@ -176,7 +242,9 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             })
             .collect(),
     };
-    json(200, &delta)
+    let mut answer = serde_json::to_value(&delta).map_err(internal)?;
+    answer["next_cursor"] = json!(next_cursor);
+    json(200, &answer)
 }
 
 #[derive(Deserialize)]
@@ -195,6 +263,10 @@ struct UsageBatch {
     batch_id: String,
     items: Vec<UsageItem>,
 }
+
+/// Rows of each table (domains, mailboxes, aliases) one directory page carries; a larger
+/// snapshot or delta comes in several pages linked by `next_cursor`.
+const DIRECTORY_PAGE_ROWS: usize = 1000;
 
 /// Items a batch may carry (one per domain and day; a relay pushes every interval).
 const MAX_USAGE_ITEMS: usize = 1000;
