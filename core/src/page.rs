@@ -14,8 +14,9 @@ use serde_json::Value;
 pub const DEFAULT_LIMIT: usize = 50;
 /// The largest `limit` accepted.
 pub const MAX_LIMIT: usize = 200;
-/// The longest cursor accepted, in characters.
-const MAX_CURSOR_LEN: usize = 512;
+/// The longest cursor accepted, in characters: room for the relay directory's, which
+/// carries three keys of up to 254 bytes each.
+const MAX_CURSOR_LEN: usize = 2048;
 
 /// Why paging parameters were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -163,6 +164,19 @@ mod tests {
         assert_eq!(
             Problem::from(PageError::Cursor).code,
             ErrorCode::InvalidRequest
+        );
+        // The relay directory's cursor: three keys of the longest an address may be.
+        let long = "a".repeat(254);
+        let key = [json!(u64::MAX >> 11), json!(long), json!(long), json!(long)];
+        let cursor = encode_cursor(&key);
+        assert_eq!(
+            PageRequest::parse(None, Some(&cursor), 4).unwrap().after,
+            Some(key.to_vec())
+        );
+        let too_long = "A".repeat(MAX_CURSOR_LEN + 1);
+        assert_eq!(
+            PageRequest::parse(None, Some(&too_long), 4),
+            Err(PageError::Cursor)
         );
     }
 

@@ -312,7 +312,9 @@ impl Session {
                 },
             }
             if decoder.refused() || over_budget {
+                // Refused already: nothing is held, so nothing stays charged either.
                 message = Vec::new();
+                reservation = DataReservation::default();
             }
             if line.capacity() > MAX_KEPT_LINE_CAPACITY {
                 line = Vec::new();

@@ -111,6 +111,25 @@ pub async fn sync_once(
     state: &State,
     gateway: &Gateway,
 ) -> anyhow::Result<ApplySummary> {
+    let summary = pull_once(relay, state, gateway).await?;
+    if summary.full {
+        // A snapshot spread over pages leaves out rows changed while it was paged (they
+        // moved past its version): the delta right after it brings them.
+        let after = pull_once(relay, state, gateway).await?;
+        return Ok(ApplySummary {
+            upserted: summary.upserted + after.upserted,
+            removed: summary.removed + after.removed,
+            ..summary
+        });
+    }
+    Ok(summary)
+}
+
+async fn pull_once(
+    relay: &Relay,
+    state: &State,
+    gateway: &Gateway,
+) -> anyhow::Result<ApplySummary> {
     let current = relay.directory();
     let delta = gateway.directory(current.version()).await?;
     let now = clock::now_secs();

@@ -219,6 +219,11 @@ class GrantTest(Base):
         self.assertProblem(self.req("PATCH", f"/v1/members/{owner_id}", {"role": "viewer"}, token=admin), 403, "forbidden")
         self.assertProblem(self.req("DELETE", f"/v1/members/{owner_id}", token=admin), 403, "forbidden")
         self.assertProblem(self.req("GET", "/v1/export", token=admin), 403, "forbidden")
+        owner_keys = [k for k in self.req("GET", "/v1/api-keys?limit=200", token=self.key_a).json()["api_keys"]
+                      if k["role"] == "owner" and k["revoked_at"] is None]
+        self.assertTrue(owner_keys)
+        self.assertProblem(self.req("DELETE", f"/v1/api-keys/{owner_keys[0]['id']}", token=admin), 403, "forbidden")
+        self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200, "the owner's key still works")
         # A superadmin grants anything.
         r = self.req("POST", "/v1/api-keys", {"name": "by-platform", "role": "owner"}, token=superadmin_token(), headers={"x-tenant": self.slug_a})
         self.assertEqual(r.status, 201, r)

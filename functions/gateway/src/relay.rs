@@ -13,7 +13,7 @@ use tenantry_core::mail::{
 };
 use tenantry_core::page::{PageError, PageRequest, encode_cursor};
 use tenantry_core::{ErrorCode, Problem};
-use tenantry_edge::db::{PlatformDb, TenantDb, int, rows, text};
+use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::{Outcome, internal};
 use worker::{Method, Request, Response};
@@ -146,16 +146,11 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         args
     };
     let limit = DIRECTORY_PAGE_ROWS + 1;
-    let results = platform
-        .read_batch(vec![
-            platform.statement(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0]))?,
-            platform.statement(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1]))?,
-            platform.statement(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2]))?,
-        ])
-        .await?;
-    let mut domains: Vec<DomainRow> = rows(&results[0])?;
-    let mut mailboxes: Vec<MailboxRow> = rows(&results[1])?;
-    let mut aliases: Vec<AliasRow> = rows(&results[2])?;
+    // Three reads; `version <= ?2` keeps them consistent with each other without a
+    // transaction.
+    let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
+    let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
+    let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
     // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
     let finished = || "\u{7f}".to_string();
     let mut more = false;

@@ -218,14 +218,18 @@ async fn revoke_key(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
     #[derive(Deserialize)]
     struct Live {
         id: String,
+        role: String,
     }
     let live: Option<Live> =
         t.db.first(
-            "SELECT id FROM api_keys WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+            "SELECT id, role FROM api_keys WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
             &[text(id)],
         )
         .await?;
     let live = live.ok_or_else(|| not_found("API key"))?;
+    // Revoking a key takes its role away: only who could grant that role (an admin
+    // cannot revoke the owner's keys).
+    t.may_grant(&live.role)?;
     let revoke = t.db.statement(
         "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
         &[text(&live.id), int(t.ctx.now)],
