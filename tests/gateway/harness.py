@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import unittest
 import urllib.request
 
 import contract
@@ -248,3 +249,32 @@ def shared_gateway():
         _SHARED = Gateway().start()
         atexit.register(_SHARED.stop)
     return _SHARED
+
+
+class TwoTenants(unittest.TestCase):
+    """Tests against the shared gateway with two fresh tenants, A and B, each with its owner
+    API key; `PLAN` is theirs."""
+
+    PLAN = "starter"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gateway = shared_gateway()
+        prefix = cls.__name__.lower()[:10]
+        cls.a = cls.gateway.create_tenant(prefix + "-a", plan=cls.PLAN)
+        cls.b = cls.gateway.create_tenant(prefix + "-b", plan=cls.PLAN)
+        cls.key_a, cls.key_b = cls.a["owner_api_key"], cls.b["owner_api_key"]
+        cls.slug_a, cls.slug_b = cls.a["tenant"]["slug"], cls.b["tenant"]["slug"]
+        cls.id_a, cls.id_b = cls.a["tenant"]["id"], cls.b["tenant"]["id"]
+
+    def req(self, *args, **kwargs):
+        return self.gateway.request(*args, **kwargs)
+
+    def assertProblem(self, response, status, code):
+        """The response is problem+json with this status and code; returns its body."""
+        self.assertEqual(response.status, status, response)
+        self.assertEqual(response.headers["content-type"], "application/problem+json")
+        body = response.json()
+        self.assertEqual((body["status"], body["code"]), (status, code), body)
+        self.assertTrue(response.headers["x-request-id"])
+        return body

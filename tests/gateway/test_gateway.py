@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import JWT_SECRET, ROOT, mint_jwt, shared_gateway, superadmin_token
+from harness import JWT_SECRET, ROOT, TwoTenants, mint_jwt, shared_gateway, superadmin_token
 
 GATEWAY = None
 
@@ -22,25 +22,7 @@ def setUpModule():
     GATEWAY = shared_gateway()
 
 
-class Base(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.a = GATEWAY.create_tenant(cls.__name__.lower()[:10] + "-a")
-        cls.b = GATEWAY.create_tenant(cls.__name__.lower()[:10] + "-b")
-        cls.key_a, cls.key_b = cls.a["owner_api_key"], cls.b["owner_api_key"]
-        cls.slug_a, cls.slug_b = cls.a["tenant"]["slug"], cls.b["tenant"]["slug"]
-        cls.id_a, cls.id_b = cls.a["tenant"]["id"], cls.b["tenant"]["id"]
-
-    def req(self, *args, **kwargs):
-        return GATEWAY.request(*args, **kwargs)
-
-    def assertProblem(self, response, status, code):
-        self.assertEqual(response.status, status, response)
-        self.assertEqual(response.headers["content-type"], "application/problem+json")
-        body = response.json()
-        self.assertEqual((body["status"], body["code"]), (status, code), body)
-        self.assertTrue(response.headers["x-request-id"])
-        return body
+Base = TwoTenants
 
 
 class ResolutionTest(Base):

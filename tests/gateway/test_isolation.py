@@ -11,7 +11,7 @@ import pathlib
 import sqlite3
 import unittest
 
-from harness import ROOT, SEAL_RETIRED_KEYS, seal, shared_gateway, superadmin_token
+from harness import ROOT, SEAL_RETIRED_KEYS, TwoTenants, seal, shared_gateway, superadmin_token
 
 GATEWAY = None
 
@@ -21,25 +21,8 @@ def setUpModule():
     GATEWAY = shared_gateway()
 
 
-class Base(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        prefix = cls.__name__.lower()[:10]
-        cls.a = GATEWAY.create_tenant(prefix + "-a", plan="enterprise")
-        cls.b = GATEWAY.create_tenant(prefix + "-b", plan="enterprise")
-        cls.key_a, cls.key_b = cls.a["owner_api_key"], cls.b["owner_api_key"]
-        cls.id_a, cls.id_b = cls.a["tenant"]["id"], cls.b["tenant"]["id"]
-        cls.slug_a, cls.slug_b = cls.a["tenant"]["slug"], cls.b["tenant"]["slug"]
-
-    def req(self, *args, **kwargs):
-        return GATEWAY.request(*args, **kwargs)
-
-    def assertProblem(self, response, status, code):
-        self.assertEqual(response.status, status, response)
-        self.assertEqual(response.headers["content-type"], "application/problem+json")
-        body = response.json()
-        self.assertEqual(body["code"], code, body)
-        return body
+class Base(TwoTenants):
+    PLAN = "enterprise"
 
     def count(self, sql):
         return GATEWAY.sql(sql)[0]["n"]
