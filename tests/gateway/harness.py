@@ -137,12 +137,19 @@ class Gateway:
 
     def sql(self, command):
         """Runs SQL on the local D1 database, as an operator would with wrangler."""
-        result = subprocess.run([str(WRANGLER), "d1", "execute", "DB", "--local", "--persist-to", str(self.state),
-                                 "--json", "--command", command], cwd=ROOT, env=self.env(), capture_output=True,
-                                text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(result.stdout + result.stderr)
-        return json.loads(result.stdout)[0]["results"]
+        # The running gateway holds the same SQLite file: a write of its (the Durable
+        # Object's usage flush, say) can hold the lock for a moment, so a locked database is
+        # retried, as an operator would.
+        for attempt in range(8):
+            result = subprocess.run([str(WRANGLER), "d1", "execute", "DB", "--local", "--persist-to", str(self.state),
+                                     "--json", "--command", command], cwd=ROOT, env=self.env(), capture_output=True,
+                                    text=True, timeout=120)
+            if result.returncode == 0:
+                return json.loads(result.stdout)[0]["results"]
+            if "SQLITE_BUSY" not in result.stdout + result.stderr:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(result.stdout + result.stderr)
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
