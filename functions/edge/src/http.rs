@@ -57,6 +57,18 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Outcome<T> {
         .map_err(|e| Problem::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
+/// The largest magnitude an integer may have to be stored: D1 carries numbers as
+/// JavaScript doubles, exact only up to 2^53 - 1, and a larger one would not read back.
+pub const MAX_STORED_INT: i64 = (1 << 53) - 1;
+
+/// `value`, or 400 naming `field` when D1 could not store it exactly.
+pub fn stored_int(field: &str, value: i64) -> Outcome<i64> {
+    if value.unsigned_abs() > MAX_STORED_INT as u64 {
+        return Err(invalid(field, format!("must be within ±{MAX_STORED_INT}")));
+    }
+    Ok(value)
+}
+
 /// 400 `invalid_request` naming a field.
 pub fn invalid(field: &str, why: impl std::fmt::Display) -> Problem {
     Problem::new(ErrorCode::InvalidRequest, format!("{field}: {why}")).with("field", field)

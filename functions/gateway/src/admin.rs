@@ -298,12 +298,16 @@ fn override_statements(
                     "DELETE FROM limit_overrides WHERE tenant_id = ?1 AND quota = ?2",
                     &[text(quota.as_str())],
                 ),
-                Some(v) if *v >= -1 => tenant_db.statement(
-                    "INSERT INTO limit_overrides (tenant_id, quota, value) VALUES (?1, ?2, ?3) \
+                Some(v) if *v >= -1 && *v <= tenantry_edge::http::MAX_STORED_INT => tenant_db
+                    .statement(
+                        "INSERT INTO limit_overrides (tenant_id, quota, value) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (tenant_id, quota) DO UPDATE SET value = excluded.value",
-                    &[text(quota.as_str()), int(*v)],
-                ),
-                Some(_) => Err(invalid(&field, "must be -1 (unlimited) or more, or null")),
+                        &[text(quota.as_str()), int(*v)],
+                    ),
+                Some(_) => Err(invalid(
+                    &field,
+                    "must be -1 (unlimited) to 2^53 - 1, or null",
+                )),
             }
         })
         .collect()

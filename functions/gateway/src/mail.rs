@@ -11,7 +11,7 @@ use tenantry_core::tenant::Hostname;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::Outcome;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
-use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use worker::{D1PreparedStatement, Method, Request, Response};
 
@@ -160,6 +160,7 @@ async fn create_domain(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
         if value < -1 || value == 0 {
             return Err(invalid(field, "must be positive, or -1 for unlimited"));
         }
+        stored_int(field, value)?;
     }
     let insert = t.db.statement(
         &format!("INSERT INTO mail_domains (tenant_id, domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, version, deleted, created_at) \
@@ -202,6 +203,9 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
         if value.is_some_and(|v| v < -1 || v == 0) {
             return Err(invalid(field, "must be positive, or -1 for unlimited"));
         }
+        if let Some(v) = value {
+            stored_int(field, v)?;
+        }
     }
     let update = t.db.statement(
         &format!("UPDATE mail_domains SET status = COALESCE(?3, status), organization_name = COALESCE(?4, organization_name), \
@@ -240,7 +244,7 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
     if !matches!(body.kind.as_str(), "personal" | "organizational") {
         return Err(invalid("kind", "must be personal or organizational"));
     }
-    let quota = body.quota_mb.unwrap_or(-1);
+    let quota = stored_int("quota_mb", body.quota_mb.unwrap_or(-1))?;
     if quota < -1 || quota == 0 {
         return Err(invalid(
             "quota_mb",

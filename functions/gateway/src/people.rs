@@ -9,7 +9,7 @@ use tenantry_core::mail::Address;
 use tenantry_core::rbac::{BuiltinRole, CustomRole, Required};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
-use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, new_id};
 use worker::{Method, Request, Response};
@@ -425,6 +425,8 @@ async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Res
     t.require(Required::new("appointments", "create"))?;
     let body: NewAppointment = read_json(req).await?;
     check_id(&body.client_id, "cli").map_err(|_| invalid("client_id", "is not a client id"))?;
+    stored_int("starts_at", body.starts_at)?;
+    stored_int("ends_at", body.ends_at)?;
     if body.ends_at <= body.starts_at {
         return Err(invalid("ends_at", "must be after starts_at"));
     }
@@ -489,6 +491,12 @@ async fn update_appointment(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> O
             "status",
             "must be scheduled, confirmed, completed, cancelled or no_show",
         ));
+    }
+    if let Some(at) = body.starts_at {
+        stored_int("starts_at", at)?;
+    }
+    if let Some(at) = body.ends_at {
+        stored_int("ends_at", at)?;
     }
     if body.ends_at.unwrap_or(before.ends_at) <= body.starts_at.unwrap_or(before.starts_at) {
         return Err(invalid("ends_at", "must be after starts_at"));

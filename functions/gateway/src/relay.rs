@@ -294,10 +294,12 @@ fn check_batch(batch: &UsageBatch) -> Outcome<()> {
         if !day_ok {
             return Err(invalid(&format!("items[{i}].day"), "must be YYYY-MM-DD"));
         }
-        if item.messages < 0 || item.bytes < 0 || item.storage_bytes < 0 {
+        let largest = tenantry_edge::http::MAX_STORED_INT;
+        let counts = [item.messages, item.bytes, item.storage_bytes];
+        if counts.iter().any(|c| !(0..=largest).contains(c)) {
             return Err(invalid(
                 &format!("items[{i}]"),
-                "counts must not be negative",
+                format!("counts must be 0 to {largest}"),
             ));
         }
         if item.domain.is_empty() || item.domain.len() > 253 {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::generate_relay_key;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
-use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, internal, new_id, random_bytes};
 use worker::{D1PreparedStatement, Request, Response};
@@ -77,6 +77,9 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: NewRelayKey = read_json(req).await?;
     if body.name.trim().is_empty() || body.name.len() > 100 {
         return Err(invalid("name", "must be 1 to 100 characters"));
+    }
+    if let Some(at) = body.expires_at {
+        stored_int("expires_at", at)?;
     }
     if body.expires_at.is_some_and(|at| at <= ctx.now) {
         return Err(invalid("expires_at", "must be in the future"));

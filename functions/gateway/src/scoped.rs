@@ -11,7 +11,7 @@ use tenantry_core::limits::Quota;
 use tenantry_core::rbac::Required;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{int, opt_text, text};
-use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, new_id, random_bytes};
 use worker::{Method, Request, Response};
@@ -187,6 +187,9 @@ async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
         return Err(invalid("name", "must be 1 to 100 characters"));
     }
     t.may_grant(&body.role)?;
+    if let Some(at) = body.expires_at {
+        stored_int("expires_at", at)?;
+    }
     if body.expires_at.is_some_and(|at| at <= t.ctx.now) {
         return Err(invalid("expires_at", "must be in the future"));
     }
@@ -374,6 +377,7 @@ async fn audit_log(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
                 let at: i64 = value
                     .parse()
                     .map_err(|_| invalid(&name, "must be seconds since the epoch"))?;
+                let at = stored_int(&name, at)?;
                 args.push(int(at));
                 sql.push_str(&format!(
                     " AND created_at {} ?{}",
