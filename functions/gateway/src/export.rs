@@ -183,7 +183,8 @@ async fn next_chunk(cursor: &mut Cursor) -> worker::Result<Vec<u8>> {
         .all(&sql, &[int(cursor.after)])
         .await
         .map_err(|p| worker::Error::RustError(p.detail))?;
-    for mut row in rows.iter().cloned() {
+    let last_page = rows.len() < ROWS_PER_READ;
+    for mut row in rows {
         let position = row
             .as_object_mut()
             .and_then(|o| o.remove("export_rowid"))
@@ -196,7 +197,7 @@ async fn next_chunk(cursor: &mut Cursor) -> worker::Result<Vec<u8>> {
         cursor.wrote_row = true;
         out.extend_from_slice(row.to_string().as_bytes());
     }
-    if rows.len() < ROWS_PER_READ {
+    if last_page {
         cursor.table += 1;
         cursor.after = 0;
         cursor.wrote_row = false;
