@@ -19,7 +19,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ROUTE_WORKERS = ("whatsapp", "stripe", "crm")
+ROUTE_WORKERS = ("whatsapp", "stripe", "crm", "admin", "relay-api")
 
 
 def read_vars(path):

@@ -77,6 +77,19 @@ pub enum BillingError {
     NoTenant,
 }
 
+impl BillingError {
+    /// The error code answered: a bad price map is the operator's, the rest the sender's.
+    pub const fn code(&self) -> crate::problem::ErrorCode {
+        use crate::problem::ErrorCode;
+        match self {
+            BillingError::InvalidPriceMap(_) => ErrorCode::Misconfigured,
+            BillingError::MalformedEvent(_) | BillingError::NoTenant => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+crate::problem::problem_from!(BillingError);
+
 /// Price id → plan (`STRIPE_PRICE_PLANS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PricePlans(BTreeMap<String, Plan>);
@@ -186,6 +199,10 @@ pub struct BillingState {
     pub subscription_id: Option<String>,
     /// `created` of the last applied event.
     pub last_event_at: Option<i64>,
+    /// The tenant's lifecycle status: billing suspends and reactivates only a tenant
+    /// that is active or suspended, never reviving a deleted one nor activating a
+    /// pending one.
+    pub tenant_status: TenantStatus,
 }
 
 impl BillingState {
@@ -197,6 +214,7 @@ impl BillingState {
             customer_id: None,
             subscription_id: None,
             last_event_at: None,
+            tenant_status: TenantStatus::Active,
         }
     }
 }
@@ -316,7 +334,16 @@ pub fn transition(
             Some(TenantStatus::Active)
         }
         _ => None,
-    };
+    }
+    .filter(|_| {
+        matches!(
+            current.tenant_status,
+            TenantStatus::Active | TenantStatus::Suspended
+        )
+    });
+    if let Some(status) = tenant_status {
+        next.tenant_status = status;
+    }
     BillingOutcome::Apply {
         state: next,
         tenant_status,
@@ -350,6 +377,39 @@ mod tests {
                 "items": {"data": [{"price": {"id": price}}]}
             }),
         )
+    }
+
+    #[test]
+    fn billing_never_revives_a_deleted_tenant_nor_activates_a_pending_one() {
+        let policy = BillingPolicy {
+            suspend_when_unpaid: true,
+        };
+        let unpaid = subscription("customer.subscription.updated", 10, "unpaid", "price_pro");
+        let paid = subscription("customer.subscription.updated", 20, "active", "price_pro");
+        for status in [TenantStatus::Deleted, TenantStatus::Pending] {
+            let mut state = BillingState::new(Plan::Free);
+            state.tenant_status = status;
+            for e in [&unpaid, &paid] {
+                match transition(e, &state, &prices(), policy) {
+                    BillingOutcome::Apply {
+                        state: next,
+                        tenant_status,
+                    } => {
+                        assert_eq!(tenant_status, None, "{status:?}");
+                        assert_eq!(next.tenant_status, status);
+                        state = next;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let active = BillingState::new(Plan::Free);
+        let suspended = apply(&active, &unpaid, policy);
+        assert_eq!(suspended.tenant_status, TenantStatus::Suspended);
+        assert_eq!(
+            apply(&suspended, &paid, policy).tenant_status,
+            TenantStatus::Active
+        );
     }
 
     fn apply(state: &BillingState, e: &StripeEvent, policy: BillingPolicy) -> BillingState {

@@ -36,6 +36,8 @@ impl CrmError {
     }
 }
 
+crate::problem::problem_from!(CrmError);
+
 /// Which credentials to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {

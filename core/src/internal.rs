@@ -34,6 +34,13 @@ pub struct InternalContext {
     /// The authenticated principal's subject, when there is one (webhooks have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// Set when the principal is a platform superadmin (the admin Worker requires it).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub superadmin: bool,
+    /// The tenants a relay key serves, when the principal is one (the relay Worker
+    /// requires it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_scope: Option<crate::auth::RelayScope>,
     /// The gateway's request id, for logs and audit entries.
     pub request_id: String,
     /// The method the context was issued for.
@@ -70,6 +77,8 @@ impl ContextError {
         ErrorCode::Unauthenticated
     }
 }
+
+crate::problem::problem_from!(ContextError);
 
 use crate::mac::HmacSha256;
 
@@ -150,6 +159,8 @@ mod tests {
         InternalContext {
             tenant_id: Some("t_paris".into()),
             subject: Some("u_1".into()),
+            superadmin: false,
+            relay_scope: None,
             request_id: "req_1".into(),
             method: "POST".into(),
             path: "/v1/crm/Contact".into(),

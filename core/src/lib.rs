@@ -27,8 +27,10 @@ extern crate alloc;
 
 pub mod auth;
 pub mod billing;
+pub mod calendar;
 pub mod crm;
 mod encoding;
+pub mod ids;
 pub mod internal;
 pub mod limits;
 pub mod mac;
@@ -39,6 +41,7 @@ pub mod ratelimit;
 pub mod rbac;
 pub mod seal;
 pub mod tenant;
+pub mod validate;
 pub mod webhook;
 pub mod whatsapp;
 

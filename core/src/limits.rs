@@ -272,15 +272,15 @@ pub struct QuotaExceeded {
     pub requested: u64,
 }
 
-impl QuotaExceeded {
-    /// The 403 `quota_exceeded` problem with `quota`, `current`, `limit` and `requested`.
-    pub fn to_problem(&self) -> Problem {
+/// The 403 `quota_exceeded` problem with `quota`, `current`, `limit` and `requested`.
+impl From<QuotaExceeded> for Problem {
+    fn from(error: QuotaExceeded) -> Self {
         use alloc::string::ToString;
-        Problem::new(ErrorCode::QuotaExceeded, self.to_string())
-            .with("quota", self.quota.as_str())
-            .with("current", self.current)
-            .with("limit", self.limit.as_i64())
-            .with("requested", self.requested)
+        Problem::new(ErrorCode::QuotaExceeded, error.to_string())
+            .with("quota", error.quota.as_str())
+            .with("current", error.current)
+            .with("limit", error.limit.as_i64())
+            .with("requested", error.requested)
     }
 }
 
@@ -343,7 +343,7 @@ mod tests {
             (err.current, err.limit, err.requested),
             (50, Limit::Max(50), 1)
         );
-        let problem = err.to_problem().to_value(None);
+        let problem = Problem::from(err).to_value(None);
         assert_eq!(problem["status"], 403);
         assert_eq!(problem["code"], "quota_exceeded");
         assert_eq!(problem["current"], 50);

@@ -157,25 +157,19 @@ impl Problem {
     }
 }
 
-/// Each core error becomes the problem its code names, its message as the detail, so
-/// the shells map errors with `?` and in one place.
+/// Makes a core error (with `code()` and `Display`) the problem its code names, its
+/// message as the detail, so the shells map errors with `?`. Invoked beside each error
+/// type.
 macro_rules! problem_from {
     ($($error:ty),* $(,)?) => {
-        $(impl From<$error> for Problem {
+        $(impl From<$error> for $crate::problem::Problem {
             fn from(error: $error) -> Self {
-                Problem::new(error.code(), error.to_string())
+                $crate::problem::Problem::new(error.code(), alloc::string::ToString::to_string(&error))
             }
         })*
     };
 }
-
-problem_from!(
-    crate::auth::AuthError,
-    crate::crm::CrmError,
-    crate::internal::ContextError,
-    crate::tenant::ResolveError,
-    crate::webhook::WebhookError,
-);
+pub(crate) use problem_from;
 
 #[cfg(test)]
 mod tests {

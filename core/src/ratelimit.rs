@@ -1,20 +1,18 @@
-//! Per-tenant rate limiting: a sliding-window counter and GCRA, time passed in.
+//! Per-tenant rate limiting: a sliding-window counter, time passed in.
 //!
-//! Both keep a small serialisable state so a Durable Object can persist it, and both
-//! answer with a [`RateDecision`] that carries the values of the `RateLimit`,
+//! It keeps a small serialisable state so a Durable Object can persist it, and it
+//! answers with a [`RateDecision`] that carries the values of the `RateLimit`,
 //! `RateLimit-Policy` (IETF httpapi ratelimit-headers) and `Retry-After` headers.
 //! Arithmetic is integral: the same inputs give the same answer everywhere.
 
 use alloc::string::String;
-use core::hash::Hash;
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// The name of the policy in the headers.
 pub const POLICY_NAME: &str = "tenant";
 
-/// The answer to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The answer to one request; serialisable so a Durable Object can hand it back whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateDecision {
     /// Whether the request may proceed (and was counted).
     pub allowed: bool,
@@ -173,95 +171,6 @@ impl SlidingWindow {
     }
 }
 
-/// The generic cell rate algorithm: requests are spaced `window / limit` apart on
-/// average, with bursts of up to `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gcra {
-    /// Requests per window, sustained.
-    pub limit: u32,
-    /// Window length in milliseconds.
-    pub window_ms: u64,
-    /// Requests allowed back to back.
-    pub burst: u32,
-}
-
-/// The state of one key of a [`Gcra`]: the theoretical arrival time in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcraState {
-    /// Theoretical arrival time of the next request, in microseconds.
-    pub tat_us: u64,
-}
-
-impl Gcra {
-    fn emission_interval_us(&self) -> u64 {
-        (self.window_ms * 1000) / u64::from(self.limit.max(1))
-    }
-
-    /// Decides one request at `now_ms` and counts it when allowed.
-    pub fn check(&self, state: &mut GcraState, now_ms: u64) -> RateDecision {
-        let now = now_ms.saturating_mul(1000);
-        let interval = self.emission_interval_us();
-        let burst_span = interval.saturating_mul(u64::from(self.burst));
-        let tat = state.tat_us.max(now);
-        let new_tat = tat.saturating_add(interval);
-        let allow_at = new_tat.saturating_sub(burst_span);
-        let allowed = self.limit > 0 && self.burst > 0 && now >= allow_at;
-        if allowed {
-            state.tat_us = new_tat;
-        }
-        let backlog = state.tat_us.max(now) - now;
-        RateDecision {
-            allowed,
-            limit: self.limit,
-            window_secs: self.window_ms.div_ceil(1000),
-            reset_secs: backlog.div_ceil(1_000_000),
-            retry_after_ms: (!allowed).then(|| (allow_at - now).div_ceil(1000).max(1)),
-            headroom: burst_span.saturating_sub(backlog),
-            unit: interval.max(1),
-        }
-    }
-}
-
-/// A sliding-window limiter over many keys, for shells that keep several tenants in one
-/// place (the relay, tests, benchmarks).
-#[derive(Debug, Clone)]
-pub struct KeyedLimiter<K> {
-    policy: SlidingWindow,
-    states: HashMap<K, WindowState>,
-}
-
-impl<K: Hash + Eq> KeyedLimiter<K> {
-    /// An empty limiter with one policy for every key.
-    pub fn new(policy: SlidingWindow) -> Self {
-        KeyedLimiter {
-            policy,
-            states: HashMap::new(),
-        }
-    }
-
-    /// Decides one request of `key` at `now_ms`.
-    pub fn check(&mut self, key: K, now_ms: u64) -> RateDecision {
-        let state = self.states.entry(key).or_default();
-        self.policy.check(state, now_ms)
-    }
-
-    /// Forgets keys idle for two windows: their state would be all zeros anyway.
-    pub fn evict_idle(&mut self, now_ms: u64) {
-        let horizon = now_ms.saturating_sub(2 * self.policy.window_ms);
-        self.states.retain(|_, s| s.window_start_ms >= horizon);
-    }
-
-    /// Keys currently tracked.
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    /// Whether no key is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,32 +243,6 @@ mod tests {
     fn zero_limit_refuses_everything() {
         let mut state = WindowState::default();
         assert!(!SlidingWindow::per_minute(0).check(&mut state, 0).allowed);
-        let mut g = GcraState::default();
-        let gcra = Gcra {
-            limit: 0,
-            window_ms: MINUTE,
-            burst: 0,
-        };
-        assert!(!gcra.check(&mut g, 0).allowed);
-    }
-
-    #[test]
-    fn gcra_allows_the_burst_then_spaces_requests() {
-        let gcra = Gcra {
-            limit: 60,
-            window_ms: MINUTE,
-            burst: 5,
-        };
-        let mut state = GcraState::default();
-        let t = 1_000_000;
-        let allowed = (0..10)
-            .filter(|_| gcra.check(&mut state, t).allowed)
-            .count();
-        assert_eq!(allowed, 5);
-        let denied = gcra.check(&mut state, t);
-        assert_eq!(denied.retry_after_ms, Some(1_000));
-        assert!(!gcra.check(&mut state, t + 999).allowed);
-        assert!(gcra.check(&mut state, t + 1_000).allowed);
     }
 
     #[test]
@@ -370,16 +253,6 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
         let mut restored: WindowState = serde_json::from_str(&json).unwrap();
         assert_eq!(policy.check(&mut restored, MINUTE).remaining(), 1);
-    }
-
-    #[test]
-    fn keyed_limiter_isolates_keys_and_evicts() {
-        let mut limiter = KeyedLimiter::new(SlidingWindow::per_minute(1));
-        assert!(limiter.check("paris", MINUTE).allowed);
-        assert!(!limiter.check("paris", MINUTE).allowed);
-        assert!(limiter.check("lyon", MINUTE).allowed);
-        limiter.evict_idle(4 * MINUTE);
-        assert!(limiter.is_empty());
     }
 
     proptest! {
@@ -421,14 +294,5 @@ mod tests {
             prop_assert!(per_window.iter().all(|&n| n <= limit));
         }
 
-        #[test]
-        fn gcra_never_exceeds_burst_plus_rate(limit in 1u32..100, burst in 1u32..20, times in proptest::collection::vec(0u64..MINUTE, 0..300)) {
-            let gcra = Gcra { limit, window_ms: MINUTE, burst };
-            let mut state = GcraState::default();
-            let mut sorted = times;
-            sorted.sort_unstable();
-            let allowed = sorted.iter().filter(|&&t| gcra.check(&mut state, t).allowed).count() as u64;
-            prop_assert!(allowed <= u64::from(burst) + u64::from(limit));
-        }
     }
 }

@@ -45,6 +45,8 @@ impl WebhookError {
     }
 }
 
+crate::problem::problem_from!(WebhookError);
+
 /// A parsed `Stripe-Signature` header: `t=<unix>,v1=<hex>,v1=<hex>,v0=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeSignature {

@@ -16,6 +16,15 @@ pub enum WhatsAppError {
     NotJson,
 }
 
+impl WhatsAppError {
+    /// The error code answered: the sender's body is wrong.
+    pub const fn code(self) -> crate::problem::ErrorCode {
+        crate::problem::ErrorCode::InvalidRequest
+    }
+}
+
+crate::problem::problem_from!(WhatsAppError);
+
 /// A message a customer sent to the tenant's number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {

@@ -121,7 +121,8 @@ impl ApiKeyRecord {
 }
 
 /// Which tenants a relay key serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RelayScope {
     /// The MX of every tenant's domains.
     AllTenants,

@@ -1,6 +1,7 @@
 //! Platform JWTs: HS256 only.
 //!
-//! Signing goes through jwt-compact. Verification is a dedicated path because most of
+//! Signing goes through jwt-compact, behind the `jwt-sign` feature (only the issuer and
+//! the tests mint tokens). Verification is a dedicated path because most of
 //! the cost of a general-purpose verifier is not cryptography: the HMAC key schedule is
 //! computed once per [`JwtKey`] (not per token), the standard header is recognised
 //! without decoding it, the signature is checked before any claim is parsed, and the
@@ -13,6 +14,7 @@ use alloc::vec::Vec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+#[cfg(feature = "jwt-sign")]
 use jwt_compact::AlgorithmExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -111,6 +113,7 @@ struct Header {
 }
 
 /// The custom part of the claims as jwt-compact serialises it (it writes the times).
+#[cfg(feature = "jwt-sign")]
 #[derive(Serialize)]
 struct SignedClaims<'a> {
     sub: &'a str,
@@ -128,6 +131,7 @@ struct SignedClaims<'a> {
 /// An HS256 key, ready to sign and verify.
 #[derive(Clone)]
 pub struct JwtKey {
+    #[cfg(feature = "jwt-sign")]
     signing: jwt_compact::alg::Hs256Key,
     keyed_mac: Hmac<Sha256>,
 }
@@ -143,10 +147,12 @@ impl JwtKey {
     pub fn new(secret: &[u8]) -> Result<Self, crate::mac::EmptyKey> {
         Ok(JwtKey {
             keyed_mac: crate::mac::hmac_key(secret)?,
+            #[cfg(feature = "jwt-sign")]
             signing: jwt_compact::alg::Hs256Key::new(secret),
         })
     }
 
+    #[cfg(feature = "jwt-sign")]
     /// Signs claims with jwt-compact; `iat`, `exp` and `nbf` are taken from `claims`.
     pub fn sign(&self, claims: &Claims) -> String {
         let custom = SignedClaims {

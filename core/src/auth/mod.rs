@@ -63,6 +63,8 @@ impl AuthError {
     }
 }
 
+crate::problem::problem_from!(AuthError);
+
 /// What an `Authorization` header carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {

@@ -5,7 +5,7 @@ mod resolve;
 
 pub use names::{Hostname, NameError, Slug};
 pub use resolve::{
-    Named, RequestFacts, Resolution, ResolveError, ResolvedBy, TenantKey, TenantResolver,
+    Named, RequestFacts, Resolution, ResolveError, ResolvedBy, TenantKey, TenantResolver, admit,
     strip_tenant_path,
 };
 

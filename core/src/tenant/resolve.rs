@@ -49,7 +49,8 @@ impl ResolvedBy {
 }
 
 /// What the shell looks a tenant up by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TenantKey {
     /// A custom hostname.
     Hostname(Hostname),
@@ -132,6 +133,8 @@ impl ResolveError {
         }
     }
 }
+
+crate::problem::problem_from!(ResolveError);
 
 /// The path prefix that names a tenant: `/v1/t/{slug}/...`.
 const TENANT_PATH_PREFIX: &str = "/v1/t/";
@@ -249,23 +252,31 @@ impl TenantResolver {
             chosen = Some((tenant, ResolvedBy::Token));
         }
         let (tenant, resolved_by) = chosen.ok_or(ResolveError::Required)?;
-        if tenant.status == TenantStatus::Deleted {
-            return Err(ResolveError::NotFound);
-        }
-        // Membership is checked before status so that another tenant's principal learns
-        // nothing about this tenant's state.
-        if principal.is_some_and(|p| !p.may_act_on(&tenant.id)) {
-            return Err(ResolveError::Mismatch);
-        }
-        match tenant.status {
-            TenantStatus::Active => Ok(Resolution {
-                tenant: tenant.clone(),
-                resolved_by,
-            }),
-            TenantStatus::Pending => Err(ResolveError::Inactive),
-            TenantStatus::Suspended => Err(ResolveError::Suspended),
-            TenantStatus::Deleted => Err(ResolveError::NotFound),
-        }
+        admit(tenant, principal.is_none_or(|p| p.may_act_on(&tenant.id)))?;
+        Ok(Resolution {
+            tenant: tenant.clone(),
+            resolved_by,
+        })
+    }
+}
+
+/// Whether a request may enter `tenant`, given whether its principal may act on it: the
+/// last step of [`TenantResolver::decide`], also taken by the tenant's Durable Object
+/// before it counts a request, so that nothing refused here touches the tenant's limits.
+pub fn admit(tenant: &Tenant, may_act: bool) -> Result<(), ResolveError> {
+    if tenant.status == TenantStatus::Deleted {
+        return Err(ResolveError::NotFound);
+    }
+    // Membership is checked before status so that another tenant's principal learns
+    // nothing about this tenant's state.
+    if !may_act {
+        return Err(ResolveError::Mismatch);
+    }
+    match tenant.status {
+        TenantStatus::Active => Ok(()),
+        TenantStatus::Pending => Err(ResolveError::Inactive),
+        TenantStatus::Suspended => Err(ResolveError::Suspended),
+        TenantStatus::Deleted => Err(ResolveError::NotFound),
     }
 }
 

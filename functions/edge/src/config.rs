@@ -26,6 +26,15 @@ pub fn required(env: &Env, name: &str) -> Result<String, Problem> {
     value(env, name).ok_or_else(|| misconfigured(name, "is not set"))
 }
 
+/// `PLATFORM_DOMAIN`, when set.
+pub fn platform_domain(env: &Env) -> Result<Option<Hostname>, Problem> {
+    value(env, "PLATFORM_DOMAIN")
+        .map(|d| {
+            Hostname::parse(&d).map_err(|_| misconfigured("PLATFORM_DOMAIN", "is not a hostname"))
+        })
+        .transpose()
+}
+
 /// What every request of the gateway needs.
 pub struct Config {
     /// `PLATFORM_DOMAIN`, for subdomain resolution.
@@ -39,13 +48,7 @@ pub struct Config {
 impl Config {
     /// Reads the configuration.
     pub fn load(env: &Env) -> Result<Self, Problem> {
-        let platform_domain = match value(env, "PLATFORM_DOMAIN") {
-            None => None,
-            Some(d) => Some(
-                Hostname::parse(&d)
-                    .map_err(|_| misconfigured("PLATFORM_DOMAIN", "is not a hostname"))?,
-            ),
-        };
+        let platform_domain = platform_domain(env)?;
         let secret = required(env, "JWT_SECRET")?;
         if secret.len() < 32 {
             return Err(misconfigured(

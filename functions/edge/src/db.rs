@@ -137,6 +137,10 @@ async fn write_batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> O
         .collect())
 }
 
+/// The columns of `tenants` that make a `tenantry_core::tenant::Tenant` (rows
+/// deserialise straight into it).
+pub const TENANT_COLUMNS: &str = "id, slug, name, plan, status";
+
 /// Platform-level statements (tenants, users, hostnames, the relay's cross-tenant
 /// directory read): not tenant-owned rows, or read for every tenant on purpose.
 pub struct PlatformDb<'a>(pub &'a D1Database);
@@ -184,16 +188,6 @@ impl PlatformDb<'_> {
 /// The rows of one answer of [`PlatformDb::read_batch`].
 pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Outcome<Vec<T>> {
     result.results().map_err(internal)
-}
-
-/// A conflict from a UNIQUE constraint, or an internal error.
-pub fn conflict_or_internal(error: impl std::fmt::Display, what: &str) -> Problem {
-    let text = error.to_string();
-    if text.contains("UNIQUE constraint failed") {
-        Problem::new(ErrorCode::Conflict, format!("{what} already exists"))
-    } else {
-        internal(text)
-    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn problem(problem: &Problem, request_id: &str) -> Result<Response> {
     let mut response =
         Response::ok(problem.to_json(Some(request_id)))?.with_status(problem.status());
-    response
-        .headers_mut()
-        .set("content-type", PROBLEM_CONTENT_TYPE)?;
+    let headers = response.headers_mut();
+    headers.set("content-type", PROBLEM_CONTENT_TYPE)?;
+    if let Some((_, serde_json::Value::String(allow))) =
+        problem.extensions.iter().find(|(name, _)| name == "allow")
+    {
+        headers.set("allow", allow)?;
+    }
     Ok(response)
 }
 

@@ -10,6 +10,8 @@ pub mod http;
 pub mod integrations;
 pub mod internal;
 pub mod paging;
+pub mod routes;
+pub mod tenant_state;
 
 use tenantry_core::{ErrorCode, Problem};
 

@@ -1,5 +1,5 @@
 //! The routes served by the other Workers: the gateway decides who may ask, then hands
-//! the request over a service binding with a signed context.
+//! the request over a service binding with a context signed for that very request.
 
 use crate::{Ctx, TenantCtx};
 use tenantry_core::crm;
@@ -7,13 +7,17 @@ use tenantry_core::internal::InternalContext;
 use tenantry_core::rbac::Required;
 use tenantry_edge::Outcome;
 use tenantry_edge::internal::forward;
+use tenantry_edge::routes::Service;
 use worker::{Request, Response};
 
 fn context(ctx: &Ctx, req: &Request, tenant_id: Option<&str>) -> Outcome<InternalContext> {
     let url = req.url().map_err(tenantry_edge::internal)?;
+    let principal = ctx.principal.as_ref();
     Ok(InternalContext {
         tenant_id: tenant_id.map(str::to_string),
-        subject: ctx.principal.as_ref().map(|p| p.subject.clone()),
+        subject: principal.map(|p| p.subject.clone()),
+        superadmin: principal.is_some_and(|p| p.is_superadmin()),
+        relay_scope: principal.and_then(|p| p.relay_scope()).cloned(),
         request_id: ctx.request_id.clone(),
         method: req.method().to_string(),
         path: url.path().to_string(),
@@ -21,11 +25,16 @@ fn context(ctx: &Ctx, req: &Request, tenant_id: Option<&str>) -> Outcome<Interna
     })
 }
 
-/// `/webhook/whatsapp/{tenant_id}` and `/webhook/stripe`: no principal; the route
-/// Worker verifies the sender's signature.
-pub async fn webhook(ctx: &Ctx, req: Request, binding: &str) -> Outcome<Response> {
-    let context = context(ctx, &req, None)?;
-    forward(&ctx.env, binding, req, &context).await
+/// Hands `req` to `service` with the principal the gateway established (none for the
+/// webhooks, whose Workers verify the sender's signature).
+pub async fn to(
+    ctx: &Ctx,
+    req: Request,
+    service: Service,
+    tenant_id: Option<&str>,
+) -> Outcome<Response> {
+    let context = context(ctx, &req, tenant_id)?;
+    forward(&ctx.env, service.binding(), req, &context).await
 }
 
 /// `/v1/crm/{path}`: the method's permission is checked here, the credentials are
@@ -33,6 +42,5 @@ pub async fn webhook(ctx: &Ctx, req: Request, binding: &str) -> Outcome<Response
 pub async fn crm(t: &TenantCtx<'_>, req: Request, rest: &str) -> Outcome<Response> {
     let plan = crm::plan(req.method().as_ref(), rest)?;
     t.require(Required::new(plan.permission.0, plan.permission.1))?;
-    let context = context(t.ctx, &req, Some(&t.tenant.id))?;
-    forward(&t.ctx.env, "CRM", req, &context).await
+    to(t.ctx, req, Service::Crm, Some(&t.tenant.id)).await
 }

@@ -9,25 +9,22 @@ use tenantry_core::rbac::Required;
 use tenantry_core::seal::{Keyring, mask};
 use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::routes::{Matched, Route, misrouted};
 use tenantry_edge::{Outcome, integrations, random_bytes};
-use worker::{Method, Request, Response};
+use worker::{Request, Response};
 
-pub async fn route(
-    mut req: Request,
-    t: &TenantCtx<'_>,
-    method: &Method,
-    parts: &[&str],
-) -> Outcome<Response> {
-    match (method, parts) {
-        (Method::Get, ["integrations"]) => {
+pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Matched<'_>) -> Outcome<Response> {
+    match m.route {
+        Route::ListIntegrations => {
             t.require(Required::new("integrations", "read"))?;
             json(200, &json!({"integrations": list(t).await?}))
         }
-        (Method::Put, ["integrations", kind @ ("crm" | "whatsapp")]) => {
-            put(&mut req, t, kind).await
-        }
-        (Method::Get, ["export"]) => crate::export::export(t).await,
-        _ => Err(tenantry_edge::http::not_found("route")),
+        Route::PutIntegration => match m.param(0) {
+            kind @ ("crm" | "whatsapp") => put(&mut req, t, kind).await,
+            _ => Err(tenantry_edge::http::not_found("integration kind")),
+        },
+        Route::Export => crate::export::export(t).await,
+        _ => Err(misrouted()),
     }
 }
 

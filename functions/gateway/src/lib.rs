@@ -1,33 +1,34 @@
-//! The gateway Worker: the only public Worker. It resolves the tenant, authenticates,
-//! authorizes and rate-limits every `/v1/` request with `tenantry-core`, then serves the
-//! tenant, admin, mail and relay APIs from D1.
+//! The gateway Worker: the only public Worker. It finds the route in the edge's routing
+//! table, authenticates, resolves the tenant, authorizes and rate-limits with
+//! `tenantry-core`, serves the tenant routes from D1 and hands every other concern
+//! (platform admin, relay, webhooks, CRM) to its Worker over a service binding.
 
-mod admin;
 mod export;
 mod forward;
+mod hints;
 mod integrations;
-mod limiter;
 mod mail;
 mod people;
-mod relay;
-mod relay_keys;
-mod reseal;
 mod scoped;
+mod tenant_gate;
 
 use serde::Deserialize;
 use tenantry_core::auth::Principal;
-use tenantry_core::limits::{Limits, Plan, Quota, QuotaExceeded};
+use tenantry_core::limits::{Limits, Quota, QuotaExceeded};
+use tenantry_core::ratelimit::RateDecision;
 use tenantry_core::rbac::{CustomRole, Decision, Required, authorize};
 use tenantry_core::tenant::{
-    RequestFacts, Tenant, TenantKey, TenantResolver, TenantStatus, strip_tenant_path,
+    Named, RequestFacts, ResolvedBy, Tenant, TenantKey, TenantResolver, strip_tenant_path,
 };
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::config::Config;
-use tenantry_edge::db::{PlatformDb, TenantDb, rows, text};
+use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, TenantDb, rows, text};
+use tenantry_edge::routes::{self, Access, Matched, Route, Service};
+use tenantry_edge::tenant_state::{self, AdmitRequest, HotState};
 use tenantry_edge::{Outcome, audit, http, now_millis, now_secs};
-use worker::{D1Database, Env, Method, Request, Response, event};
+use worker::{D1Database, Env, Request, Response, event};
 
-pub use limiter::TenantLimiter;
+pub use tenant_gate::TenantGate;
 
 /// A request after authentication.
 pub struct Ctx {
@@ -48,6 +49,20 @@ pub struct TenantCtx<'a> {
     pub db: TenantDb<'a>,
     pub custom_roles: Vec<CustomRole>,
     pub limits: Limits,
+}
+
+/// A request's way into its tenant.
+enum Entry<'a> {
+    /// Admitted and counted.
+    Admitted(Box<TenantCtx<'a>>, Counted),
+    /// Over the per-minute limit.
+    Limited(RateDecision),
+}
+
+/// What the tenant's Durable Object counted for this request.
+pub struct Counted {
+    pub rate: RateDecision,
+    pub month_calls: u64,
 }
 
 impl TenantCtx<'_> {
@@ -108,94 +123,149 @@ impl TenantCtx<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct OverrideRow {
-    quota: String,
-    value: f64,
-}
-
-fn overrides_statement(db: &TenantDb<'_>) -> Outcome<worker::D1PreparedStatement> {
-    db.statement(
-        "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
-        &[],
-    )
-}
-
-fn limits_from(plan: Plan, rows: &[OverrideRow]) -> Outcome<Limits> {
-    let overrides = tenantry_core::limits::parse_overrides(
-        rows.iter().map(|r| (r.quota.as_str(), r.value as i64)),
-    )
-    .map_err(tenantry_edge::internal)?;
-    Ok(Limits::for_tenant(plan, &overrides))
+/// The tenant a request means, before its Durable Object is asked.
+struct Target {
+    tenant_id: String,
+    /// The slugs and hostnames that named it, for the object to confirm.
+    names: Vec<TenantKey>,
 }
 
 #[derive(Deserialize)]
-struct RoleRow {
-    name: String,
-    permissions: String,
+struct IdRow {
+    id: String,
 }
 
-fn roles_statement(db: &TenantDb<'_>) -> Outcome<worker::D1PreparedStatement> {
-    db.statement(
-        "SELECT name, permissions FROM custom_roles WHERE tenant_id = ?1",
-        &[],
-    )
-}
-
-fn roles_from(rows: Vec<RoleRow>) -> Vec<CustomRole> {
-    rows.into_iter()
-        .filter_map(|r| {
-            Some(CustomRole {
-                name: r.name,
-                permissions: serde_json::from_str(&r.permissions).ok()?,
-            })
-        })
-        .collect()
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TenantRow {
-    pub id: String,
-    pub slug: String,
-    pub name: String,
-    pub plan: String,
-    pub status: String,
-}
-
-impl TenantRow {
-    pub fn into_tenant(self) -> Outcome<Tenant> {
-        Ok(Tenant {
-            plan: Plan::parse(&self.plan)
-                .ok_or_else(|| tenantry_edge::internal("stored plan is unknown"))?,
-            status: TenantStatus::parse(&self.status)
-                .ok_or_else(|| tenantry_edge::internal("stored status is unknown"))?,
-            id: self.id,
-            slug: self.slug,
-            name: self.name,
-        })
+/// The tenant `key` (a slug or a hostname) names: from this isolate's hints unless
+/// `fresh`, else from D1.
+async fn tenant_id_of(ctx: &Ctx, key: &TenantKey, fresh: bool) -> Outcome<Option<String>> {
+    if !fresh && let Some(id) = hints::hint(key) {
+        return Ok(Some(id));
     }
-}
-
-const TENANT_COLUMNS: &str = "id, slug, name, plan, status";
-
-fn tenant_statement(db: &D1Database, key: &TenantKey) -> Outcome<worker::D1PreparedStatement> {
-    let platform = PlatformDb(db);
-    match key {
-        TenantKey::Id(id) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), &[text(id)]),
-        TenantKey::Slug(slug) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"), &[text(slug.as_str())]),
-        TenantKey::Hostname(host) => platform.statement(
-            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM tenant_hostnames WHERE hostname = ?1)"),
-            &[text(host.as_str())],
-        ),
+    let platform = PlatformDb(&ctx.db);
+    let row: Option<IdRow> = match key {
+        TenantKey::Id(id) => return Ok(Some(id.clone())),
+        TenantKey::Slug(slug) => {
+            platform
+                .first(
+                    "SELECT id FROM tenants WHERE slug = ?1",
+                    &[text(slug.as_str())],
+                )
+                .await?
+        }
+        TenantKey::Hostname(host) => {
+            platform
+                .first(
+                    "SELECT tenant_id AS id FROM tenant_hostnames WHERE hostname = ?1",
+                    &[text(host.as_str())],
+                )
+                .await?
+        }
+    };
+    if let Some(row) = &row {
+        hints::remember(key, &row.id);
     }
+    Ok(row.map(|r| r.id))
 }
 
-/// Resolves, authorizes the principal's membership and rate-limits.
+/// The one tenant the request's names agree on and its principal may act on, with no
+/// D1 read when hints know the names. Anything else (names that disagree or name
+/// nothing, a principal of another tenant) is decided by the core over the tenants
+/// loaded from D1, which never touches a tenant's Durable Object.
+async fn target(
+    ctx: &Ctx,
+    resolver: &TenantResolver,
+    named: &[Named],
+    principal: &Principal,
+    fresh: bool,
+) -> Outcome<Target> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    let mut unknown = false;
+    for source in named.iter().filter(|n| n.by != ResolvedBy::Token) {
+        match tenant_id_of(ctx, &source.key, fresh).await? {
+            Some(id) => {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+                if !matches!(source.key, TenantKey::Id(_)) {
+                    names.push(source.key.clone());
+                }
+            }
+            // An unregistered hostname names nothing (it may be the platform's own).
+            None if matches!(source.key, TenantKey::Hostname(_)) => {}
+            None => unknown = true,
+        }
+    }
+    let home = principal.home_tenant.clone();
+    let single = match ids.len() {
+        0 => home,
+        1 => ids.pop(),
+        _ => None,
+    };
+    if !unknown
+        && let Some(tenant_id) = single
+        && principal.may_act_on(&tenant_id)
+    {
+        return Ok(Target { tenant_id, names });
+    }
+    let resolution = decide_from_d1(ctx, resolver, named, principal).await?;
+    Ok(Target {
+        tenant_id: resolution,
+        names,
+    })
+}
+
+/// The core's decision over every named tenant as D1 has it: the error to answer, or
+/// (when the hints were wrong) the tenant id.
+async fn decide_from_d1(
+    ctx: &Ctx,
+    resolver: &TenantResolver,
+    named: &[Named],
+    principal: &Principal,
+) -> Outcome<String> {
+    let mut keys: Vec<&TenantKey> = Vec::new();
+    for source in named {
+        if !keys.contains(&&source.key) {
+            keys.push(&source.key);
+        }
+    }
+    let platform = PlatformDb(&ctx.db);
+    let statements = keys
+        .iter()
+        .map(|key| match key {
+            TenantKey::Id(id) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), &[text(id)]),
+            TenantKey::Slug(slug) => platform.statement(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"), &[text(slug.as_str())]),
+            TenantKey::Hostname(host) => platform.statement(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM tenant_hostnames WHERE hostname = ?1)"),
+                &[text(host.as_str())],
+            ),
+        })
+        .collect::<Outcome<Vec<_>>>()?;
+    let results = if statements.is_empty() {
+        Vec::new()
+    } else {
+        platform.read_batch(statements).await?
+    };
+    let mut loaded: Vec<(&TenantKey, Tenant)> = Vec::new();
+    for (key, result) in keys.iter().zip(&results) {
+        if let Some(tenant) = rows::<Tenant>(result)?.into_iter().next() {
+            loaded.push((key, tenant));
+        }
+    }
+    let resolution = resolver.decide(named, Some(principal), |key| {
+        loaded.iter().find(|(k, _)| *k == key).map(|(_, t)| t)
+    })?;
+    Ok(resolution.tenant.id)
+}
+
+/// Resolves the tenant, checks the principal's membership and the tenant's status, and
+/// counts the request: one round trip to the tenant's Durable Object, no D1 read when
+/// the request names its tenant by id, token or a known slug or hostname.
 async fn enter_tenant<'a>(
     ctx: &'a Ctx,
     req: &Request,
     principal: &'a Principal,
-) -> Outcome<(TenantCtx<'a>, limiter::LimitAnswer)> {
+) -> Outcome<Entry<'a>> {
     let url = req.url().map_err(tenantry_edge::internal)?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let host = header("host");
@@ -211,253 +281,171 @@ async fn enter_tenant<'a>(
     };
     let resolver = TenantResolver::new(ctx.config.platform_domain.clone());
     let named = resolver.named(&facts, Some(principal))?;
-    // One D1 round trip: every tenant the request names and, for the principal's home
-    // tenant (nearly always the one resolved), its custom roles and limit overrides.
-    let mut keys: Vec<&TenantKey> = Vec::new();
-    for source in &named {
-        if !keys.contains(&&source.key) {
-            keys.push(&source.key);
-        }
-    }
-    let mut statements = keys
-        .iter()
-        .map(|key| tenant_statement(&ctx.db, key))
-        .collect::<Outcome<Vec<_>>>()?;
-    let home = principal.home_tenant.as_deref();
-    if let Some(home) = home {
-        let home_db = TenantDb::new(&ctx.db, home);
-        statements.push(roles_statement(&home_db)?);
-        statements.push(overrides_statement(&home_db)?);
-    }
-    let results = PlatformDb(&ctx.db).read_batch(statements).await?;
-    let mut loaded: Vec<(&TenantKey, Tenant)> = Vec::new();
-    for (key, result) in keys.iter().zip(&results) {
-        if let Some(row) = rows::<TenantRow>(result)?.into_iter().next() {
-            loaded.push((key, row.into_tenant()?));
-        }
-    }
-    let resolution = resolver.decide(&named, Some(principal), |key| {
-        loaded.iter().find(|(k, _)| *k == key).map(|(_, t)| t)
-    })?;
-    let db = TenantDb::new(&ctx.db, &resolution.tenant.id);
-    let (role_rows, override_rows): (Vec<RoleRow>, Vec<OverrideRow>) =
-        if home == Some(resolution.tenant.id.as_str()) {
-            (rows(&results[keys.len()])?, rows(&results[keys.len() + 1])?)
-        } else {
-            let more = PlatformDb(&ctx.db)
-                .read_batch(vec![roles_statement(&db)?, overrides_statement(&db)?])
-                .await?;
-            (rows(&more[0])?, rows(&more[1])?)
+    let mut fresh = false;
+    let answer = loop {
+        let target = target(ctx, &resolver, &named, principal, fresh).await?;
+        let ask = AdmitRequest {
+            tenant_id: target.tenant_id.clone(),
+            names: target.names.clone(),
+            may_act: principal.may_act_on(&target.tenant_id),
+            now_ms: now_millis(),
         };
-    let custom_roles = roles_from(role_rows);
-    let limits = limits_from(resolution.tenant.plan, &override_rows)?;
-    let answer = rate_limit(ctx, &resolution.tenant.id, &limits).await?;
-    let tenant_ctx = TenantCtx {
-        ctx,
-        resolved_by: resolution.resolved_by.as_str(),
-        tenant: resolution.tenant,
-        principal,
-        db,
-        custom_roles,
-        limits,
+        let answer = tenant_state::admit(&ctx.env, &target.tenant_id, &ask).await?;
+        if answer.stale && !fresh {
+            target.names.iter().for_each(hints::forget);
+            fresh = true;
+            continue;
+        }
+        break answer;
+    };
+    let state: Option<&HotState> = answer.state.as_ref();
+    let resolution = resolver.decide(&named, Some(principal), |key| {
+        state.filter(|s| s.is_named_by(key)).map(|s| &s.tenant)
+    })?;
+    let (Some(state), Some(rate)) = (answer.state, answer.rate) else {
+        return Err(tenantry_edge::internal(
+            "the tenant object did not admit a request the resolver admits",
+        ));
     };
     if answer.month_exhausted {
         return Err(QuotaExceeded {
             quota: Quota::ApiCallsPerMonth,
             current: answer.month_calls,
-            limit: limits.api_calls_per_month,
+            limit: state.limits.api_calls_per_month,
             requested: 1,
         }
-        .to_problem());
+        .into());
     }
-    if !answer.allowed {
-        let retry = answer.retry_after_ms.unwrap_or(1000).div_ceil(1000).max(1);
-        return Err(Problem::new(
-            ErrorCode::RateLimited,
-            format!("{} requests per minute", answer.limit),
-        )
-        .with("retry_after", retry)
-        .with("limit", answer.limit)
-        .with("reset", answer.reset_secs));
+    if !rate.allowed {
+        return Ok(Entry::Limited(rate));
     }
-    Ok((tenant_ctx, answer))
-}
-
-/// Asks the tenant's Durable Object to count the request against the per-minute limit
-/// and the month's API calls.
-async fn rate_limit(ctx: &Ctx, tenant_id: &str, limits: &Limits) -> Outcome<limiter::LimitAnswer> {
-    let per_minute = match limits.requests_per_minute {
-        tenantry_core::limits::Limit::Max(n) => u32::try_from(n).unwrap_or(u32::MAX),
-        tenantry_core::limits::Limit::Unlimited => u32::MAX,
+    let tenant_ctx = TenantCtx {
+        ctx,
+        resolved_by: resolution.resolved_by.as_str(),
+        db: TenantDb::new(&ctx.db, &resolution.tenant.id),
+        tenant: resolution.tenant,
+        principal,
+        custom_roles: state.custom_roles,
+        limits: state.limits,
     };
-    let ask = limiter::LimitRequest {
-        tenant_id: tenant_id.to_owned(),
-        limit: per_minute,
-        month_calls_limit: limits.api_calls_per_month,
-        now_ms: now_millis(),
-        month: month(ctx.now),
-    };
-    let stub = ctx
-        .env
-        .durable_object("LIMITER")
-        .and_then(|ns| ns.get_by_name(tenant_id))
-        .map_err(tenantry_edge::internal)?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(
-        serde_json::to_string(&ask)
-            .map_err(tenantry_edge::internal)?
-            .into(),
-    ));
-    let request =
-        Request::new_with_init("https://limiter/check", &init).map_err(tenantry_edge::internal)?;
-    let mut response = stub
-        .fetch_with_request(request)
-        .await
-        .map_err(tenantry_edge::internal)?;
-    response.json().await.map_err(tenantry_edge::internal)
+    Ok(Entry::Admitted(
+        Box::new(tenant_ctx),
+        Counted {
+            rate,
+            month_calls: answer.month_calls,
+        },
+    ))
 }
 
-/// `YYYY-MM` in UTC.
-pub(crate) fn month(now: i64) -> String {
-    let date = js_sys_date(now);
-    format!("{:04}-{:02}", date.0, date.1)
-}
-
-fn js_sys_date(now: i64) -> (u32, u32, u32) {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((now * 1000) as f64));
-    (
-        d.get_utc_full_year(),
-        d.get_utc_month() + 1,
-        d.get_utc_date(),
+/// 429 `rate_limited` with `Retry-After` and the `RateLimit` headers.
+fn rate_limited(rate: &RateDecision, request_id: &str) -> worker::Result<Response> {
+    let retry_after = rate.retry_after_secs().unwrap_or(1);
+    let problem = Problem::new(
+        ErrorCode::RateLimited,
+        format!("{} requests per minute", rate.limit),
     )
+    .with("retry_after", retry_after)
+    .with("limit", rate.limit)
+    .with("reset", rate.reset_secs);
+    let mut response = http::problem(&problem, request_id)?;
+    response
+        .headers_mut()
+        .set("retry-after", &retry_after.to_string())?;
+    rate_headers(&mut response, rate)?;
+    Ok(response)
 }
 
-fn rate_headers(response: &mut Response, answer: &limiter::LimitAnswer) -> worker::Result<()> {
+fn rate_headers(response: &mut Response, rate: &RateDecision) -> worker::Result<()> {
     let headers = response.headers_mut();
-    headers.set(
-        "ratelimit-policy",
-        &format!(
-            "\"{}\";q={};w=60",
-            tenantry_core::ratelimit::POLICY_NAME,
-            answer.limit
-        ),
-    )?;
-    headers.set(
-        "ratelimit",
-        &format!(
-            "\"{}\";r={};t={}",
-            tenantry_core::ratelimit::POLICY_NAME,
-            answer.remaining,
-            answer.reset_secs
-        ),
-    )?;
+    headers.set("ratelimit-policy", &rate.policy_header())?;
+    headers.set("ratelimit", &rate.ratelimit_header())?;
     Ok(())
 }
 
-async fn route(req: Request, ctx: &Ctx) -> Outcome<Response> {
-    let url = req.url().map_err(tenantry_edge::internal)?;
-    let raw_path = url.path().to_string();
-    let path = strip_tenant_path(&raw_path).unwrap_or(raw_path);
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let method = req.method();
-    match segments.as_slice() {
-        ["healthz"] => return http::json(200, &serde_json::json!({"status": "ok"})),
-        ["webhook", "whatsapp", _] => return forward::webhook(ctx, req, "WHATSAPP").await,
-        ["webhook", "stripe"] => return forward::webhook(ctx, req, "STRIPE").await,
-        ["v1", "admin", rest @ ..] => {
-            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
-            if !principal.is_superadmin() {
-                return Err(Problem::new(
-                    ErrorCode::Forbidden,
-                    "missing permission platform:admin",
-                )
-                .with("permission", "platform:admin"));
-            }
-            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            return admin::route(req, ctx, &method, &rest).await;
-        }
-        ["v1", "relay", rest @ ..] => {
-            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
-            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            return relay::route(req, ctx, &principal, &method, &rest).await;
-        }
-        ["v1", ..] => {}
-        _ => return Err(http::not_found("route")),
+/// 403 unless the principal is a platform superadmin.
+fn require_superadmin(principal: &Principal) -> Outcome<()> {
+    if principal.is_superadmin() {
+        Ok(())
+    } else {
+        Err(
+            Problem::new(ErrorCode::Forbidden, "missing permission platform:admin")
+                .with("permission", "platform:admin"),
+        )
     }
-    let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
-    let (tenant_ctx, answer) = enter_tenant(ctx, &req, &principal).await?;
-    let mut response = match &segments[1..] {
-        ["crm", rest @ ..] => forward::crm(&tenant_ctx, req, &rest.join("/")).await?,
-        rest => {
-            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            scoped::route(req, &tenant_ctx, &method, &rest, &answer).await?
+}
+
+async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response> {
+    let access = m.route.access();
+    if access != Access::Public {
+        let authorization = req.headers().get("authorization").ok().flatten();
+        ctx.principal = tenantry_edge::auth::authenticate(
+            authorization.as_deref(),
+            &ctx.config,
+            &ctx.db,
+            ctx.now,
+        )
+        .await?;
+    }
+    let ctx = &*ctx;
+    match access {
+        Access::Public if m.route == Route::Healthz => {
+            http::json(200, &serde_json::json!({"status": "ok"}))
         }
-    };
-    rate_headers(&mut response, &answer).map_err(tenantry_edge::internal)?;
-    Ok(response)
+        Access::Public => forward::to(ctx, req, m.route.service(), None).await,
+        Access::Superadmin => {
+            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+            require_superadmin(&principal)?;
+            forward::to(ctx, req, Service::Admin, None).await
+        }
+        Access::Relay => {
+            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+            principal.relay_scope().ok_or_else(|| {
+                Problem::new(
+                    ErrorCode::Forbidden,
+                    "the relay API takes a platform relay key (rk_...)",
+                )
+            })?;
+            forward::to(ctx, req, Service::Relay, None).await
+        }
+        Access::Tenant => {
+            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
+            let (tenant_ctx, counted) = match enter_tenant(ctx, &req, &principal).await? {
+                Entry::Admitted(tenant_ctx, counted) => (tenant_ctx, counted),
+                Entry::Limited(rate) => {
+                    return rate_limited(&rate, &ctx.request_id).map_err(tenantry_edge::internal);
+                }
+            };
+            let mut response = match m.route {
+                Route::Crm => forward::crm(&tenant_ctx, req, m.param(0)).await?,
+                _ => scoped::route(req, &tenant_ctx, m, &counted).await?,
+            };
+            rate_headers(&mut response, &counted.rate).map_err(tenantry_edge::internal)?;
+            Ok(response)
+        }
+    }
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
     let request_id = http::request_id(&req);
     let outcome = async {
+        let raw_path = req.path();
+        let path = strip_tenant_path(&raw_path).unwrap_or(raw_path);
+        // The table answers 404 and 405 before any credential, D1 or Durable Object work.
+        let matched = routes::find(&req.method(), &path)?;
         let db = env
             .d1("DB")
             .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
-        let config = Config::load(&env)?;
-        let now = now_secs();
-        // Only the API authenticates: /healthz and the webhooks (signed by their senders)
-        // answer the same whatever Authorization header comes along.
-        let api = req.path().starts_with("/v1/");
-        let authorization = req
-            .headers()
-            .get("authorization")
-            .ok()
-            .flatten()
-            .filter(|_| api);
-        let principal =
-            tenantry_edge::auth::authenticate(authorization.as_deref(), &config, &db, now).await?;
-        let ctx = Ctx {
+        let mut ctx = Ctx {
+            config: Config::load(&env)?,
             env,
             db,
-            config,
             request_id: request_id.clone(),
-            now,
-            principal,
+            now: now_secs(),
+            principal: None,
         };
-        route(req, &ctx).await
+        route(req, &mut ctx, &matched).await
     }
     .await;
-    let outcome = match outcome {
-        Err(problem) if problem.code == ErrorCode::RateLimited => {
-            rate_limited(&problem, &request_id).map_err(tenantry_edge::internal)
-        }
-        other => other,
-    };
     http::respond(outcome, &request_id)
-}
-
-/// The 429 problem with `Retry-After` and the `RateLimit` headers its members carry.
-fn rate_limited(problem: &Problem, request_id: &str) -> worker::Result<Response> {
-    let member = |name: &str| {
-        problem
-            .extensions
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default()
-    };
-    let policy = tenantry_core::ratelimit::POLICY_NAME;
-    let mut response = http::problem(problem, request_id)?;
-    let headers = response.headers_mut();
-    headers.set("retry-after", &member("retry_after"))?;
-    headers.set(
-        "ratelimit-policy",
-        &format!("\"{policy}\";q={};w=60", member("limit")),
-    )?;
-    headers.set(
-        "ratelimit",
-        &format!("\"{policy}\";r=0;t={}", member("reset")),
-    )?;
-    Ok(response)
 }

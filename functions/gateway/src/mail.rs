@@ -8,12 +8,13 @@ use tenantry_core::limits::{Limit, Quota};
 use tenantry_core::mail::Address;
 use tenantry_core::rbac::Required;
 use tenantry_core::tenant::Hostname;
-use tenantry_core::{ErrorCode, Problem};
+use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::Outcome;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
-use worker::{D1PreparedStatement, Method, Request, Response};
+use tenantry_edge::routes::{Matched, Route, misrouted};
+use worker::{D1PreparedStatement, Request, Response};
 
 /// The statement that takes the next directory version; rows then use
 /// `(SELECT MAX(version) FROM directory_versions)` in the same batch.
@@ -76,14 +77,9 @@ async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
     .ok_or_else(|| not_found("mail domain"))
 }
 
-pub async fn route(
-    mut req: Request,
-    t: &TenantCtx<'_>,
-    method: &Method,
-    parts: &[&str],
-) -> Outcome<Response> {
-    match (method, parts) {
-        (Method::Get, ["domains"]) => {
+pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Matched<'_>) -> Outcome<Response> {
+    match m.route {
+        Route::ListMailDomains => {
             t.require(Required::new("mail", "read"))?;
             let page = Page::from_request(&req, &BY_DOMAIN)?;
             let (clause, args) = page.clause(2);
@@ -91,9 +87,10 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.domain)]);
             json(200, &json!({"domains": rows, "next_cursor": next}))
         }
-        (Method::Post, ["domains"]) => create_domain(&mut req, t).await,
-        (Method::Patch, ["domains", domain]) => update_domain(&mut req, t, domain).await,
-        (Method::Get, ["domains", domain, "mailboxes"]) => {
+        Route::CreateMailDomain => create_domain(&mut req, t).await,
+        Route::UpdateMailDomain => update_domain(&mut req, t, m.param(0)).await,
+        Route::ListMailboxes => {
+            let domain = m.param(0);
             t.require(Required::new("mail", "read"))?;
             let d = load_domain(t, domain).await?;
             let page = Page::from_request(&req, &BY_ADDRESS)?;
@@ -103,13 +100,10 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.address)]);
             json(200, &json!({"mailboxes": rows, "next_cursor": next}))
         }
-        (Method::Post, ["domains", domain, "mailboxes"]) => {
-            create_mailbox(&mut req, t, domain).await
-        }
-        (Method::Delete, ["domains", domain, "mailboxes", address]) => {
-            delete_mailbox(t, domain, address).await
-        }
-        (Method::Get, ["domains", domain, "usage"]) => {
+        Route::CreateMailbox => create_mailbox(&mut req, t, m.param(0)).await,
+        Route::DeleteMailbox => delete_mailbox(t, m.param(0), m.param(1)).await,
+        Route::MailDomainUsage => {
+            let domain = m.param(0);
             t.require(Required::new("mail", "read"))?;
             let d = load_domain(t, domain).await?;
             #[derive(Serialize, Deserialize)]
@@ -123,7 +117,7 @@ pub async fn route(
             let days: Vec<_> = rows.iter().map(|r| json!({"day": r.day, "messages": r.messages as i64, "bytes": r.bytes as i64, "storage_bytes": r.storage_bytes as i64})).collect();
             json(200, &json!({"domain": d.domain, "days": days}))
         }
-        _ => Err(not_found("route")),
+        _ => Err(misrouted()),
     }
 }
 
@@ -147,19 +141,13 @@ async fn create_domain(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
     {
         return Err(invalid("finess", "must be 9 characters (FINESS number)"));
     }
-    if body.organization_name.trim().is_empty() || body.organization_name.len() > 200 {
-        return Err(invalid("organization_name", "must be 1 to 200 characters"));
-    }
-    if body.organization_type.trim().is_empty() || body.organization_type.len() > 60 {
-        return Err(invalid("organization_type", "must be 1 to 60 characters"));
-    }
+    validate::name("organization_name", &body.organization_name, 200)?;
+    validate::name("organization_type", &body.organization_type, 60)?;
     for (field, value) in [
         ("max_mailboxes", body.max_mailboxes),
         ("max_storage_mb", body.max_storage_mb),
     ] {
-        if value < -1 || value == 0 {
-            return Err(invalid(field, "must be positive, or -1 for unlimited"));
-        }
+        validate::capacity(field, value)?;
         stored_int(field, value)?;
     }
     let insert = t.db.statement(
@@ -200,8 +188,8 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
         ("max_mailboxes", body.max_mailboxes),
         ("max_storage_mb", body.max_storage_mb),
     ] {
-        if value.is_some_and(|v| v < -1 || v == 0) {
-            return Err(invalid(field, "must be positive, or -1 for unlimited"));
+        if let Some(v) = value {
+            validate::capacity(field, v)?;
         }
         if let Some(v) = value {
             stored_int(field, v)?;
@@ -274,7 +262,7 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
         .await?;
     t.limits()
         .check(Quota::Mailboxes, in_tenant, 1)
-        .map_err(|e| e.to_problem())?;
+        .map_err(Problem::from)?;
     let insert = t.db.statement(
         &format!("INSERT INTO mailboxes (tenant_id, address, domain, kind, owner, quota_mb, status, version, deleted, created_at) \
                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', {CURRENT_VERSION}, 0, ?7) \

@@ -1,18 +1,18 @@
 //! Members, custom roles, settings and appointments of a tenant.
 
 use crate::TenantCtx;
-use crate::scoped::check_id;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::limits::Quota;
 use tenantry_core::mail::Address;
 use tenantry_core::rbac::{BuiltinRole, CustomRole, Required};
-use tenantry_core::{ErrorCode, Problem};
+use tenantry_core::{Problem, validate};
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
+use tenantry_edge::routes::{Matched, Route, misrouted};
 use tenantry_edge::{Outcome, new_id};
-use worker::{Method, Request, Response};
+use worker::{Request, Response};
 
 static MEMBERS: Order = Order {
     columns: &["m.created_at", "m.user_id"],
@@ -31,14 +31,9 @@ static MESSAGES: Order = Order {
     descending: false,
 };
 
-pub async fn route(
-    mut req: Request,
-    t: &TenantCtx<'_>,
-    method: &Method,
-    parts: &[&str],
-) -> Outcome<Response> {
-    match (method, parts) {
-        (Method::Get, ["members"]) => {
+pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Matched<'_>) -> Outcome<Response> {
+    match m.route {
+        Route::ListMembers => {
             t.require(Required::new("members", "read"))?;
             #[derive(Serialize, Deserialize)]
             struct Row {
@@ -53,10 +48,10 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.user_id)]);
             json(200, &json!({"members": rows, "next_cursor": next}))
         }
-        (Method::Post, ["members"]) => add_member(&mut req, t).await,
-        (Method::Patch, ["members", user_id]) => change_member(&mut req, t, user_id).await,
-        (Method::Delete, ["members", user_id]) => remove_member(t, user_id).await,
-        (Method::Get, ["roles"]) => {
+        Route::AddMember => add_member(&mut req, t).await,
+        Route::ChangeMember => change_member(&mut req, t, m.param(0)).await,
+        Route::RemoveMember => remove_member(t, m.param(0)).await,
+        Route::ListRoles => {
             t.require(Required::new("roles", "read"))?;
             let builtin: Vec<_> = BuiltinRole::ALL
                 .iter()
@@ -72,13 +67,13 @@ pub async fn route(
                 &json!({"roles": builtin.into_iter().chain(custom).collect::<Vec<_>>()}),
             )
         }
-        (Method::Post, ["roles"]) => create_role(&mut req, t).await,
-        (Method::Get, ["settings"]) => {
+        Route::CreateRole => create_role(&mut req, t).await,
+        Route::GetSettings => {
             t.require(Required::new("settings", "read"))?;
             json(200, &load_settings(t).await?)
         }
-        (Method::Patch, ["settings"]) => update_settings(&mut req, t).await,
-        (Method::Get, ["appointments"]) => {
+        Route::UpdateSettings => update_settings(&mut req, t).await,
+        Route::ListAppointments => {
             t.require(Required::new("appointments", "read"))?;
             let page = Page::from_request(&req, &APPOINTMENTS)?;
             let (clause, args) = page.clause(2);
@@ -86,8 +81,8 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.starts_at), json!(r.id)]);
             json(200, &json!({"appointments": rows, "next_cursor": next}))
         }
-        (Method::Post, ["appointments"]) => create_appointment(&mut req, t).await,
-        (Method::Get, ["conversations"]) => {
+        Route::CreateAppointment => create_appointment(&mut req, t).await,
+        Route::ListConversations => {
             t.require(Required::new("conversations", "read"))?;
             #[derive(Serialize, Deserialize)]
             struct Row {
@@ -102,9 +97,10 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.last_message_at), json!(r.id)]);
             json(200, &json!({"conversations": rows, "next_cursor": next}))
         }
-        (Method::Get, ["conversations", id, "messages"]) => {
+        Route::ListMessages => {
+            let id = m.param(0);
             t.require(Required::new("conversations", "read"))?;
-            check_id(id, "conv")?;
+            tenantry_core::ids::check(id, "conv")?;
             #[derive(Serialize, Deserialize)]
             struct Row {
                 message_id: String,
@@ -131,11 +127,8 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.sent_at), json!(r.message_id)]);
             json(200, &json!({"messages": rows, "next_cursor": next}))
         }
-        (Method::Patch, ["appointments", id]) => update_appointment(&mut req, t, id).await,
-        _ => Err(Problem::new(
-            ErrorCode::MethodNotAllowed,
-            "this method is not allowed on this resource",
-        )),
+        Route::UpdateAppointment => update_appointment(&mut req, t, m.param(0)).await,
+        _ => Err(misrouted()),
     }
 }
 
@@ -159,7 +152,7 @@ async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
         .await?;
     t.limits()
         .check(Quota::Users, members, 1)
-        .map_err(|e| e.to_problem())?;
+        .map_err(Problem::from)?;
     #[derive(Deserialize)]
     struct UserRow {
         id: String,
@@ -201,7 +194,7 @@ async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
 }
 
 fn check_user_id(id: &str) -> Outcome<()> {
-    check_id(id, "u")
+    Ok(tenantry_core::ids::check(id, "u")?)
 }
 
 #[derive(Deserialize)]
@@ -303,6 +296,8 @@ async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> 
         Some(json!({"name": role.name, "permissions": role.permissions})),
     )?;
     t.db.batch(vec![insert, entry]).await?;
+    // Custom roles are hot state: the next request authorizes with the new role.
+    tenantry_edge::tenant_state::invalidate(&t.ctx.env, &t.tenant.id).await?;
     json(
         201,
         &json!({"name": role.name, "builtin": false, "permissions": role.permissions}),
@@ -404,7 +399,7 @@ struct NewAppointment {
 }
 
 async fn load_appointment(t: &TenantCtx<'_>, id: &str) -> Outcome<Appointment> {
-    check_id(id, "apt")?;
+    tenantry_core::ids::check(id, "apt")?;
     t.db.first(
         &format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE tenant_id = ?1 AND id = ?2"),
         &[text(id)],
@@ -413,23 +408,14 @@ async fn load_appointment(t: &TenantCtx<'_>, id: &str) -> Outcome<Appointment> {
     .ok_or_else(|| not_found("appointment"))
 }
 
-fn month_start(now: i64) -> i64 {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((now * 1000) as f64));
-    (js_sys::Date::utc(
-        f64::from(d.get_utc_full_year()),
-        f64::from(d.get_utc_month()),
-    ) / 1000.0) as i64
-}
-
 async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("appointments", "create"))?;
     let body: NewAppointment = read_json(req).await?;
-    check_id(&body.client_id, "cli").map_err(|_| invalid("client_id", "is not a client id"))?;
+    tenantry_core::ids::check(&body.client_id, "cli")
+        .map_err(|_| invalid("client_id", "is not a client id"))?;
     stored_int("starts_at", body.starts_at)?;
     stored_int("ends_at", body.ends_at)?;
-    if body.ends_at <= body.starts_at {
-        return Err(invalid("ends_at", "must be after starts_at"));
-    }
+    validate::time_range(body.starts_at, body.ends_at)?;
     if body.notes.as_ref().is_some_and(|n| n.len() > 2000) {
         return Err(invalid("notes", "at most 2000 characters"));
     }
@@ -445,12 +431,12 @@ async fn create_appointment(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Res
     let this_month =
         t.db.count(
             "SELECT COUNT(*) AS n FROM appointments WHERE tenant_id = ?1 AND created_at >= ?2",
-            &[int(month_start(t.ctx.now))],
+            &[int(tenantry_core::calendar::month_start(t.ctx.now))],
         )
         .await?;
     t.limits()
         .check(Quota::AppointmentsPerMonth, this_month, 1)
-        .map_err(|e| e.to_problem())?;
+        .map_err(Problem::from)?;
     let employee = body
         .employee_id
         .clone()
@@ -498,9 +484,10 @@ async fn update_appointment(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> O
     if let Some(at) = body.ends_at {
         stored_int("ends_at", at)?;
     }
-    if body.ends_at.unwrap_or(before.ends_at) <= body.starts_at.unwrap_or(before.starts_at) {
-        return Err(invalid("ends_at", "must be after starts_at"));
-    }
+    validate::time_range(
+        body.starts_at.unwrap_or(before.starts_at),
+        body.ends_at.unwrap_or(before.ends_at),
+    )?;
     let update = t.db.statement(
         "UPDATE appointments SET starts_at = COALESCE(?3, starts_at), ends_at = COALESCE(?4, ends_at), status = COALESCE(?5, status), notes = COALESCE(?6, notes), updated_at = ?7 WHERE tenant_id = ?1 AND id = ?2",
         &[text(id), body.starts_at.map_or(wasm_bindgen::JsValue::NULL, int), body.ends_at.map_or(wasm_bindgen::JsValue::NULL, int), opt_text(body.status.as_deref()), opt_text(body.notes.as_deref()), int(t.ctx.now)],

@@ -2,40 +2,19 @@
 //! `mail.rs`. Every handler authorizes with the core and reads and writes through the
 //! tenant-scoped layer.
 
-use crate::limiter::LimitAnswer;
-use crate::{TenantCtx, mail};
+use crate::{Counted, TenantCtx, mail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::generate_api_key;
 use tenantry_core::limits::Quota;
 use tenantry_core::rbac::Required;
-use tenantry_core::{ErrorCode, Problem};
+use tenantry_core::{Problem, validate};
 use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
+use tenantry_edge::routes::{Matched, Route};
 use tenantry_edge::{Outcome, new_id, random_bytes};
-use worker::{Method, Request, Response};
-
-/// Ids are `{prefix}_{24 hex}`; anything else is refused before any query.
-pub fn check_id(id: &str, prefix: &str) -> Outcome<()> {
-    let well_formed = id
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('_'))
-        .is_some_and(|hex| {
-            hex.len() == 24
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-    if well_formed {
-        Ok(())
-    } else {
-        Err(invalid(
-            "id",
-            format!("must be {prefix}_ followed by 24 hex digits"),
-        ))
-    }
-}
+use worker::{Request, Response};
 
 /// Oldest first, by creation time and then id.
 pub static CREATED: Order = Order {
@@ -49,23 +28,14 @@ static NEWEST: Order = Order {
     descending: true,
 };
 
-fn method_not_allowed() -> Problem {
-    Problem::new(
-        ErrorCode::MethodNotAllowed,
-        "this method is not allowed on this resource",
-    )
-}
-
 pub async fn route(
     mut req: Request,
     t: &TenantCtx<'_>,
-    method: &Method,
-    rest: &[String],
-    rate: &LimitAnswer,
+    m: &Matched<'_>,
+    counted: &Counted,
 ) -> Outcome<Response> {
-    let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match (method, parts.as_slice()) {
-        (Method::Get, ["tenant"]) => {
+    match m.route {
+        Route::GetTenant => {
             t.require(Required::new("tenant", "read"))?;
             json(
                 200,
@@ -73,12 +43,11 @@ pub async fn route(
                               "status": t.tenant.status, "resolved_by": t.resolved_by}),
             )
         }
-        (_, ["tenant"]) => Err(method_not_allowed()),
-        (Method::Get, ["usage"]) => usage(t, rate).await,
-        (Method::Get, ["api-keys"]) => list_keys(&req, t).await,
-        (Method::Post, ["api-keys"]) => create_key(&mut req, t).await,
-        (Method::Delete, ["api-keys", id]) => revoke_key(t, id).await,
-        (Method::Get, ["clients"]) => {
+        Route::GetUsage => usage(t, counted).await,
+        Route::ListApiKeys => list_keys(&req, t).await,
+        Route::CreateApiKey => create_key(&mut req, t).await,
+        Route::RevokeApiKey => revoke_key(t, m.param(0)).await,
+        Route::ListClients => {
             t.require(Required::new("clients", "read"))?;
             let page = Page::from_request(&req, &CREATED)?;
             let (clause, args) = page.clause(2);
@@ -86,38 +55,29 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
             json(200, &json!({"clients": rows, "next_cursor": next}))
         }
-        (Method::Post, ["clients"]) => create_client(&mut req, t).await,
-        (Method::Get, ["clients", id]) => {
+        Route::CreateClient => create_client(&mut req, t).await,
+        Route::GetClient => {
             t.require(Required::new("clients", "read"))?;
-            json(200, &load_client(t, id).await?)
+            json(200, &load_client(t, m.param(0)).await?)
         }
-        (Method::Patch, ["clients", id]) => update_client(&mut req, t, id).await,
-        (Method::Delete, ["clients", id]) => delete_client(t, id).await,
-        (Method::Get, ["audit"]) => audit_log(&req, t).await,
-        (_, ["mail", ..]) => mail::route(req, t, method, &parts[1..]).await,
-        (_, ["integrations"] | ["integrations", _] | ["export"]) => {
-            crate::integrations::route(req, t, method, &parts).await
+        Route::UpdateClient => update_client(&mut req, t, m.param(0)).await,
+        Route::DeleteClient => delete_client(t, m.param(0)).await,
+        Route::ListAudit => audit_log(&req, t).await,
+        Route::ListMailDomains
+        | Route::CreateMailDomain
+        | Route::UpdateMailDomain
+        | Route::ListMailboxes
+        | Route::CreateMailbox
+        | Route::DeleteMailbox
+        | Route::MailDomainUsage => mail::route(req, t, m).await,
+        Route::ListIntegrations | Route::PutIntegration | Route::Export => {
+            crate::integrations::route(req, t, m).await
         }
-        (
-            _,
-            ["members"]
-            | ["members", _]
-            | ["roles"]
-            | ["settings"]
-            | ["appointments"]
-            | ["appointments", _]
-            | ["conversations"]
-            | ["conversations", _, "messages"],
-        ) => crate::people::route(req, t, method, &parts).await,
-        (
-            _,
-            ["clients"] | ["clients", _] | ["api-keys"] | ["api-keys", _] | ["usage"] | ["audit"],
-        ) => Err(method_not_allowed()),
-        _ => Err(not_found("route")),
+        _ => crate::people::route(req, t, m).await,
     }
 }
 
-async fn usage(t: &TenantCtx<'_>, rate: &LimitAnswer) -> Outcome<Response> {
+async fn usage(t: &TenantCtx<'_>, counted: &Counted) -> Outcome<Response> {
     t.require(Required::new("usage", "read"))?;
     let limits = t.limits();
     let clients =
@@ -143,8 +103,8 @@ async fn usage(t: &TenantCtx<'_>, rate: &LimitAnswer) -> Outcome<Response> {
         &json!({
             "plan": t.tenant.plan,
             "limits": limits,
-            "usage": {"users": users, "clients": clients, "mailboxes": mailboxes, "api_calls_per_month": rate.month_calls},
-            "rate_limit": {"limit": rate.limit, "remaining": rate.remaining, "reset_secs": rate.reset_secs},
+            "usage": {"users": users, "clients": clients, "mailboxes": mailboxes, "api_calls_per_month": counted.month_calls},
+            "rate_limit": {"limit": counted.rate.limit, "remaining": counted.rate.remaining(), "reset_secs": counted.rate.reset_secs},
         }),
     )
 }
@@ -183,16 +143,12 @@ struct NewKey {
 async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("api-keys", "create"))?;
     let body: NewKey = read_json(req).await?;
-    if body.name.trim().is_empty() || body.name.len() > 100 {
-        return Err(invalid("name", "must be 1 to 100 characters"));
-    }
+    validate::name("name", &body.name, 100)?;
     t.may_grant(&body.role)?;
     if let Some(at) = body.expires_at {
         stored_int("expires_at", at)?;
     }
-    if body.expires_at.is_some_and(|at| at <= t.ctx.now) {
-        return Err(invalid("expires_at", "must be in the future"));
-    }
+    validate::expiry("expires_at", body.expires_at, t.ctx.now)?;
     let key = generate_api_key(&random_bytes());
     let id = new_id("key");
     let insert = t.db.statement(
@@ -217,7 +173,7 @@ async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
 
 async fn revoke_key(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
     t.require(Required::new("api-keys", "delete"))?;
-    check_id(id, "key")?;
+    tenantry_core::ids::check(id, "key")?;
     #[derive(Deserialize)]
     struct Live {
         id: String,
@@ -264,10 +220,8 @@ struct ClientBody {
 fn check_client(body: &ClientBody, creating: bool) -> Outcome<()> {
     match &body.name {
         None if creating => return Err(invalid("name", "is required")),
-        Some(name) if name.trim().is_empty() || name.len() > 200 => {
-            return Err(invalid("name", "must be 1 to 200 characters"));
-        }
-        _ => {}
+        Some(name) => validate::name("name", name, 200)?,
+        None => {}
     }
     if let Some(email) = &body.email {
         tenantry_core::mail::Address::parse(email).map_err(|e| invalid("email", e))?;
@@ -287,7 +241,7 @@ fn check_client(body: &ClientBody, creating: bool) -> Outcome<()> {
 }
 
 async fn load_client(t: &TenantCtx<'_>, id: &str) -> Outcome<ClientRow> {
-    check_id(id, "cli")?;
+    tenantry_core::ids::check(id, "cli")?;
     t.db.first("SELECT id, name, email, phone, owner_id, created_at, updated_at FROM clients WHERE tenant_id = ?1 AND id = ?2", &[text(id)])
         .await?
         .ok_or_else(|| not_found("client"))
@@ -305,7 +259,7 @@ async fn create_client(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
         .await?;
     t.limits()
         .check(Quota::Clients, current, 1)
-        .map_err(|e| e.to_problem())?;
+        .map_err(Problem::from)?;
     let id = new_id("cli");
     let name = body.name.unwrap_or_default();
     let insert = t.db.statement(
@@ -319,7 +273,7 @@ async fn create_client(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response
 }
 
 async fn update_client(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
-    check_id(id, "cli")?;
+    tenantry_core::ids::check(id, "cli")?;
     let before = load_client(t, id).await?;
     t.require(
         Required::new("clients", "update").owned_by(before.owner_id.as_deref().unwrap_or("")),

@@ -1,8 +1,8 @@
 //! The Stripe webhook Worker, reached only through the gateway: `POST /webhook/stripe`.
 //! The signature is checked against every configured secret (rotation), each event id
 //! is applied once, and the tenant's billing state changes as `tenantry-core::billing`
-//! decides. The gateway reads the plan from D1 on every request, so the new plan's
-//! limits apply from the next request on.
+//! decides. The tenant's Durable Object is invalidated before the answer, so the new
+//! plan's limits and status apply from the very next request.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -11,10 +11,12 @@ use tenantry_core::billing::{
     SubscriptionStatus, TenantLocator, locate_tenant, transition,
 };
 use tenantry_core::limits::Plan;
+use tenantry_core::tenant::TenantStatus;
 use tenantry_core::webhook::StripeVerifier;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, opt_text, text};
 use tenantry_edge::http::{self, read_bytes};
+use tenantry_edge::tenant_state;
 use tenantry_edge::{Outcome, audit, config, internal, now_secs};
 use worker::{D1Database, Env, Method, Request, Response, event};
 
@@ -70,30 +72,28 @@ impl Settings {
     }
 }
 
+/// A tenant's billing columns, deserialised straight into the core's types.
 #[derive(Deserialize)]
 struct TenantRow {
     id: String,
-    plan: String,
-    status: String,
+    plan: Plan,
+    status: TenantStatus,
     stripe_customer_id: Option<String>,
     subscription_id: Option<String>,
-    subscription_status: Option<String>,
+    subscription_status: Option<SubscriptionStatus>,
     billing_event_at: Option<i64>,
 }
 
 impl TenantRow {
-    fn billing_state(&self) -> Outcome<BillingState> {
-        Ok(BillingState {
-            plan: Plan::parse(&self.plan)
-                .ok_or_else(|| tenantry_edge::internal("stored plan is unknown"))?,
-            status: self
-                .subscription_status
-                .as_deref()
-                .and_then(SubscriptionStatus::parse),
+    fn billing_state(&self) -> BillingState {
+        BillingState {
+            plan: self.plan,
+            status: self.subscription_status,
             customer_id: self.stripe_customer_id.clone(),
             subscription_id: self.subscription_id.clone(),
             last_event_at: self.billing_event_at,
-        })
+            tenant_status: self.status,
+        }
     }
 }
 
@@ -148,8 +148,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     settings
         .verifier
         .verify(&body, header.as_deref(), now_secs())?;
-    let event = StripeEvent::parse(&body)
-        .map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let event = StripeEvent::parse(&body)?;
     let db = env
         .d1("DB")
         .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
@@ -170,7 +169,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
         record(&db, &event, None).await?;
         return ignored(&event, "no tenant matches the event");
     };
-    let current = tenant.billing_state()?;
+    let current = tenant.billing_state();
     let (next, tenant_status) =
         match transition(&event, &current, &settings.prices, settings.policy) {
             BillingOutcome::Ignore(why) => {
@@ -182,13 +181,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
                 tenant_status,
             } => (state, tenant_status),
         };
-    // Billing never revives a deleted tenant nor activates a pending one.
-    let status = match tenant_status {
-        Some(s) if matches!(tenant.status.as_str(), "active" | "suspended") => {
-            s.as_str().to_string()
-        }
-        _ => tenant.status.clone(),
-    };
+    let status = tenant_status.unwrap_or(tenant.status).as_str();
     let tenant_db = TenantDb::new(&db, &tenant.id);
     let platform = PlatformDb(&db);
     let statements = vec![
@@ -208,7 +201,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
                 opt_text(next.customer_id.as_deref()),
                 opt_text(next.subscription_id.as_deref()),
                 int(next.last_event_at.unwrap_or(event.created)),
-                text(&status),
+                text(status),
                 int(now_secs()),
             ],
         )?,
@@ -242,6 +235,8 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
         }
         Err(p) => return Err(p),
     }
+    // The plan or the status may have changed: the tenant's next request must see it.
+    tenant_state::invalidate(env, &tenant.id).await?;
     http::json(
         200,
         &json!({

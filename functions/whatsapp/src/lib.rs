@@ -140,8 +140,7 @@ async fn receive(
         };
         Problem::from(e).with_status(status)
     })?;
-    let batch =
-        parse_webhook(&body).map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let batch = parse_webhook(&body)?;
     let phone_number_id = opened.setting("phone_number_id").unwrap_or_default();
     let tenant_db = TenantDb::new(db, tenant_id);
     let (statements, message_inserts) = store(&tenant_db, &batch, phone_number_id)?;

@@ -63,7 +63,7 @@ pub(crate) fn platform_audit(
         "INSERT INTO platform_audit (id, actor, action, resource_id, after_json, request_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         &[
             text(&new_id("paud")),
-            text(&crate::admin::actor(ctx)),
+            text(&ctx.subject),
             text(action),
             opt_text(resource_id),
             text(&after.to_string()),
@@ -75,15 +75,11 @@ pub(crate) fn platform_audit(
 
 pub async fn create(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: NewRelayKey = read_json(req).await?;
-    if body.name.trim().is_empty() || body.name.len() > 100 {
-        return Err(invalid("name", "must be 1 to 100 characters"));
-    }
+    tenantry_core::validate::name("name", &body.name, 100)?;
     if let Some(at) = body.expires_at {
         stored_int("expires_at", at)?;
     }
-    if body.expires_at.is_some_and(|at| at <= ctx.now) {
-        return Err(invalid("expires_at", "must be in the future"));
-    }
+    tenantry_core::validate::expiry("expires_at", body.expires_at, ctx.now)?;
     let tenants = match &body.tenants {
         None => None,
         Some(ids) => {
@@ -99,7 +95,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             ids.sort();
             ids.dedup();
             for id in &ids {
-                crate::scoped::check_id(id, "t")
+                tenantry_core::ids::check(id, "t")
                     .map_err(|_| invalid("tenants", "holds a malformed tenant id"))?;
             }
             let list = serde_json::to_string(&ids).map_err(internal)?;
@@ -125,7 +121,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let insert = PlatformDb(&ctx.db).statement(
         "INSERT INTO relay_keys (id, name, key_hash, display_prefix, tenants, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &[text(&id), text(&body.name), text(&key.hash), text(&key.display_prefix), opt_text(tenants.as_deref()),
-          text(&crate::admin::actor(ctx)), int(ctx.now), body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
+          text(&ctx.subject), int(ctx.now), body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
     )?;
     let entry = platform_audit(
         ctx,
@@ -173,7 +169,7 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Outcome<Response> {
 }
 
 pub async fn revoke(ctx: &Ctx, id: &str) -> Outcome<Response> {
-    crate::scoped::check_id(id, "rkey")?;
+    tenantry_core::ids::check(id, "rkey")?;
     let live = load(ctx, id).await?.filter(|k| k.revoked_at.is_none());
     if live.is_none() {
         return Err(not_found("relay key"));

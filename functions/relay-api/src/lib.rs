@@ -1,12 +1,12 @@
-//! The relay's API, for platform relay keys only (`rk_`, issued by a superadmin): the
-//! mail directory as versioned deltas, and idempotent usage batches. A key serves every
+//! The relay API Worker, reached only through the gateway, for platform relay keys only
+//! (`rk_`, issued by a superadmin): the mail directory as versioned deltas, and
+//! idempotent usage batches. A key serves every
 //! tenant (the MX of every domain) or only the tenants it names; it reads and writes
 //! nothing outside its scope, and no tenant credential reaches these routes.
 
-use crate::Ctx;
 use serde::Deserialize;
 use serde_json::json;
-use tenantry_core::auth::{Principal, RelayScope};
+use tenantry_core::auth::RelayScope;
 use tenantry_core::limits::Limit;
 use tenantry_core::mail::{
     AliasEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
@@ -15,19 +15,9 @@ use tenantry_core::page::{PageError, PageRequest, encode_cursor};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
-use tenantry_edge::{Outcome, internal};
-use worker::{Method, Request, Response};
-
-/// The relay key's scope; every other principal is refused.
-fn require_relay(principal: &Principal) -> Outcome<&RelayScope> {
-    principal.relay_scope().ok_or_else(|| {
-        Problem::new(
-            ErrorCode::Forbidden,
-            "missing permission relay:read (a relay key issued by a platform superadmin)",
-        )
-        .with("permission", "relay:read")
-    })
-}
+use tenantry_edge::routes::{self, Route};
+use tenantry_edge::{Outcome, http, internal, now_secs};
+use worker::{D1Database, Env, Request, Response, event};
 
 /// `AND tenant_id IN (...)` for a scoped key, bound as parameter `?{n}`, or nothing.
 fn scope_filter(scope: &RelayScope, n: usize) -> Outcome<(String, Option<wasm_bindgen::JsValue>)> {
@@ -40,32 +30,57 @@ fn scope_filter(scope: &RelayScope, n: usize) -> Outcome<(String, Option<wasm_bi
     }
 }
 
-pub async fn route(
-    mut req: Request,
-    ctx: &Ctx,
-    principal: &Principal,
-    method: &Method,
-    rest: &[String],
-) -> Outcome<Response> {
-    let scope = require_relay(principal)?;
-    match (
-        method,
-        rest.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-    ) {
-        (Method::Get, ["directory"]) => directory(&req, ctx, scope).await,
-        (Method::Post, ["usage"]) => usage(&mut req, ctx, principal, scope).await,
+/// A relay key's request, as the gateway vouched for it.
+pub struct Ctx {
+    pub db: D1Database,
+    pub request_id: String,
+    pub now: i64,
+    /// The relay key's id.
+    pub subject: String,
+    /// The tenants the key serves.
+    pub scope: RelayScope,
+}
+
+async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
+    let context = tenantry_edge::internal::verify(&env, &req)?;
+    let (Some(subject), Some(scope)) = (context.subject, context.relay_scope) else {
+        return Err(Problem::new(
+            ErrorCode::Forbidden,
+            "missing permission relay:read (a relay key issued by a platform superadmin)",
+        )
+        .with("permission", "relay:read"));
+    };
+    let path = req.path();
+    let matched = routes::find(&req.method(), &path)?;
+    let ctx = Ctx {
+        db: env
+            .d1("DB")
+            .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?,
+        request_id: context.request_id,
+        now: now_secs(),
+        subject,
+        scope,
+    };
+    match matched.route {
+        Route::RelayDirectory => directory(&req, &ctx, &ctx.scope).await,
+        Route::RelayUsage => usage(&mut req, &ctx, &ctx.scope).await,
         _ => Err(not_found("route")),
     }
 }
 
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+    let request_id = http::request_id(&req);
+    http::respond(serve(req, env).await, &request_id)
+}
+
+// Rows deserialise straight into the core's enums: a value the core does not know
+// fails the request instead of being read as something it is not.
 #[derive(Deserialize)]
 struct DomainRow {
     tenant_id: String,
     domain: String,
-    status: String,
+    status: DomainStatus,
     max_mailboxes: f64,
     max_storage_mb: f64,
     version: f64,
@@ -75,8 +90,8 @@ struct DomainRow {
 struct MailboxRow {
     tenant_id: String,
     address: String,
-    kind: String,
-    status: String,
+    kind: MailboxKind,
+    status: MailboxStatus,
     quota_mb: f64,
     version: f64,
     deleted: f64,
@@ -195,11 +210,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             .map(|d| DomainEntry {
                 tenant_id: d.tenant_id,
                 domain: d.domain,
-                status: if d.status == "suspended" {
-                    DomainStatus::Suspended
-                } else {
-                    DomainStatus::Active
-                },
+                status: d.status,
                 max_mailboxes: Limit::from_i64(d.max_mailboxes as i64),
                 max_storage_mb: Limit::from_i64(d.max_storage_mb as i64),
                 version: d.version as u64,
@@ -211,16 +222,8 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             .map(|m| MailboxEntry {
                 tenant_id: m.tenant_id,
                 address: m.address,
-                kind: if m.kind == "organizational" {
-                    MailboxKind::Organizational
-                } else {
-                    MailboxKind::Personal
-                },
-                status: if m.status == "disabled" {
-                    MailboxStatus::Disabled
-                } else {
-                    MailboxStatus::Active
-                },
+                kind: m.kind,
+                status: m.status,
                 quota_mb: Limit::from_i64(m.quota_mb as i64),
                 version: m.version as u64,
                 deleted: m.deleted != 0.0,
@@ -228,14 +231,17 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             .collect(),
         aliases: aliases
             .into_iter()
-            .map(|a| AliasEntry {
-                tenant_id: a.tenant_id,
-                address: a.address,
-                targets: serde_json::from_str(&a.targets).unwrap_or_default(),
-                version: a.version as u64,
-                deleted: a.deleted != 0.0,
+            .map(|a| {
+                Ok(AliasEntry {
+                    tenant_id: a.tenant_id,
+                    address: a.address,
+                    targets: serde_json::from_str(&a.targets)
+                        .map_err(|_| internal("an alias's targets column is not a JSON array"))?,
+                    version: a.version as u64,
+                    deleted: a.deleted != 0.0,
+                })
             })
-            .collect(),
+            .collect::<Outcome<Vec<_>>>()?,
     };
     let mut answer = serde_json::to_value(&delta).map_err(internal)?;
     answer["next_cursor"] = json!(next_cursor);
@@ -283,17 +289,7 @@ fn check_batch(batch: &UsageBatch) -> Outcome<()> {
         ));
     }
     for (i, item) in batch.items.iter().enumerate() {
-        let day_ok = item.day.len() == 10
-            && item.day.bytes().enumerate().all(|(j, b)| {
-                if j == 4 || j == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if !day_ok {
-            return Err(invalid(&format!("items[{i}].day"), "must be YYYY-MM-DD"));
-        }
+        tenantry_core::validate::day(&format!("items[{i}].day"), &item.day)?;
         let largest = tenantry_edge::http::MAX_STORED_INT;
         let counts = [item.messages, item.bytes, item.storage_bytes];
         if counts.iter().any(|c| !(0..=largest).contains(c)) {
@@ -313,12 +309,7 @@ fn check_batch(batch: &UsageBatch) -> Outcome<()> {
 /// deleted, of a deleted tenant or of a tenant outside the key's scope) are refused and
 /// listed, and nothing of them is written; the others are applied. The batch is
 /// acknowledged either way, so one stale item cannot hold the relay's outbox forever.
-async fn usage(
-    req: &mut Request,
-    ctx: &Ctx,
-    principal: &Principal,
-    scope: &RelayScope,
-) -> Outcome<Response> {
+async fn usage(req: &mut Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Response> {
     let batch: UsageBatch = read_json(req).await?;
     check_batch(&batch)?;
     let platform = PlatformDb(&ctx.db);
@@ -339,10 +330,9 @@ async fn usage(
             &[text(&serde_json::to_string(&domains).map_err(internal)?)],
         )
         .await?;
-    let mut statements =
-        vec![platform.statement(
+    let mut statements = vec![platform.statement(
         "INSERT INTO relay_usage_batches (batch_id, relay_key_id, received_at) VALUES (?1, ?2, ?3)",
-        &[text(&batch.batch_id), text(&principal.subject), int(ctx.now)],
+        &[text(&batch.batch_id), text(&ctx.subject), int(ctx.now)],
     )?];
     let mut refused = Vec::new();
     for (i, (item, domain)) in batch.items.iter().zip(&domains).enumerate() {

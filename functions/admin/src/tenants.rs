@@ -1,37 +1,32 @@
 //! Platform routes (superadmin): tenants and their hostnames.
 
-use crate::{Ctx, TENANT_COLUMNS, TenantRow};
+use crate::Ctx;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use tenantry_core::auth::generate_api_key;
 use tenantry_core::limits::{Plan, Quota};
 use tenantry_core::mail::Address;
-use tenantry_core::tenant::{Hostname, Slug};
-use tenantry_core::{ErrorCode, Problem};
+use tenantry_core::tenant::{Hostname, Slug, Tenant, TenantStatus};
+use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::audit::{self, Entry};
-use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
+use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::paging::{Order, Page};
-use tenantry_edge::{Outcome, new_id, random_bytes};
-use worker::{Method, Request, Response};
-
-pub(crate) fn actor(ctx: &Ctx) -> String {
-    ctx.principal
-        .as_ref()
-        .map(|p| p.subject.clone())
-        .unwrap_or_default()
-}
+use tenantry_edge::routes::{Matched, Route, misrouted};
+use tenantry_edge::tenant_state;
+use tenantry_edge::{Outcome, internal, new_id, random_bytes};
+use worker::{Request, Response};
 
 async fn tenant_json(ctx: &Ctx, id: &str) -> Outcome<serde_json::Value> {
-    crate::scoped::check_id(id, "t")?;
-    let row: Option<TenantRow> = PlatformDb(&ctx.db)
+    tenantry_core::ids::check(id, "t")?;
+    let tenant: Tenant = PlatformDb(&ctx.db)
         .first(
             &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
             &[text(id)],
         )
-        .await?;
-    let tenant = row.ok_or_else(|| not_found("tenant"))?.into_tenant()?;
+        .await?
+        .ok_or_else(|| not_found("tenant"))?;
     #[derive(Deserialize)]
     struct Override {
         quota: String,
@@ -58,16 +53,10 @@ static TENANTS: Order = Order {
     descending: false,
 };
 
-pub async fn route(
-    mut req: Request,
-    ctx: &Ctx,
-    method: &Method,
-    rest: &[String],
-) -> Outcome<Response> {
-    let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match (method, parts.as_slice()) {
-        (Method::Post, ["tenants"]) => create_tenant(&mut req, ctx).await,
-        (Method::Get, ["tenants"]) => {
+pub async fn route(mut req: Request, ctx: &Ctx, m: &Matched<'_>) -> Outcome<Response> {
+    match m.route {
+        Route::AdminCreateTenant => create_tenant(&mut req, ctx).await,
+        Route::AdminListTenants => {
             #[derive(Deserialize, serde::Serialize)]
             struct Row {
                 id: String,
@@ -91,9 +80,9 @@ pub async fn route(
             let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
             json(200, &json!({"tenants": rows, "next_cursor": next}))
         }
-        (Method::Get, ["tenants", id]) => json(200, &tenant_json(ctx, id).await?),
-        (Method::Patch, ["tenants", id]) => update_tenant(&mut req, ctx, id).await,
-        (Method::Get, ["stats"]) => {
+        Route::AdminGetTenant => json(200, &tenant_json(ctx, m.param(0)).await?),
+        Route::AdminUpdateTenant => update_tenant(&mut req, ctx, m.param(0)).await,
+        Route::AdminStats => {
             #[derive(Deserialize, serde::Serialize)]
             struct Row {
                 id: String,
@@ -134,21 +123,18 @@ pub async fn route(
             totals["by_status"] = serde_json::Value::Object(by_status);
             json(200, &json!({"totals": totals, "tenants": rows}))
         }
-        (Method::Post, ["tenants", id, action @ ("suspend" | "activate")]) => {
-            let status = if *action == "suspend" {
-                "suspended"
-            } else {
-                "active"
-            };
-            set_status(ctx, id, status, &format!("tenant.{action}")).await
+        Route::AdminSuspendTenant => {
+            set_status(ctx, m.param(0), TenantStatus::Suspended, "tenant.suspend").await
         }
-        (Method::Delete, ["tenants", id]) => set_status(ctx, id, "deleted", "tenant.delete").await,
-        (Method::Post, ["tenants", id, "hostnames"]) => add_hostname(&mut req, ctx, id).await,
-        (Method::Post, ["relay-keys"]) => crate::relay_keys::create(&mut req, ctx).await,
-        (Method::Get, ["relay-keys"]) => crate::relay_keys::list(&req, ctx).await,
-        (Method::Delete, ["relay-keys", id]) => crate::relay_keys::revoke(ctx, id).await,
-        (Method::Post, ["reseal"]) => crate::reseal::reseal(ctx).await,
-        _ => Err(not_found("route")),
+        Route::AdminActivateTenant => {
+            set_status(ctx, m.param(0), TenantStatus::Active, "tenant.activate").await
+        }
+        Route::AdminDeleteTenant => {
+            set_status(ctx, m.param(0), TenantStatus::Deleted, "tenant.delete").await
+        }
+        Route::AdminAddHostname => add_hostname(&mut req, ctx, m.param(0)).await,
+        Route::AdminRemoveHostname => remove_hostname(ctx, m.param(0), m.param(1)).await,
+        _ => Err(misrouted()),
     }
 }
 
@@ -165,9 +151,7 @@ struct NewTenant {
 async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: NewTenant = read_json(req).await?;
     let slug = Slug::parse(&body.slug).map_err(|e| invalid("slug", e))?;
-    if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(invalid("name", "must be 1 to 200 characters"));
-    }
+    validate::name("name", &body.name, 200)?;
     let plan = Plan::parse(&body.plan)
         .ok_or_else(|| invalid("plan", "must be free, starter, professional or enterprise"))?;
     Address::parse(&body.billing_email).map_err(|e| invalid("billing_email", e))?;
@@ -203,7 +187,7 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     statements.push(tenant_db.statement("INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, 'owner', ?3)", &[text(&user_id), int(ctx.now)])?);
     statements.push(tenant_db.statement(
         "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, display_prefix, created_by, created_at) VALUES (?1, ?2, 'owner key', 'owner', ?3, ?4, ?5, ?6)",
-        &[text(&key_id), text(&key.hash), text(&key.display_prefix), text(&actor(ctx)), int(ctx.now)],
+        &[text(&key_id), text(&key.hash), text(&key.display_prefix), text(&ctx.subject), int(ctx.now)],
     )?);
     statements.push(tenant_db.statement(
         "INSERT INTO settings (tenant_id, key, value) VALUES (?1, 'timezone', '\"Europe/Paris\"')",
@@ -211,7 +195,7 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     )?);
     let after = json!({"slug": slug.as_str(), "name": body.name, "plan": plan, "owner": owner_email.as_str()});
     let entry = Entry {
-        actor: &actor(ctx),
+        actor: &ctx.subject,
         action: "tenant.create",
         resource: "tenant",
         resource_id: Some(&tenant_id),
@@ -245,30 +229,46 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     )
 }
 
-async fn set_status(ctx: &Ctx, id: &str, status: &str, action: &str) -> Outcome<Response> {
+/// Applies `statements` to tenant `id` with their audit entry in one D1 batch, then
+/// invalidates the tenant's hot state, so the change applies to its very next request.
+async fn change_tenant(
+    ctx: &Ctx,
+    id: &str,
+    mut statements: Vec<worker::D1PreparedStatement>,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Outcome<()> {
+    let tenant_db = TenantDb::new(&ctx.db, id);
+    let entry = Entry {
+        actor: &ctx.subject,
+        action,
+        resource: "tenant",
+        resource_id: Some(id),
+        before,
+        after,
+    };
+    statements.push(audit::statement(
+        &tenant_db,
+        entry,
+        &ctx.request_id,
+        ctx.now,
+    )?);
+    tenant_db.batch(statements).await?;
+    tenant_state::invalidate(&ctx.env, id).await
+}
+
+async fn set_status(ctx: &Ctx, id: &str, status: TenantStatus, action: &str) -> Outcome<Response> {
     let before = tenant_json(ctx, id).await?;
     if before["status"] == "deleted" {
         return Err(not_found("tenant"));
     }
-    let tenant_db = TenantDb::new(&ctx.db, id);
     let update = PlatformDb(&ctx.db).statement(
         "UPDATE tenants SET status = ?2, updated_at = ?3, deleted_at = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE deleted_at END WHERE id = ?1",
-        &[text(id), text(status), int(ctx.now)],
+        &[text(id), text(status.as_str()), int(ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &actor(ctx),
-        action,
-        resource: "tenant",
-        resource_id: Some(id),
-        before: Some(before),
-        after: Some(json!({"status": status})),
-    };
-    tenant_db
-        .batch(vec![
-            update,
-            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
-        ])
-        .await?;
+    let after = json!({"status": status});
+    change_tenant(ctx, id, vec![update], action, Some(before), Some(after)).await?;
     json(200, &tenant_json(ctx, id).await?)
 }
 
@@ -319,12 +319,8 @@ async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respon
         return Err(not_found("tenant"));
     }
     let body: TenantPatch = read_json(req).await?;
-    if body
-        .name
-        .as_ref()
-        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
-    {
-        return Err(invalid("name", "must be 1 to 200 characters"));
+    if let Some(name) = &body.name {
+        validate::name("name", name, 200)?;
     }
     if let Some(plan) = &body.plan
         && Plan::parse(plan).is_none()
@@ -346,23 +342,18 @@ async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respon
         "UPDATE tenants SET name = COALESCE(?2, name), plan = COALESCE(?3, plan), billing_email = COALESCE(?4, billing_email), updated_at = ?5 WHERE id = ?1",
         &[text(id), tenantry_edge::db::opt_text(body.name.as_deref()), tenantry_edge::db::opt_text(body.plan.as_deref()), tenantry_edge::db::opt_text(body.billing_email.as_deref()), int(ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &actor(ctx),
-        action: "tenant.update",
-        resource: "tenant",
-        resource_id: Some(id),
-        before: Some(before),
-        after: Some(json!({"name": body.name, "plan": body.plan, "limits": body.limits})),
-    };
+    let after = json!({"name": body.name, "plan": body.plan, "limits": body.limits});
     let mut statements = vec![update];
     statements.extend(overrides);
-    statements.push(audit::statement(
-        &tenant_db,
-        entry,
-        &ctx.request_id,
-        ctx.now,
-    )?);
-    tenant_db.batch(statements).await?;
+    change_tenant(
+        ctx,
+        id,
+        statements,
+        "tenant.update",
+        Some(before),
+        Some(after),
+    )
+    .await?;
     json(200, &tenant_json(ctx, id).await?)
 }
 
@@ -380,7 +371,6 @@ async fn add_hostname(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respons
         return Err(invalid("hostname", "must not carry a port"));
     }
     if ctx
-        .config
         .platform_domain
         .as_ref()
         .is_some_and(|p| host == *p || host.as_str().ends_with(&format!(".{p}")))
@@ -390,24 +380,51 @@ async fn add_hostname(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respons
             "subdomains of the platform domain resolve by slug already",
         ));
     }
-    let tenant_db = TenantDb::new(&ctx.db, id);
     let insert = PlatformDb(&ctx.db).statement(
         "INSERT INTO tenant_hostnames (hostname, tenant_id, created_at) VALUES (?1, ?2, ?3)",
         &[text(host.as_str()), text(id), int(ctx.now)],
     )?;
-    let entry = Entry {
-        actor: &actor(ctx),
-        action: "tenant.hostname.add",
-        resource: "tenant",
-        resource_id: Some(id),
-        before: None,
-        after: Some(json!({"hostname": host.as_str()})),
-    };
-    tenant_db
-        .batch(vec![
-            insert,
-            audit::statement(&tenant_db, entry, &ctx.request_id, ctx.now)?,
-        ])
-        .await?;
+    let after = json!({"hostname": host.as_str()});
+    change_tenant(
+        ctx,
+        id,
+        vec![insert],
+        "tenant.hostname.add",
+        None,
+        Some(after),
+    )
+    .await?;
     json(201, &json!({"hostname": host.as_str(), "tenant_id": id}))
+}
+
+/// `DELETE /v1/admin/tenants/{id}/hostnames/{hostname}`: the hostname stops naming the
+/// tenant on the next request (the tenant's object is invalidated before the answer).
+async fn remove_hostname(ctx: &Ctx, id: &str, hostname: &str) -> Outcome<Response> {
+    tenant_json(ctx, id).await?;
+    let host = Hostname::parse(hostname).map_err(|e| invalid("hostname", e))?;
+    let tenant_db = TenantDb::new(&ctx.db, id);
+    let registered = tenant_db
+        .count(
+            "SELECT COUNT(*) AS n FROM tenant_hostnames WHERE tenant_id = ?1 AND hostname = ?2",
+            &[text(host.as_str())],
+        )
+        .await?;
+    if registered == 0 {
+        return Err(not_found("hostname"));
+    }
+    let delete = tenant_db.statement(
+        "DELETE FROM tenant_hostnames WHERE tenant_id = ?1 AND hostname = ?2",
+        &[text(host.as_str())],
+    )?;
+    let before = json!({"hostname": host.as_str()});
+    change_tenant(
+        ctx,
+        id,
+        vec![delete],
+        "tenant.hostname.remove",
+        Some(before),
+        None,
+    )
+    .await?;
+    Ok(Response::empty().map_err(internal)?.with_status(204))
 }

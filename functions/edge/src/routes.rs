@@ -1,0 +1,394 @@
+//! The edge's one routing table: every operation the gateway serves, by method and
+//! path pattern, with who may call it and which Worker runs it. The gateway answers
+//! unknown paths (404) and known paths with another method (405 with `Allow`) from this
+//! table before it authenticates or touches D1 or a Durable Object; the Workers behind
+//! it dispatch on the same [`Route`] values, so a route exists in one place.
+
+use crate::Outcome;
+use tenantry_core::{ErrorCode, Problem};
+use worker::Method;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credential (health check; webhooks are verified by their senders' signatures).
+    Public,
+    /// A tenant's member or API key, once the tenant is resolved and the request counted.
+    Tenant,
+    /// A platform superadmin.
+    Superadmin,
+    /// A platform relay key.
+    Relay,
+}
+
+/// The Worker that runs a route, by its service binding on the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The gateway itself.
+    Gateway,
+    /// `ADMIN`: the platform admin API.
+    Admin,
+    /// `RELAY`: the mail relay's API.
+    Relay,
+    /// `STRIPE`: Stripe's webhook.
+    Stripe,
+    /// `WHATSAPP`: Meta's webhook.
+    WhatsApp,
+    /// `CRM`: the EspoCRM proxy.
+    Crm,
+}
+
+impl Service {
+    /// The gateway's service binding for this Worker.
+    pub const fn binding(self) -> &'static str {
+        match self {
+            Service::Gateway => "",
+            Service::Admin => "ADMIN",
+            Service::Relay => "RELAY",
+            Service::Stripe => "STRIPE",
+            Service::WhatsApp => "WHATSAPP",
+            Service::Crm => "CRM",
+        }
+    }
+}
+
+/// One operation: a method on a path pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Healthz,
+    WhatsAppWebhookVerify,
+    WhatsAppWebhook,
+    StripeWebhook,
+    Crm,
+    GetTenant,
+    GetUsage,
+    ListApiKeys,
+    CreateApiKey,
+    RevokeApiKey,
+    ListMembers,
+    AddMember,
+    ChangeMember,
+    RemoveMember,
+    ListRoles,
+    CreateRole,
+    GetSettings,
+    UpdateSettings,
+    ListAudit,
+    ListClients,
+    CreateClient,
+    GetClient,
+    UpdateClient,
+    DeleteClient,
+    ListAppointments,
+    CreateAppointment,
+    UpdateAppointment,
+    ListIntegrations,
+    PutIntegration,
+    ListConversations,
+    ListMessages,
+    Export,
+    ListMailDomains,
+    CreateMailDomain,
+    UpdateMailDomain,
+    ListMailboxes,
+    CreateMailbox,
+    DeleteMailbox,
+    MailDomainUsage,
+    RelayDirectory,
+    RelayUsage,
+    AdminListTenants,
+    AdminCreateTenant,
+    AdminGetTenant,
+    AdminUpdateTenant,
+    AdminDeleteTenant,
+    AdminSuspendTenant,
+    AdminActivateTenant,
+    AdminAddHostname,
+    AdminRemoveHostname,
+    AdminStats,
+    AdminListRelayKeys,
+    AdminCreateRelayKey,
+    AdminRevokeRelayKey,
+    AdminReseal,
+}
+
+/// A row of the table. In a pattern, `{}` is one non-empty segment and a final `**`
+/// is the rest of the path (at least one segment).
+struct Entry {
+    method: Method,
+    pattern: &'static str,
+    route: Route,
+}
+
+const fn entry(method: Method, pattern: &'static str, route: Route) -> Entry {
+    Entry {
+        method,
+        pattern,
+        route,
+    }
+}
+
+use Method::{Delete, Get, Patch, Post, Put};
+use Route::*;
+
+static TABLE: &[Entry] = &[
+    entry(Get, "/healthz", Healthz),
+    entry(Get, "/webhook/whatsapp/{}", WhatsAppWebhookVerify),
+    entry(Post, "/webhook/whatsapp/{}", WhatsAppWebhook),
+    entry(Post, "/webhook/stripe", StripeWebhook),
+    entry(Get, "/v1/crm/**", Crm),
+    entry(Post, "/v1/crm/**", Crm),
+    entry(Put, "/v1/crm/**", Crm),
+    entry(Patch, "/v1/crm/**", Crm),
+    entry(Delete, "/v1/crm/**", Crm),
+    entry(Get, "/v1/tenant", GetTenant),
+    entry(Get, "/v1/usage", GetUsage),
+    entry(Get, "/v1/api-keys", ListApiKeys),
+    entry(Post, "/v1/api-keys", CreateApiKey),
+    entry(Delete, "/v1/api-keys/{}", RevokeApiKey),
+    entry(Get, "/v1/members", ListMembers),
+    entry(Post, "/v1/members", AddMember),
+    entry(Patch, "/v1/members/{}", ChangeMember),
+    entry(Delete, "/v1/members/{}", RemoveMember),
+    entry(Get, "/v1/roles", ListRoles),
+    entry(Post, "/v1/roles", CreateRole),
+    entry(Get, "/v1/settings", GetSettings),
+    entry(Patch, "/v1/settings", UpdateSettings),
+    entry(Get, "/v1/audit", ListAudit),
+    entry(Get, "/v1/clients", ListClients),
+    entry(Post, "/v1/clients", CreateClient),
+    entry(Get, "/v1/clients/{}", GetClient),
+    entry(Patch, "/v1/clients/{}", UpdateClient),
+    entry(Delete, "/v1/clients/{}", DeleteClient),
+    entry(Get, "/v1/appointments", ListAppointments),
+    entry(Post, "/v1/appointments", CreateAppointment),
+    entry(Patch, "/v1/appointments/{}", UpdateAppointment),
+    entry(Get, "/v1/integrations", ListIntegrations),
+    entry(Put, "/v1/integrations/{}", PutIntegration),
+    entry(Get, "/v1/conversations", ListConversations),
+    entry(Get, "/v1/conversations/{}/messages", ListMessages),
+    entry(Get, "/v1/export", Export),
+    entry(Get, "/v1/mail/domains", ListMailDomains),
+    entry(Post, "/v1/mail/domains", CreateMailDomain),
+    entry(Patch, "/v1/mail/domains/{}", UpdateMailDomain),
+    entry(Get, "/v1/mail/domains/{}/mailboxes", ListMailboxes),
+    entry(Post, "/v1/mail/domains/{}/mailboxes", CreateMailbox),
+    entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
+    entry(Get, "/v1/mail/domains/{}/usage", MailDomainUsage),
+    entry(Get, "/v1/relay/directory", RelayDirectory),
+    entry(Post, "/v1/relay/usage", RelayUsage),
+    entry(Get, "/v1/admin/tenants", AdminListTenants),
+    entry(Post, "/v1/admin/tenants", AdminCreateTenant),
+    entry(Get, "/v1/admin/tenants/{}", AdminGetTenant),
+    entry(Patch, "/v1/admin/tenants/{}", AdminUpdateTenant),
+    entry(Delete, "/v1/admin/tenants/{}", AdminDeleteTenant),
+    entry(Post, "/v1/admin/tenants/{}/suspend", AdminSuspendTenant),
+    entry(Post, "/v1/admin/tenants/{}/activate", AdminActivateTenant),
+    entry(Post, "/v1/admin/tenants/{}/hostnames", AdminAddHostname),
+    entry(
+        Delete,
+        "/v1/admin/tenants/{}/hostnames/{}",
+        AdminRemoveHostname,
+    ),
+    entry(Get, "/v1/admin/stats", AdminStats),
+    entry(Get, "/v1/admin/relay-keys", AdminListRelayKeys),
+    entry(Post, "/v1/admin/relay-keys", AdminCreateRelayKey),
+    entry(Delete, "/v1/admin/relay-keys/{}", AdminRevokeRelayKey),
+    entry(Post, "/v1/admin/reseal", AdminReseal),
+];
+
+impl Route {
+    /// Who may call it.
+    pub const fn access(self) -> Access {
+        match self {
+            Healthz | WhatsAppWebhookVerify | WhatsAppWebhook | StripeWebhook => Access::Public,
+            RelayDirectory | RelayUsage => Access::Relay,
+            AdminListTenants | AdminCreateTenant | AdminGetTenant | AdminUpdateTenant
+            | AdminDeleteTenant | AdminSuspendTenant | AdminActivateTenant | AdminAddHostname
+            | AdminRemoveHostname | AdminStats | AdminListRelayKeys | AdminCreateRelayKey
+            | AdminRevokeRelayKey | AdminReseal => Access::Superadmin,
+            _ => Access::Tenant,
+        }
+    }
+
+    /// Which Worker runs it.
+    pub const fn service(self) -> Service {
+        match (self.access(), self) {
+            (_, WhatsAppWebhookVerify | WhatsAppWebhook) => Service::WhatsApp,
+            (_, StripeWebhook) => Service::Stripe,
+            (_, Crm) => Service::Crm,
+            (Access::Superadmin, _) => Service::Admin,
+            (Access::Relay, _) => Service::Relay,
+            _ => Service::Gateway,
+        }
+    }
+}
+
+/// A request's route and the path segments its pattern's `{}` matched, in order (for
+/// `**`, the rest of the path as one string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched<'p> {
+    pub route: Route,
+    pub params: Vec<&'p str>,
+}
+
+impl Matched<'_> {
+    /// The `n`th parameter (the table guarantees it exists for the route).
+    pub fn param(&self, n: usize) -> &str {
+        self.params.get(n).copied().unwrap_or_default()
+    }
+}
+
+fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut params = Vec::new();
+    let mut rest = path.strip_prefix('/')?;
+    let mut parts = pattern.trim_start_matches('/').split('/').peekable();
+    while let Some(part) = parts.next() {
+        if part == "**" && parts.peek().is_none() {
+            if rest.is_empty() {
+                return None;
+            }
+            params.push(rest);
+            return Some(params);
+        }
+        let (segment, tail) = match rest.split_once('/') {
+            Some((segment, tail)) => (segment, Some(tail)),
+            None => (rest, None),
+        };
+        match part {
+            "{}" if !segment.is_empty() => params.push(segment),
+            literal if literal == segment => {}
+            _ => return None,
+        }
+        match (tail, parts.peek()) {
+            (Some(tail), Some(_)) => rest = tail,
+            (None, None) => return Some(params),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The route of `method` on `path`: 404 `not_found` when no pattern matches the path,
+/// 405 `method_not_allowed` with the allowed methods (member `allow`, rendered as the
+/// `Allow` header) when patterns match but none for this method.
+pub fn find<'p>(method: &Method, path: &'p str) -> Outcome<Matched<'p>> {
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for entry in TABLE {
+        if let Some(params) = match_pattern(entry.pattern, path) {
+            if entry.method == *method {
+                return Ok(Matched {
+                    route: entry.route,
+                    params,
+                });
+            }
+            let name = method_name(&entry.method);
+            if !allowed.contains(&name) {
+                allowed.push(name);
+            }
+        }
+    }
+    if allowed.is_empty() {
+        return Err(Problem::new(ErrorCode::NotFound, "no such route"));
+    }
+    Err(Problem::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed here; use {}", allowed.join(", ")),
+    )
+    .with("allow", allowed.join(", ")))
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match method {
+        Get => "GET",
+        Post => "POST",
+        Put => "PUT",
+        Patch => "PATCH",
+        Delete => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+/// 500 for a route handed to a module that does not serve it: a dispatch bug, never
+/// the client's doing.
+pub fn misrouted() -> Problem {
+    crate::internal("a route reached a handler that does not serve it")
+}
+
+/// Every (method, pattern) of the table, for tests that hold it to `openapi.yaml`.
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLE.iter().map(|e| (method_name(&e.method), e.pattern))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_paths_and_parameters_match() {
+        let m = find(&Get, "/v1/clients/c_1").unwrap();
+        assert_eq!(m.route, GetClient);
+        assert_eq!(m.params, vec!["c_1"]);
+        let m = find(&Delete, "/v1/mail/domains/a.example/mailboxes/x@a.example").unwrap();
+        assert_eq!(m.route, DeleteMailbox);
+        assert_eq!(m.params, vec!["a.example", "x@a.example"]);
+        let m = find(&Get, "/v1/crm/api/v1/Contact").unwrap();
+        assert_eq!((m.route, m.param(0)), (Crm, "api/v1/Contact"));
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_known_paths_405_with_allow() {
+        for path in [
+            "/",
+            "/v1",
+            "/v1/",
+            "/v1/clients/",
+            "/v1/clients/c/x",
+            "/v1/crm",
+            "/v1/crm/",
+            "/v1//clients",
+            "/nope",
+        ] {
+            assert_eq!(
+                find(&Get, path).unwrap_err().code,
+                ErrorCode::NotFound,
+                "{path}"
+            );
+        }
+        let refused = find(&Put, "/v1/clients/c_1").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::MethodNotAllowed);
+        let allow = refused
+            .extensions
+            .iter()
+            .find(|(k, _)| k == "allow")
+            .unwrap();
+        assert_eq!(allow.1, serde_json::json!("GET, PATCH, DELETE"));
+        assert_eq!(
+            find(&Method::Head, "/healthz").unwrap_err().code,
+            ErrorCode::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn every_admin_route_is_superadmin_only_and_served_by_the_admin_worker() {
+        for (method, pattern) in operations() {
+            let path = pattern.replace("{}", "x").replace("**", "x");
+            let method = match method {
+                "GET" => Get,
+                "POST" => Post,
+                "PUT" => Put,
+                "PATCH" => Patch,
+                _ => Delete,
+            };
+            let route = find(&method, &path).unwrap().route;
+            let admin = pattern.starts_with("/v1/admin/");
+            assert_eq!(route.access() == Access::Superadmin, admin, "{pattern}");
+            assert_eq!(route.service() == Service::Admin, admin, "{pattern}");
+            assert_eq!(
+                route.service() == Service::Relay,
+                pattern.starts_with("/v1/relay/"),
+                "{pattern}"
+            );
+        }
+    }
+}
