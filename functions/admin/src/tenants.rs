@@ -194,21 +194,16 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         &[],
     )?);
     let after = json!({"slug": slug.as_str(), "name": body.name, "plan": plan, "owner": owner_email.as_str()});
-    let entry = Entry {
-        actor: &ctx.subject,
-        action: "tenant.create",
-        resource: "tenant",
-        resource_id: Some(&tenant_id),
-        before: None,
-        after: Some(after),
-    };
-    statements.push(audit::statement(
-        &tenant_db,
-        entry,
-        &ctx.request_id,
-        ctx.now,
-    )?);
-    tenant_db.batch(statements).await.map_err(|p| {
+    change_tenant(
+        ctx,
+        &tenant_id,
+        statements,
+        "tenant.create",
+        None,
+        Some(after),
+    )
+    .await
+    .map_err(|p| {
         if p.code == ErrorCode::Conflict {
             Problem::new(
                 ErrorCode::Conflict,
@@ -230,7 +225,8 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
 }
 
 /// Applies `statements` to tenant `id` with their audit entry in one D1 batch, then
-/// invalidates the tenant's hot state, so the change applies to its very next request.
+/// invalidates the tenant's hot state, so the change applies to its very next request
+/// (for a new tenant, an object that answered "no such tenant" forgets it).
 async fn change_tenant(
     ctx: &Ctx,
     id: &str,
