@@ -2,7 +2,7 @@
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
 #   scripts/bench.sh http    the edge under wrangler dev (wrk): /v1/tenant and a signed Stripe webhook
-#                            next to /healthz, a CRM GET proxied vs direct; the four Workers' sizes
+#                            next to /healthz, a CRM GET proxied vs direct; the six Workers' sizes
 #   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
 #                            installs Debian's postfix and runs a bench-only instance on :2526)
 set -euo pipefail

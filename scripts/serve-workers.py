@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Runs the four Workers together under one `wrangler dev`: the gateway on the port,
-the WhatsApp, Stripe and CRM Workers behind its service bindings, on one local D1.
+"""Runs the six Workers together under one `wrangler dev`: the gateway on the port,
+the admin, relay API, WhatsApp, Stripe and CRM Workers behind its service bindings, on one
+local D1.
 
 `wrangler dev -c A -c B ...` hands command-line `--var`s to the first Worker only and
 reads the others' secrets from a `.dev.vars` beside each of their configs. So that a

@@ -2,13 +2,13 @@
 """HTTP benchmarks of the edge under `wrangler dev` (the gateway with the WhatsApp, Stripe
 and CRM Workers behind it, on one local D1), each next to its peer in the same run, with wrk:
 
-- `GET /v1/tenant` (JWT verify, tenant resolution in D1, the tenant's Durable Object)
+- `GET /v1/tenant` (JWT verify, the tenant's Durable Object: hot state and counts, no D1)
   next to `GET /healthz`;
 - a signed Stripe webhook through the gateway (every request a fresh event, signed by
   stripe-python) next to `GET /healthz`;
 - a CRM GET through the gateway and the CRM Worker next to the same GET straight to the
   EspoCRM stand-in;
-- `wrangler deploy --dry-run` sizes of the four Workers against the hello-world floor.
+- `wrangler deploy --dry-run` sizes of the six Workers against the hello-world floor.
 
 Run it through `scripts/bench.sh http`."""
 import json
@@ -30,7 +30,8 @@ THREADS = 2
 CONNECTIONS = 16
 HELLO_WORLD_GZIP_KIB = 84
 STRIPE_EVENTS = 12_000  # more than wrk sends in DURATION, so no event is a replay
-WORKERS = (("gateway", "wrangler.toml"), ("whatsapp", "functions/whatsapp/wrangler.toml"),
+WORKERS = (("gateway", "wrangler.toml"), ("admin", "functions/admin/wrangler.toml"),
+           ("relay-api", "functions/relay-api/wrangler.toml"), ("whatsapp", "functions/whatsapp/wrangler.toml"),
            ("stripe", "functions/stripe/wrangler.toml"), ("crm", "functions/crm/wrangler.toml"))
 
 # Each wrk thread walks its own share of the pre-signed requests.
