@@ -51,7 +51,7 @@ say "starting the gateway with the admin, relay API, WhatsApp, Stripe and CRM Wo
 setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars .dev.vars \
   >"$STATE/gateway.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1500); do
   curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break
   if ! kill -0 "${pids[1]}" 2>/dev/null; then tail -50 "$STATE/gateway.log"; exit 1; fi
   sleep 1

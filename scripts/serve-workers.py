@@ -20,7 +20,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ROUTE_WORKERS = ("whatsapp", "stripe", "crm", "admin", "relay-api")
+ROUTE_WORKERS = ("people", "records", "mail", "admin", "relay-api", "whatsapp", "stripe", "crm")
 
 
 def read_vars(path):

@@ -41,6 +41,9 @@ pub struct InternalContext {
     /// requires it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_scope: Option<crate::auth::RelayScope>,
+    /// For a tenant route: the tenant request as the gateway admitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<TenantEntry>,
     /// The gateway's request id, for logs and audit entries.
     pub request_id: String,
     /// The method the context was issued for.
@@ -49,6 +52,27 @@ pub struct InternalContext {
     pub path: String,
     /// When the gateway issued it, seconds since the epoch.
     pub issued_at: i64,
+}
+
+/// A tenant request the gateway admitted: resolved, its principal a member (narrowed to
+/// this tenant), the tenant active, the request counted. The Worker serving the route
+/// authorizes with it and reads nothing of it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantEntry {
+    /// The tenant.
+    pub tenant: crate::tenant::Tenant,
+    /// How the request named it.
+    pub resolved_by: crate::tenant::ResolvedBy,
+    /// Who is asking, holding only its membership of this tenant.
+    pub principal: crate::auth::Principal,
+    /// The tenant's custom roles (authorization and the grant rule need them).
+    pub custom_roles: Vec<crate::rbac::CustomRole>,
+    /// The tenant's limits (plan with overrides).
+    pub limits: crate::limits::Limits,
+    /// The rate decision that admitted the request.
+    pub rate: crate::ratelimit::RateDecision,
+    /// API calls counted this month, this request included.
+    pub month_calls: u64,
 }
 
 /// Why a context header was refused.
@@ -161,11 +185,70 @@ mod tests {
             subject: Some("u_1".into()),
             superadmin: false,
             relay_scope: None,
+            entry: None,
             request_id: "req_1".into(),
             method: "POST".into(),
             path: "/v1/crm/Contact".into(),
             issued_at: NOW,
         }
+    }
+
+    #[test]
+    fn an_admitted_tenant_request_travels_whole_and_cannot_be_altered() {
+        use crate::limits::{Limits, Plan};
+        use crate::ratelimit::SlidingWindow;
+        let principal = crate::auth::Principal {
+            subject: "u_1".into(),
+            kind: crate::auth::PrincipalKind::User,
+            platform_role: None,
+            home_tenant: Some("t_paris".into()),
+            memberships: alloc::vec![crate::auth::Membership {
+                tenant_id: "t_paris".into(),
+                role: "auditor".into(),
+            }],
+        };
+        let mut window = crate::ratelimit::WindowState::default();
+        let entry = TenantEntry {
+            tenant: crate::tenant::Tenant {
+                id: "t_paris".into(),
+                slug: "paris".into(),
+                name: "Paris".into(),
+                plan: Plan::Starter,
+                status: crate::tenant::TenantStatus::Active,
+            },
+            resolved_by: crate::tenant::ResolvedBy::Token,
+            principal,
+            custom_roles: alloc::vec![
+                crate::rbac::CustomRole::new("auditor", alloc::vec!["audit:read".into()]).unwrap()
+            ],
+            limits: Limits::for_tenant(Plan::Starter, &[]),
+            rate: SlidingWindow::per_minute(100).check(&mut window, 1_000),
+            month_calls: 7,
+        };
+        let mut with_entry = context();
+        with_entry.entry = Some(entry);
+        let key = ContextKey::new(b"internal-secret").unwrap();
+        let header = key.sign(&with_entry);
+        assert_eq!(
+            key.verify(Some(&header), "POST", "/v1/crm/Contact", NOW),
+            Ok(with_entry)
+        );
+        // Another payload under the same MAC (a role raised to owner) is refused.
+        let (payload, mac) = header.split_once('.').unwrap();
+        let decoded = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        let raised = core::str::from_utf8(&decoded)
+            .unwrap()
+            .replace("auditor\"}]", "owner\"}]");
+        assert_ne!(
+            raised.as_bytes(),
+            decoded.as_slice(),
+            "the forgery changes the payload"
+        );
+        let forged = alloc::format!("{}.{mac}", URL_SAFE_NO_PAD.encode(raised));
+        assert_eq!(
+            key.verify(Some(&forged), "POST", "/v1/crm/Contact", NOW),
+            Err(ContextError::BadSignature)
+        );
     }
 
     #[test]

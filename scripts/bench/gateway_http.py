@@ -8,7 +8,7 @@ and CRM Workers behind it, on one local D1), each next to its peer in the same r
   stripe-python) next to `GET /healthz`;
 - a CRM GET through the gateway and the CRM Worker next to the same GET straight to the
   EspoCRM stand-in;
-- `wrangler deploy --dry-run` sizes of the six Workers against the hello-world floor.
+- `wrangler deploy --dry-run` sizes of the nine Workers against the hello-world floor.
 
 Run it through `scripts/bench.sh http`."""
 import json
@@ -30,7 +30,9 @@ THREADS = 2
 CONNECTIONS = 16
 HELLO_WORLD_GZIP_KIB = 84
 STRIPE_EVENTS = 12_000  # more than wrk sends in DURATION, so no event is a replay
-WORKERS = (("gateway", "wrangler.toml"), ("admin", "functions/admin/wrangler.toml"),
+WORKERS = (("gateway", "wrangler.toml"), ("people", "functions/people/wrangler.toml"),
+           ("records", "functions/records/wrangler.toml"), ("mail", "functions/mail/wrangler.toml"),
+           ("admin", "functions/admin/wrangler.toml"),
            ("relay-api", "functions/relay-api/wrangler.toml"), ("whatsapp", "functions/whatsapp/wrangler.toml"),
            ("stripe", "functions/stripe/wrangler.toml"), ("crm", "functions/crm/wrangler.toml"))
 

@@ -430,12 +430,19 @@ class CrmTest(Base):
 
 # --- Only the gateway may call a route Worker ----------------------------------------
 
+# One route of each Worker behind the gateway.
+ROUTES = {"whatsapp": ("POST", "/webhook/whatsapp/t_x"), "stripe": ("POST", "/webhook/stripe"),
+          "crm": ("GET", "/v1/crm/api/v1/Contact"), "people": ("GET", "/v1/members"),
+          "records": ("GET", "/v1/clients"), "mail": ("GET", "/v1/mail/domains"),
+          "admin": ("GET", "/v1/admin/stats"), "relay-api": ("GET", "/v1/relay/directory")}
+
+
 class RouteWorkersRefuseAllButTheGatewayTest(Base):
     @classmethod
     def setUpClass(cls):
         cls.workers = {}
         try:
-            for name in ("whatsapp", "stripe", "crm"):
+            for name in ROUTES:
                 cls.workers[name] = RouteWorker(name).start()
         except Exception:
             cls.tearDownClass()
@@ -447,10 +454,8 @@ class RouteWorkersRefuseAllButTheGatewayTest(Base):
             worker.stop()
 
     def test_each_worker_verifies_the_internal_context(self):
-        routes = {"whatsapp": ("POST", "/webhook/whatsapp/t_x"), "stripe": ("POST", "/webhook/stripe"),
-                  "crm": ("GET", "/v1/crm/api/v1/Contact")}
         now = int(time.time())
-        for name, (method, path) in routes.items():
+        for name, (method, path) in ROUTES.items():
             worker = self.workers[name]
             refused = {
                 "no context": None,
@@ -470,6 +475,17 @@ class RouteWorkersRefuseAllButTheGatewayTest(Base):
             r = worker.raw(method, path, body=b"{}" if method == "POST" else None,
                            headers={"x-tenantry-context": valid})
             self.assertNotEqual(r.status, 401, (name, r))
+
+    def test_a_valid_context_grants_only_what_the_gateway_put_in_it(self):
+        """A context the gateway signed for a request without an admitted tenant, a
+        superadmin or a relay key's scope opens nothing on the Workers that need one."""
+        for name, code, status in (("people", "not_found", 404), ("records", "not_found", 404),
+                                   ("mail", "not_found", 404), ("admin", "forbidden", 403),
+                                   ("relay-api", "forbidden", 403)):
+            method, path = ROUTES[name]
+            r = self.workers[name].raw(method, path, headers={
+                "x-tenantry-context": internal_context(method, path, "t_x", subject="u_someone")})
+            self.assertEqual((r.status, json.loads(r.body)["code"]), (status, code), (name, r))
 
 
 if __name__ == "__main__":

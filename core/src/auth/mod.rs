@@ -99,7 +99,8 @@ impl<'a> Credential<'a> {
 }
 
 /// How the principal authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PrincipalKind {
     /// A user, by platform JWT.
     User,
@@ -118,7 +119,7 @@ pub enum PrincipalKind {
 }
 
 /// A principal's role in one tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Membership {
     /// The tenant.
     pub tenant_id: String,
@@ -127,7 +128,7 @@ pub struct Membership {
 }
 
 /// Who is asking, and which tenants they belong to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     /// The user id, or the API key's id for keys.
     pub subject: String,
@@ -142,6 +143,27 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The same principal holding only its membership of `tenant_id`: what a Worker
+    /// serving one tenant's request is told, and no more.
+    pub fn narrowed_to(&self, tenant_id: &str) -> Principal {
+        Principal {
+            subject: self.subject.clone(),
+            kind: self.kind.clone(),
+            platform_role: self.platform_role,
+            home_tenant: self
+                .home_tenant
+                .as_ref()
+                .filter(|home| *home == tenant_id)
+                .cloned(),
+            memberships: self
+                .memberships
+                .iter()
+                .filter(|m| m.tenant_id == tenant_id)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The principal a verified JWT proves.
     pub fn from_claims(claims: Claims) -> Result<Self, AuthError> {
         let platform_role = match claims.platform_role.as_deref() {
@@ -301,6 +323,23 @@ mod tests {
         assert!(principal.may_act_on("t_lyon"));
         assert!(!principal.may_act_on("t_nice"));
         assert!(!principal.is_superadmin());
+    }
+
+    #[test]
+    fn a_narrowed_principal_holds_only_that_tenant_and_survives_serialisation() {
+        let principal = Principal::from_claims(claims()).unwrap();
+        let lyon = principal.narrowed_to("t_lyon");
+        assert_eq!(lyon.role_in("t_lyon"), Some("viewer"));
+        assert_eq!(lyon.role_in("t_paris"), None);
+        assert_eq!(lyon.home_tenant, None);
+        assert!(!lyon.may_act_on("t_paris"));
+        let paris = principal.narrowed_to("t_paris");
+        assert_eq!(paris.home_tenant.as_deref(), Some("t_paris"));
+        assert_eq!(paris.memberships.len(), 1);
+        let json = serde_json::to_string(&paris).unwrap();
+        assert_eq!(serde_json::from_str::<Principal>(&json).unwrap(), paris);
+        let nobody = principal.narrowed_to("t_nice");
+        assert!(nobody.memberships.is_empty() && !nobody.may_act_on("t_nice"));
     }
 
     #[test]

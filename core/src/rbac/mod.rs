@@ -180,6 +180,10 @@ pub fn parse_permission(text: &str) -> Result<&str, RbacError> {
 /// platform credentials, and a custom role of that name would read as if it still were.
 pub const RESERVED_ROLE_NAMES: &[&str] = &["mail-relay"];
 
+/// Most custom roles a tenant may define: they travel with every admitted request (the
+/// tenant's hot state and the gateway's signed context), so they stay few.
+pub const MAX_CUSTOM_ROLES: usize = 100;
+
 /// A tenant's own role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomRole {

@@ -11,6 +11,7 @@ pub mod integrations;
 pub mod internal;
 pub mod paging;
 pub mod routes;
+pub mod tenant_ctx;
 pub mod tenant_state;
 
 use tenantry_core::{ErrorCode, Problem};

@@ -36,6 +36,12 @@ pub enum Service {
     WhatsApp,
     /// `CRM`: the EspoCRM proxy.
     Crm,
+    /// `PEOPLE`: members, roles, settings, API keys, audit.
+    People,
+    /// `RECORDS`: clients, appointments, conversations, usage, integrations, export.
+    Records,
+    /// `MAIL`: mail domains and mailboxes.
+    Mail,
 }
 
 impl Service {
@@ -48,6 +54,9 @@ impl Service {
             Service::Stripe => "STRIPE",
             Service::WhatsApp => "WHATSAPP",
             Service::Crm => "CRM",
+            Service::People => "PEOPLE",
+            Service::Records => "RECORDS",
+            Service::Mail => "MAIL",
         }
     }
 }
@@ -219,7 +228,19 @@ impl Route {
             (_, Crm) => Service::Crm,
             (Access::Superadmin, _) => Service::Admin,
             (Access::Relay, _) => Service::Relay,
-            _ => Service::Gateway,
+            (_, Healthz | GetTenant) => Service::Gateway,
+            (
+                _,
+                ListMembers | AddMember | ChangeMember | RemoveMember | ListRoles | CreateRole
+                | GetSettings | UpdateSettings | ListApiKeys | CreateApiKey | RevokeApiKey
+                | ListAudit,
+            ) => Service::People,
+            (
+                _,
+                ListMailDomains | CreateMailDomain | UpdateMailDomain | ListMailboxes
+                | CreateMailbox | DeleteMailbox | MailDomainUsage,
+            ) => Service::Mail,
+            _ => Service::Records,
         }
     }
 }

@@ -1,16 +1,19 @@
 //! The routes served by the other Workers: the gateway decides who may ask, then hands
 //! the request over a service binding with a context signed for that very request.
 
-use crate::{Ctx, TenantCtx};
-use tenantry_core::crm;
-use tenantry_core::internal::InternalContext;
-use tenantry_core::rbac::Required;
+use crate::Ctx;
+use tenantry_core::internal::{InternalContext, TenantEntry};
 use tenantry_edge::Outcome;
 use tenantry_edge::internal::forward;
 use tenantry_edge::routes::Service;
 use worker::{Request, Response};
 
-fn context(ctx: &Ctx, req: &Request, tenant_id: Option<&str>) -> Outcome<InternalContext> {
+fn context(
+    ctx: &Ctx,
+    req: &Request,
+    tenant_id: Option<&str>,
+    entry: Option<TenantEntry>,
+) -> Outcome<InternalContext> {
     let url = req.url().map_err(tenantry_edge::internal)?;
     let principal = ctx.principal.as_ref();
     Ok(InternalContext {
@@ -18,6 +21,7 @@ fn context(ctx: &Ctx, req: &Request, tenant_id: Option<&str>) -> Outcome<Interna
         subject: principal.map(|p| p.subject.clone()),
         superadmin: principal.is_some_and(|p| p.is_superadmin()),
         relay_scope: principal.and_then(|p| p.relay_scope()).cloned(),
+        entry,
         request_id: ctx.request_id.clone(),
         method: req.method().to_string(),
         path: url.path().to_string(),
@@ -26,21 +30,15 @@ fn context(ctx: &Ctx, req: &Request, tenant_id: Option<&str>) -> Outcome<Interna
 }
 
 /// Hands `req` to `service` with the principal the gateway established (none for the
-/// webhooks, whose Workers verify the sender's signature).
+/// webhooks, whose Workers verify the sender's signature) and, for a tenant route, the
+/// admitted tenant request.
 pub async fn to(
     ctx: &Ctx,
     req: Request,
     service: Service,
     tenant_id: Option<&str>,
+    entry: Option<TenantEntry>,
 ) -> Outcome<Response> {
-    let context = context(ctx, &req, tenant_id)?;
+    let context = context(ctx, &req, tenant_id, entry)?;
     forward(&ctx.env, service.binding(), req, &context).await
-}
-
-/// `/v1/crm/{path}`: the method's permission is checked here, the credentials are
-/// injected by the CRM Worker.
-pub async fn crm(t: &TenantCtx<'_>, req: Request, rest: &str) -> Outcome<Response> {
-    let plan = crm::plan(req.method().as_ref(), rest)?;
-    t.require(Required::new(plan.permission.0, plan.permission.1))?;
-    to(t.ctx, req, Service::Crm, Some(&t.tenant.id)).await
 }

@@ -1,31 +1,29 @@
 //! The gateway Worker: the only public Worker. It finds the route in the edge's routing
-//! table, authenticates, resolves the tenant, authorizes and rate-limits with
-//! `tenantry-core`, serves the tenant routes from D1 and hands every other concern
-//! (platform admin, relay, webhooks, CRM) to its Worker over a service binding.
+//! table, authenticates, resolves the tenant and admits and counts the request in the
+//! tenant's Durable Object, all with `tenantry-core`'s decisions, then hands the request
+//! to the Worker of its concern (people, records, mail, CRM, platform admin, relay,
+//! webhooks) over a service binding with a signed context. It serves only `/healthz`
+//! and `GET /v1/tenant` itself.
 
-mod export;
 mod forward;
 mod hints;
-mod integrations;
-mod mail;
-mod people;
-mod scoped;
 mod tenant_gate;
 
 use serde::Deserialize;
 use tenantry_core::auth::Principal;
-use tenantry_core::limits::{Limits, Quota, QuotaExceeded};
+use tenantry_core::internal::TenantEntry;
+use tenantry_core::limits::{Quota, QuotaExceeded};
 use tenantry_core::ratelimit::RateDecision;
-use tenantry_core::rbac::{CustomRole, Decision, Required, authorize};
+use tenantry_core::rbac::Required;
 use tenantry_core::tenant::{
     Named, RequestFacts, ResolvedBy, Tenant, TenantKey, TenantResolver, strip_tenant_path,
 };
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::config::Config;
-use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, TenantDb, rows, text};
+use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, rows, text};
 use tenantry_edge::routes::{self, Access, Matched, Route, Service};
 use tenantry_edge::tenant_state::{self, AdmitRequest, HotState};
-use tenantry_edge::{Outcome, audit, http, now_millis, now_secs};
+use tenantry_edge::{Outcome, http, now_millis, now_secs};
 use worker::{D1Database, Env, Request, Response, event};
 
 pub use tenant_gate::TenantGate;
@@ -40,87 +38,12 @@ pub struct Ctx {
     pub principal: Option<Principal>,
 }
 
-/// A request after tenant resolution, authorization and rate limiting.
-pub struct TenantCtx<'a> {
-    pub ctx: &'a Ctx,
-    pub tenant: Tenant,
-    pub resolved_by: &'static str,
-    pub principal: &'a Principal,
-    pub db: TenantDb<'a>,
-    pub custom_roles: Vec<CustomRole>,
-    pub limits: Limits,
-}
-
 /// A request's way into its tenant.
-enum Entry<'a> {
+enum Entry {
     /// Admitted and counted.
-    Admitted(Box<TenantCtx<'a>>, Counted),
+    Admitted(Box<TenantEntry>),
     /// Over the per-minute limit.
     Limited(RateDecision),
-}
-
-/// What the tenant's Durable Object counted for this request.
-pub struct Counted {
-    pub rate: RateDecision,
-    pub month_calls: u64,
-}
-
-impl TenantCtx<'_> {
-    /// 403 `forbidden` naming the missing permission, unless allowed.
-    pub fn require(&self, required: Required<'_>) -> Outcome<()> {
-        match authorize(
-            self.principal,
-            &self.tenant.id,
-            &required,
-            &self.custom_roles,
-        ) {
-            Decision::Allow => Ok(()),
-            Decision::Deny { missing } => Err(Problem::new(
-                ErrorCode::Forbidden,
-                format!("missing permission {missing}"),
-            )
-            .with("permission", missing)),
-        }
-    }
-
-    /// 403 unless this request's principal may grant `role` (the core's grant rule: no
-    /// principal grants more than it holds; only an owner grants `owner`); 400 for a
-    /// role the tenant does not have.
-    pub fn may_grant(&self, role: &str) -> Outcome<()> {
-        tenantry_core::rbac::may_grant_role(
-            self.principal,
-            &self.tenant.id,
-            role,
-            &self.custom_roles,
-        )
-        .map_err(Problem::from)
-    }
-
-    /// The audit entry of a change by this request's principal; it goes in the same D1
-    /// batch as the change. `before` and `after` must not hold secrets.
-    pub fn audit(
-        &self,
-        action: &str,
-        resource: &str,
-        resource_id: Option<&str>,
-        before: Option<serde_json::Value>,
-        after: Option<serde_json::Value>,
-    ) -> Outcome<worker::D1PreparedStatement> {
-        let entry = audit::Entry {
-            actor: &self.principal.subject,
-            action,
-            resource,
-            resource_id,
-            before,
-            after,
-        };
-        audit::statement(&self.db, entry, &self.ctx.request_id, self.ctx.now)
-    }
-
-    /// The limits of the tenant's plan with its overrides.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
 }
 
 /// The tenant a request means, before its Durable Object is asked.
@@ -261,11 +184,7 @@ async fn decide_from_d1(
 /// Resolves the tenant, checks the principal's membership and the tenant's status, and
 /// counts the request: one round trip to the tenant's Durable Object, no D1 read when
 /// the request names its tenant by id, token or a known slug or hostname.
-async fn enter_tenant<'a>(
-    ctx: &'a Ctx,
-    req: &Request,
-    principal: &'a Principal,
-) -> Outcome<Entry<'a>> {
+async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcome<Entry> {
     let url = req.url().map_err(tenantry_edge::internal)?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let host = header("host");
@@ -319,22 +238,15 @@ async fn enter_tenant<'a>(
     if !rate.allowed {
         return Ok(Entry::Limited(rate));
     }
-    let tenant_ctx = TenantCtx {
-        ctx,
-        resolved_by: resolution.resolved_by.as_str(),
-        db: TenantDb::new(&ctx.db, &resolution.tenant.id),
+    Ok(Entry::Admitted(Box::new(TenantEntry {
+        principal: principal.narrowed_to(&resolution.tenant.id),
+        resolved_by: resolution.resolved_by,
         tenant: resolution.tenant,
-        principal,
         custom_roles: state.custom_roles,
         limits: state.limits,
-    };
-    Ok(Entry::Admitted(
-        Box::new(tenant_ctx),
-        Counted {
-            rate,
-            month_calls: answer.month_calls,
-        },
-    ))
+        rate,
+        month_calls: answer.month_calls,
+    })))
 }
 
 /// 429 `rate_limited` with `Retry-After` and the `RateLimit` headers.
@@ -360,6 +272,16 @@ fn rate_headers(response: &mut Response, rate: &RateDecision) -> worker::Result<
     headers.set("ratelimit-policy", &rate.policy_header())?;
     headers.set("ratelimit", &rate.ratelimit_header())?;
     Ok(())
+}
+
+/// 403 `forbidden` naming the missing permission, unless the entry's principal holds it.
+fn require(entry: &TenantEntry, required: Required<'_>) -> Outcome<()> {
+    tenantry_edge::tenant_ctx::require(
+        &entry.principal,
+        &entry.tenant.id,
+        &entry.custom_roles,
+        required,
+    )
 }
 
 /// 403 unless the principal is a platform superadmin.
@@ -391,11 +313,11 @@ async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response
         Access::Public if m.route == Route::Healthz => {
             http::json(200, &serde_json::json!({"status": "ok"}))
         }
-        Access::Public => forward::to(ctx, req, m.route.service(), None).await,
+        Access::Public => forward::to(ctx, req, m.route.service(), None, None).await,
         Access::Superadmin => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             require_superadmin(&principal)?;
-            forward::to(ctx, req, Service::Admin, None).await
+            forward::to(ctx, req, Service::Admin, None, None).await
         }
         Access::Relay => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
@@ -405,21 +327,36 @@ async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response
                     "the relay API takes a platform relay key (rk_...)",
                 )
             })?;
-            forward::to(ctx, req, Service::Relay, None).await
+            forward::to(ctx, req, Service::Relay, None, None).await
         }
         Access::Tenant => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
-            let (tenant_ctx, counted) = match enter_tenant(ctx, &req, &principal).await? {
-                Entry::Admitted(tenant_ctx, counted) => (tenant_ctx, counted),
+            let entry = match enter_tenant(ctx, &req, &principal).await? {
+                Entry::Admitted(entry) => *entry,
                 Entry::Limited(rate) => {
                     return rate_limited(&rate, &ctx.request_id).map_err(tenantry_edge::internal);
                 }
             };
+            let rate = entry.rate;
             let mut response = match m.route {
-                Route::Crm => forward::crm(&tenant_ctx, req, m.param(0)).await?,
-                _ => scoped::route(req, &tenant_ctx, m, &counted).await?,
+                Route::GetTenant => {
+                    require(&entry, Required::new("tenant", "read"))?;
+                    let tenant = &entry.tenant;
+                    http::json(
+                        200,
+                        &serde_json::json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
+                            "plan": tenant.plan, "status": tenant.status, "resolved_by": entry.resolved_by}),
+                    )?
+                }
+                Route::Crm => {
+                    let plan = tenantry_core::crm::plan(req.method().as_ref(), m.param(0))?;
+                    require(&entry, Required::new(plan.permission.0, plan.permission.1))?;
+                    let tenant_id = entry.tenant.id.clone();
+                    forward::to(ctx, req, Service::Crm, Some(&tenant_id), None).await?
+                }
+                route => forward::to(ctx, req, route.service(), None, Some(entry)).await?,
             };
-            rate_headers(&mut response, &counted.rate).map_err(tenantry_edge::internal)?;
+            rate_headers(&mut response, &rate).map_err(tenantry_edge::internal)?;
             Ok(response)
         }
     }

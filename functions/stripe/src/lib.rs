@@ -14,7 +14,7 @@ use tenantry_core::limits::Plan;
 use tenantry_core::tenant::TenantStatus;
 use tenantry_core::webhook::StripeVerifier;
 use tenantry_core::{ErrorCode, Problem};
-use tenantry_edge::db::{PlatformDb, TenantDb, int, opt_text, text};
+use tenantry_edge::db::{PlatformDb, TenantDb, int, opt_text, rows, text};
 use tenantry_edge::http::{self, read_bytes};
 use tenantry_edge::tenant_state;
 use tenantry_edge::{Outcome, audit, config, internal, now_secs};
@@ -97,18 +97,36 @@ impl TenantRow {
     }
 }
 
-async fn find_tenant(db: &D1Database, locator: &TenantLocator) -> Outcome<Option<TenantRow>> {
+/// Whether the event was applied before and, when the event names one, its tenant: one
+/// D1 round trip.
+async fn seen_and_tenant(
+    db: &D1Database,
+    event: &StripeEvent,
+    locator: Option<&TenantLocator>,
+) -> Outcome<(bool, Option<TenantRow>)> {
     const COLUMNS: &str = "id, plan, status, stripe_customer_id, subscription_id, subscription_status, billing_event_at";
-    let (column, value) = match locator {
-        TenantLocator::TenantId(id) => ("id", id),
-        TenantLocator::Customer(customer) => ("stripe_customer_id", customer),
-    };
-    PlatformDb(db)
-        .first(
+    let platform = PlatformDb(db);
+    let mut statements = vec![platform.statement(
+        "SELECT event_id FROM stripe_events WHERE event_id = ?1",
+        &[text(&event.id)],
+    )?];
+    if let Some(locator) = locator {
+        let (column, value) = match locator {
+            TenantLocator::TenantId(id) => ("id", id),
+            TenantLocator::Customer(customer) => ("stripe_customer_id", customer),
+        };
+        statements.push(platform.statement(
             &format!("SELECT {COLUMNS} FROM tenants WHERE {column} = ?1"),
             &[text(value)],
-        )
-        .await
+        )?);
+    }
+    let results = platform.read_batch(statements).await?;
+    let seen = !rows::<serde_json::Value>(&results[0])?.is_empty();
+    let tenant = match results.get(1) {
+        Some(result) => rows::<TenantRow>(result)?.into_iter().next(),
+        None => None,
+    };
+    Ok((seen, tenant))
 }
 
 fn ignored(event: &StripeEvent, reason: &str) -> Outcome<Response> {
@@ -152,19 +170,11 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     let db = env
         .d1("DB")
         .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
-    let seen: Option<serde_json::Value> = PlatformDb(&db)
-        .first(
-            "SELECT event_id FROM stripe_events WHERE event_id = ?1",
-            &[text(&event.id)],
-        )
-        .await?;
-    if seen.is_some() {
+    let locator = locate_tenant(&event).ok();
+    let (seen, tenant) = seen_and_tenant(&db, &event, locator.as_ref()).await?;
+    if seen {
         return http::json(200, &json!({"event": event.id, "status": "duplicate"}));
     }
-    let tenant = match locate_tenant(&event) {
-        Ok(locator) => find_tenant(&db, &locator).await?,
-        Err(_) => None,
-    };
     let Some(tenant) = tenant else {
         record(&db, &event, None).await?;
         return ignored(&event, "no tenant matches the event");
@@ -235,8 +245,10 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
         }
         Err(p) => return Err(p),
     }
-    // The plan or the status may have changed: the tenant's next request must see it.
-    tenant_state::invalidate(env, &tenant.id).await?;
+    // A new plan or status is the tenant's hot state: its next request must see it.
+    if next.plan != current.plan || next.tenant_status != current.tenant_status {
+        tenant_state::invalidate(env, &tenant.id).await?;
+    }
     http::json(
         200,
         &json!({

@@ -1,7 +1,6 @@
 //! Mail domains and mailboxes of a tenant. Every change takes the next directory
 //! version, so the relay pulls it as a delta.
 
-use crate::TenantCtx;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::limits::{Limit, Quota};
@@ -13,7 +12,8 @@ use tenantry_edge::Outcome;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
-use tenantry_edge::routes::{Matched, Route, misrouted};
+use tenantry_edge::routes::{Route, misrouted};
+use tenantry_edge::tenant_ctx::{Admitted, TenantCtx};
 use worker::{D1PreparedStatement, Request, Response};
 
 /// The statement that takes the next directory version; rows then use
@@ -77,7 +77,7 @@ async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
     .ok_or_else(|| not_found("mail domain"))
 }
 
-pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Matched<'_>) -> Outcome<Response> {
+pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome<Response> {
     match m.route {
         Route::ListMailDomains => {
             t.require(Required::new("mail", "read"))?;
@@ -254,15 +254,13 @@ async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> O
         .with("limit", domain_limit.as_i64())
         .with("requested", 1));
     }
-    let in_tenant =
-        t.db.count(
-            "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
-            &[],
-        )
-        .await?;
-    t.limits()
-        .check(Quota::Mailboxes, in_tenant, 1)
-        .map_err(Problem::from)?;
+    t.check_quota(
+        Quota::Mailboxes,
+        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
+        &[],
+        1,
+    )
+    .await?;
     let insert = t.db.statement(
         &format!("INSERT INTO mailboxes (tenant_id, address, domain, kind, owner, quota_mb, status, version, deleted, created_at) \
                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', {CURRENT_VERSION}, 0, ?7) \

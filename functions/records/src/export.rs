@@ -3,11 +3,11 @@
 //! written out as it is read, so a tenant with 100,000 rows exports in bounded memory.
 //! The document ends with `"complete": true`; a cut stream lacks it.
 
-use crate::TenantCtx;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use tenantry_core::rbac::Required;
 use tenantry_edge::db::{TenantDb, int};
+use tenantry_edge::tenant_ctx::TenantCtx;
 use tenantry_edge::{Outcome, internal};
 use worker::{D1Database, Response, ResponseBuilder};
 

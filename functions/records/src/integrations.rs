@@ -1,7 +1,6 @@
 //! Third-party credentials (CRM, WhatsApp), sealed per tenant with `tenantry-core::seal`
 //! and never returned: responses show them masked. And `GET /v1/export`.
 
-use crate::TenantCtx;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenantry_core::crm::CrmBaseUrl;
@@ -9,11 +8,12 @@ use tenantry_core::rbac::Required;
 use tenantry_core::seal::{Keyring, mask};
 use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, read_json};
-use tenantry_edge::routes::{Matched, Route, misrouted};
+use tenantry_edge::routes::{Route, misrouted};
+use tenantry_edge::tenant_ctx::{Admitted, TenantCtx};
 use tenantry_edge::{Outcome, integrations, random_bytes};
 use worker::{Request, Response};
 
-pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Matched<'_>) -> Outcome<Response> {
+pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome<Response> {
     match m.route {
         Route::ListIntegrations => {
             t.require(Required::new("integrations", "read"))?;

@@ -1,0 +1,232 @@
+//! A tenant's members and custom roles; every grant obeys the core's grant rule.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantry_core::limits::Quota;
+use tenantry_core::mail::Address;
+use tenantry_core::rbac::Required;
+use tenantry_core::rbac::{BuiltinRole, CustomRole};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::db::PlatformDb;
+use tenantry_edge::db::{int, text};
+use tenantry_edge::http::{invalid, json, not_found, read_json};
+use tenantry_edge::paging::{Order, Page};
+use tenantry_edge::tenant_ctx::TenantCtx;
+use tenantry_edge::{Outcome, new_id};
+use worker::{Request, Response};
+
+static MEMBERS: Order = Order {
+    columns: &["m.created_at", "m.user_id"],
+    descending: false,
+};
+
+pub async fn list(req: &Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("members", "read"))?;
+    #[derive(Serialize, Deserialize)]
+    struct Row {
+        user_id: String,
+        email: String,
+        role: String,
+        created_at: i64,
+    }
+    let page = Page::from_request(req, &MEMBERS)?;
+    let (clause, args) = page.clause(2);
+    let rows: Vec<Row> = t.db.all(&format!("SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1{clause}"), &args).await?;
+    let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.user_id)]);
+    json(200, &json!({"members": rows, "next_cursor": next}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    email: String,
+    role: String,
+}
+
+pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("members", "create"))?;
+    let body: NewMember = read_json(req).await?;
+    let email = Address::parse(&body.email).map_err(|e| invalid("email", e))?;
+    t.may_grant(&body.role)?;
+    t.check_quota(
+        Quota::Users,
+        "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
+        &[],
+        1,
+    )
+    .await?;
+    #[derive(Deserialize)]
+    struct UserRow {
+        id: String,
+    }
+    let platform = PlatformDb(&t.ctx.db);
+    let existing: Option<UserRow> = platform
+        .first(
+            "SELECT id FROM users WHERE email = ?1",
+            &[text(email.as_str())],
+        )
+        .await?;
+    let user_id = existing
+        .as_ref()
+        .map_or_else(|| new_id("u"), |u| u.id.clone());
+    let mut statements = Vec::new();
+    if existing.is_none() {
+        statements.push(platform.statement(
+            "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)",
+            &[text(&user_id), text(email.as_str()), int(t.ctx.now)],
+        )?);
+    }
+    statements.push(t.db.statement(
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+        &[text(&user_id), text(&body.role), int(t.ctx.now)],
+    )?);
+    let entry = t.audit(
+        "member.add",
+        "members",
+        Some(&user_id),
+        None,
+        Some(json!({"email": email.as_str(), "role": body.role})),
+    )?;
+    statements.push(entry);
+    t.db.batch(statements).await?;
+    json(
+        201,
+        &json!({"user_id": user_id, "email": email.as_str(), "role": body.role}),
+    )
+}
+
+fn check_user_id(id: &str) -> Outcome<()> {
+    Ok(tenantry_core::ids::check(id, "u")?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberPatch {
+    role: String,
+}
+
+pub async fn change_member(
+    req: &mut Request,
+    t: &TenantCtx<'_>,
+    user_id: &str,
+) -> Outcome<Response> {
+    t.require(Required::new("members", "update"))?;
+    check_user_id(user_id)?;
+    let body: MemberPatch = read_json(req).await?;
+    t.may_grant(&body.role)?;
+    let update = t.db.statement(
+        "UPDATE memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2",
+        &[text(user_id), text(&body.role)],
+    )?;
+    let before = member(t, user_id).await?;
+    // Changing a member's role takes away the one it has: only who could grant that.
+    t.may_grant(&before.role)?;
+    let entry = t.audit(
+        "member.update",
+        "members",
+        Some(user_id),
+        Some(json!({"role": before.role})),
+        Some(json!({"role": body.role})),
+    )?;
+    t.db.batch(vec![update, entry]).await?;
+    json(200, &json!({"user_id": user_id, "role": body.role}))
+}
+
+#[derive(Deserialize)]
+struct Member {
+    role: String,
+}
+
+/// A member's row; 404 when the user is not a member of this tenant.
+async fn member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Member> {
+    t.db.first(
+        "SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+        &[text(user_id)],
+    )
+    .await?
+    .ok_or_else(|| not_found("member"))
+}
+
+pub async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response> {
+    t.require(Required::new("members", "delete"))?;
+    check_user_id(user_id)?;
+    let before = member(t, user_id).await?;
+    // Nobody removes a member holding more than it could grant (an admin, an owner).
+    t.may_grant(&before.role)?;
+    let delete = t.db.statement(
+        "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+        &[text(user_id)],
+    )?;
+    let entry = t.audit(
+        "member.remove",
+        "members",
+        Some(user_id),
+        Some(json!({"role": before.role})),
+        None,
+    )?;
+    t.db.batch(vec![delete, entry]).await?;
+    Ok(Response::empty()
+        .map_err(tenantry_edge::internal)?
+        .with_status(204))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    name: String,
+    permissions: Vec<String>,
+}
+
+pub async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("roles", "create"))?;
+    let body: NewRole = read_json(req).await?;
+    let role = CustomRole::new(&body.name, body.permissions).map_err(|e| invalid("role", e))?;
+    if t.custom_roles.len() >= tenantry_core::rbac::MAX_CUSTOM_ROLES {
+        return Err(Problem::new(
+            ErrorCode::Conflict,
+            format!(
+                "a tenant has at most {} custom roles",
+                tenantry_core::rbac::MAX_CUSTOM_ROLES
+            ),
+        ));
+    }
+    tenantry_core::rbac::may_grant_permissions(
+        &t.principal,
+        &t.tenant.id,
+        &role.permissions,
+        &t.custom_roles,
+    )?;
+    let permissions = serde_json::to_string(&role.permissions).map_err(tenantry_edge::internal)?;
+    let insert = t.db.statement("INSERT INTO custom_roles (tenant_id, name, permissions, created_at) VALUES (?1, ?2, ?3, ?4)", &[text(&role.name), text(&permissions), int(t.ctx.now)])?;
+    let entry = t.audit(
+        "role.create",
+        "roles",
+        Some(&role.name),
+        None,
+        Some(json!({"name": role.name, "permissions": role.permissions})),
+    )?;
+    t.db.batch(vec![insert, entry]).await?;
+    // Custom roles are hot state: the next request authorizes with the new role.
+    tenantry_edge::tenant_state::invalidate(&t.ctx.env, &t.tenant.id).await?;
+    json(
+        201,
+        &json!({"name": role.name, "builtin": false, "permissions": role.permissions}),
+    )
+}
+
+pub fn list_roles(t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("roles", "read"))?;
+    let builtin: Vec<_> = BuiltinRole::ALL
+        .iter()
+        .map(|r| json!({"name": r.as_str(), "builtin": true, "permissions": r.grants()}))
+        .collect();
+    let custom: Vec<_> = t
+        .custom_roles
+        .iter()
+        .map(|r| json!({"name": r.name, "builtin": false, "permissions": r.permissions}))
+        .collect();
+    json(
+        200,
+        &json!({"roles": builtin.into_iter().chain(custom).collect::<Vec<_>>()}),
+    )
+}

@@ -1,0 +1,82 @@
+//! A tenant's settings and branding.
+
+use serde::Deserialize;
+use tenantry_core::rbac::Required;
+use tenantry_edge::Outcome;
+use tenantry_edge::db::text;
+use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::tenant_ctx::TenantCtx;
+use worker::{Request, Response};
+
+pub async fn get(t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("settings", "read"))?;
+    json(200, &load_settings(t).await?)
+}
+
+async fn load_settings(t: &TenantCtx<'_>) -> Outcome<serde_json::Value> {
+    #[derive(Deserialize)]
+    struct Row {
+        key: String,
+        value: String,
+    }
+    let rows: Vec<Row> =
+        t.db.all(
+            "SELECT key, value FROM settings WHERE tenant_id = ?1 ORDER BY key",
+            &[],
+        )
+        .await?;
+    Ok(serde_json::Value::Object(
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.key,
+                    serde_json::from_str(&r.value).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect(),
+    ))
+}
+
+pub async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
+    t.require(Required::new("settings", "update"))?;
+    let body: serde_json::Map<String, serde_json::Value> = read_json(req).await?;
+    if body.len() > 50 {
+        return Err(invalid("settings", "at most 50 keys at once"));
+    }
+    let before = load_settings(t).await?;
+    let mut statements = Vec::new();
+    for (key, value) in &body {
+        if key.is_empty()
+            || key.len() > 64
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        {
+            return Err(invalid(
+                key,
+                "setting names are 1 to 64 characters of a-z, 0-9, '_' and '.'",
+            ));
+        }
+        if value.to_string().len() > 4096 {
+            return Err(invalid(
+                key,
+                "a setting's value is at most 4096 bytes of JSON",
+            ));
+        }
+        statements.push(if value.is_null() {
+            t.db.statement("DELETE FROM settings WHERE tenant_id = ?1 AND key = ?2", &[text(key)])?
+        } else {
+            t.db.statement("INSERT INTO settings (tenant_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value", &[text(key), text(&value.to_string())])?
+        });
+    }
+    let entry = t.audit(
+        "settings.update",
+        "settings",
+        None,
+        Some(before),
+        Some(serde_json::Value::Object(body)),
+    )?;
+    statements.push(entry);
+    t.db.batch(statements).await?;
+    json(200, &load_settings(t).await?)
+}
