@@ -25,9 +25,12 @@ pub const MAX_AGE_SECS: i64 = 30;
 /// How far ahead of the verifier's clock a context may claim to be issued.
 pub const MAX_FUTURE_SKEW_SECS: i64 = 5;
 
-/// Who is asking, for which tenant, as the gateway established it.
+/// Who is asking, for which tenant, as the gateway established it. `E` is what a Worker
+/// reads of the admitted tenant request: [`TenantEntry`] for the tenant route Workers,
+/// [`NoEntry`] for the others, which then carry no
+/// code to parse one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InternalContext {
+pub struct InternalContext<E = TenantEntry> {
     /// The resolved tenant, when the route has one before the Worker runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
@@ -42,8 +45,10 @@ pub struct InternalContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_scope: Option<crate::auth::RelayScope>,
     /// For a tenant route: the tenant request as the gateway admitted it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entry: Option<TenantEntry>,
+    // A missing `Option` field reads as `None` without `default` (which would ask
+    // `E: Default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<E>,
     /// The gateway's request id, for logs and audit entries.
     pub request_id: String,
     /// The method the context was issued for.
@@ -53,6 +58,10 @@ pub struct InternalContext {
     /// When the gateway issued it, seconds since the epoch.
     pub issued_at: i64,
 }
+
+/// The entry type of a Worker that needs no tenant entry: whatever the gateway put there
+/// is skipped, unparsed.
+pub use serde::de::IgnoredAny as NoEntry;
 
 /// A tenant request the gateway admitted: resolved, its principal a member (narrowed to
 /// this tenant), the tenant active, the request counted. The Worker serving the route
@@ -130,7 +139,7 @@ impl ContextKey {
     }
 
     /// The header value for `context`.
-    pub fn sign(&self, context: &InternalContext) -> String {
+    pub fn sign<E: Serialize>(&self, context: &InternalContext<E>) -> String {
         let json = serde_json::to_vec(context).expect("a context always serialises");
         let mut header = URL_SAFE_NO_PAD.encode(&json);
         let mac = self.mac(header.as_bytes());
@@ -140,13 +149,13 @@ impl ContextKey {
     }
 
     /// The context of a request with `method` and `path`, received at `now`.
-    pub fn verify(
+    pub fn verify<E: serde::de::DeserializeOwned>(
         &self,
         header: Option<&str>,
         method: &str,
         path: &str,
         now: i64,
-    ) -> Result<InternalContext, ContextError> {
+    ) -> Result<InternalContext<E>, ContextError> {
         let header = header.ok_or(ContextError::Missing)?;
         let (payload, mac) = header.split_once('.').ok_or(ContextError::Malformed)?;
         let presented: Vec<u8> = URL_SAFE_NO_PAD
@@ -158,7 +167,7 @@ impl ContextKey {
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| ContextError::Malformed)?;
-        let context: InternalContext =
+        let context: InternalContext<E> =
             serde_json::from_slice(&json).map_err(|_| ContextError::Malformed)?;
         if !context.method.eq_ignore_ascii_case(method) || context.path != path {
             return Err(ContextError::WrongRequest);
@@ -230,7 +239,7 @@ mod tests {
         let key = ContextKey::new(b"internal-secret").unwrap();
         let header = key.sign(&with_entry);
         assert_eq!(
-            key.verify(Some(&header), "POST", "/v1/crm/Contact", NOW),
+            key.verify::<TenantEntry>(Some(&header), "POST", "/v1/crm/Contact", NOW),
             Ok(with_entry)
         );
         // Another payload under the same MAC (a role raised to owner) is refused.
@@ -246,7 +255,7 @@ mod tests {
         );
         let forged = alloc::format!("{}.{mac}", URL_SAFE_NO_PAD.encode(raised));
         assert_eq!(
-            key.verify(Some(&forged), "POST", "/v1/crm/Contact", NOW),
+            key.verify::<TenantEntry>(Some(&forged), "POST", "/v1/crm/Contact", NOW),
             Err(ContextError::BadSignature)
         );
     }
@@ -256,19 +265,19 @@ mod tests {
         let key = ContextKey::new(b"internal-secret").unwrap();
         let header = key.sign(&context());
         assert_eq!(
-            key.verify(Some(&header), "POST", "/v1/crm/Contact", NOW + 3),
+            key.verify::<TenantEntry>(Some(&header), "POST", "/v1/crm/Contact", NOW + 3),
             Ok(context())
         );
         assert_eq!(
-            key.verify(Some(&header), "DELETE", "/v1/crm/Contact", NOW),
+            key.verify::<TenantEntry>(Some(&header), "DELETE", "/v1/crm/Contact", NOW),
             Err(ContextError::WrongRequest)
         );
         assert_eq!(
-            key.verify(Some(&header), "POST", "/v1/crm/Account", NOW),
+            key.verify::<TenantEntry>(Some(&header), "POST", "/v1/crm/Account", NOW),
             Err(ContextError::WrongRequest)
         );
         assert_eq!(
-            key.verify(
+            key.verify::<TenantEntry>(
                 Some(&header),
                 "POST",
                 "/v1/crm/Contact",
@@ -277,7 +286,7 @@ mod tests {
             Err(ContextError::Expired)
         );
         assert_eq!(
-            key.verify(Some(&header), "POST", "/v1/crm/Contact", NOW - 60),
+            key.verify::<TenantEntry>(Some(&header), "POST", "/v1/crm/Contact", NOW - 60),
             Err(ContextError::Expired)
         );
     }
@@ -292,7 +301,9 @@ mod tests {
     fn forged_tampered_and_missing_headers_are_refused() {
         let key = ContextKey::new(b"internal-secret").unwrap();
         let other = ContextKey::new(b"another-secret").unwrap();
-        let verify = |header: Option<&str>| key.verify(header, "POST", "/v1/crm/Contact", NOW);
+        let verify = |header: Option<&str>| {
+            key.verify::<TenantEntry>(header, "POST", "/v1/crm/Contact", NOW)
+        };
         assert_eq!(verify(None), Err(ContextError::Missing));
         assert_eq!(verify(Some("garbage")), Err(ContextError::Malformed));
         assert_eq!(

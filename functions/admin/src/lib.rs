@@ -27,7 +27,7 @@ pub struct Ctx {
 }
 
 async fn serve(req: Request, env: Env) -> Outcome<Response> {
-    let context = tenantry_edge::internal::verify(&env, &req)?;
+    let context = tenantry_edge::internal::verify::<tenantry_core::internal::NoEntry>(&env, &req)?;
     let subject = context
         .subject
         .filter(|_| context.superadmin)

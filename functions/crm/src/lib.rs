@@ -9,7 +9,7 @@ use futures_util::{StreamExt, pin_mut};
 use serde_json::json;
 use std::time::Duration;
 use tenantry_core::crm::{self, Credentials, CrmBaseUrl};
-use tenantry_core::internal::InternalContext;
+use tenantry_core::internal::{InternalContext, NoEntry};
 use tenantry_core::tenant::strip_tenant_path;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::TenantDb;
@@ -143,7 +143,11 @@ fn pass_through(mut upstream: Response, cap: u64) -> Outcome<Response> {
     builder.from_stream(capped).map_err(tenantry_edge::internal)
 }
 
-async fn proxy(mut req: Request, env: &Env, context: &InternalContext) -> Outcome<Response> {
+async fn proxy(
+    mut req: Request,
+    env: &Env,
+    context: &InternalContext<NoEntry>,
+) -> Outcome<Response> {
     let tenant_id = context
         .tenant_id
         .as_deref()
@@ -207,7 +211,7 @@ async fn proxy(mut req: Request, env: &Env, context: &InternalContext) -> Outcom
 }
 
 async fn handle(req: Request, env: &Env) -> Outcome<Response> {
-    let context = internal::verify(env, &req)?;
+    let context = internal::verify::<NoEntry>(env, &req)?;
     if matches!(
         req.method(),
         Method::Options | Method::Connect | Method::Trace

@@ -22,8 +22,12 @@ pub fn key(env: &Env) -> Outcome<ContextKey> {
         .map_err(|_| Problem::new(ErrorCode::Misconfigured, "INTERNAL_SECRET is empty"))
 }
 
-/// The context of a request received from the gateway; 401 for anything else.
-pub fn verify(env: &Env, req: &Request) -> Outcome<InternalContext> {
+/// The context of a request received from the gateway; 401 for anything else. `E` is
+/// what the Worker reads of a tenant entry (`IgnoredAny` when it needs none).
+pub fn verify<E: serde::de::DeserializeOwned>(
+    env: &Env,
+    req: &Request,
+) -> Outcome<InternalContext<E>> {
     let key = key(env)?;
     let url = req.url().map_err(internal)?;
     let header = req.headers().get(HEADER).ok().flatten();

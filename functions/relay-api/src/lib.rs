@@ -42,7 +42,7 @@ pub struct Ctx {
 }
 
 async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
-    let context = tenantry_edge::internal::verify(&env, &req)?;
+    let context = tenantry_edge::internal::verify::<tenantry_core::internal::NoEntry>(&env, &req)?;
     let (Some(subject), Some(scope)) = (context.subject, context.relay_scope) else {
         return Err(Problem::new(
             ErrorCode::Forbidden,

@@ -263,7 +263,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
 }
 
 async fn handle(mut req: Request, env: &Env) -> Outcome<Response> {
-    let context = internal::verify(env, &req)?;
+    let context = internal::verify::<tenantry_core::internal::NoEntry>(env, &req)?;
     let url = req.url().map_err(tenantry_edge::internal)?;
     if url.path() != "/webhook/stripe" {
         return Err(http::not_found("route"));

@@ -161,7 +161,7 @@ async fn receive(
 }
 
 async fn handle(mut req: Request, env: &Env) -> Outcome<Response> {
-    internal::verify(env, &req)?;
+    internal::verify::<tenantry_core::internal::NoEntry>(env, &req)?;
     let url = req.url().map_err(tenantry_edge::internal)?;
     let tenant_id = match url.path().strip_prefix("/webhook/whatsapp/") {
         Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
