@@ -4,6 +4,7 @@ its Durable Object, so that a tenant request reads no D1 and every change to tha
 applies to the very next request."""
 import concurrent.futures
 import glob
+import json
 import sqlite3
 import unittest
 import urllib.error
@@ -57,6 +58,23 @@ class RoutingTableTest(TwoTenants):
         for path, allowed in openapi_operations().items():
             if path.startswith("/v1/") and "GET" in allowed:
                 self.assertProblem(self.req("GET", path), 401, "unauthenticated")
+
+    def test_requests_refused_before_their_body_is_read_leave_the_edge_usable(self):
+        """A refusal that never reads the body (unknown route, wrong method, no credential,
+        another tenant, a permission) is answered after the body is drained: every next
+        request is served, none gets the 503 an unread body causes under wrangler dev."""
+        body = json.dumps({"name": "x" * 40_000}).encode()
+        employee = mint_jwt({"sub": "u_emp", "tenant_id": self.id_a, "tenant_role": "viewer",
+                             "tenants": [{"id": self.id_a, "slug": self.slug_a, "role": "viewer"}]})
+        refusals = [("POST", "/v1/nope", None, 404), ("PUT", "/v1/clients", self.key_a, 405),
+                    ("POST", "/v1/clients", None, 401), ("POST", "/v1/clients", "tk_forged", 401),
+                    ("POST", "/v1/admin/tenants", self.key_a, 403), ("POST", "/v1/clients", employee, 403),
+                    ("POST", f"/v1/t/{self.slug_b}/clients", self.key_a, 403)]
+        for _ in range(5):
+            for method, path, token, status in refusals:
+                r = self.req(method, path, raw=body, token=token)
+                self.assertEqual(r.status, status, (method, path, r))
+                self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_a).status, 200)
 
     def test_a_405_writes_nothing(self):
         before = GATEWAY.sql(f"SELECT COUNT(*) AS n FROM clients WHERE tenant_id = '{self.id_a}'")[0]["n"]

@@ -136,6 +136,27 @@ pub fn declared_length(headers: &Headers) -> Option<u64> {
         .and_then(|l| l.parse::<u64>().ok())
 }
 
+/// Reads and drops up to `DRAIN_BYTES` of a body, so that a client whose request is
+/// refused before its body was read gets the answer on a connection that stays usable
+/// (workerd under `wrangler dev` answers the next request on a connection 503 when a
+/// body is left unread); a larger body is simply abandoned.
+async fn drain_stream(stream: &mut worker::ByteStream) {
+    let mut drained = 0usize;
+    while drained < DRAIN_BYTES {
+        match stream.next().await {
+            Some(Ok(more)) => drained += more.len(),
+            _ => break,
+        }
+    }
+}
+
+/// Drains the body of a request answered without reading it (see `drain_stream`).
+pub async fn drain(req: &mut Request) {
+    if let Ok(mut stream) = req.stream() {
+        drain_stream(&mut stream).await;
+    }
+}
+
 /// Reads a raw body of at most `limit` bytes (webhooks are verified over the raw bytes).
 pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
     let too_large = || {
@@ -156,17 +177,8 @@ pub async fn read_bytes(req: &mut Request, limit: usize) -> Outcome<Vec<u8>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(crate::internal)?;
         if bytes.len() + chunk.len() > limit {
-            // Nothing more is kept. Up to DRAIN_BYTES more are read and dropped, so that a
-            // client sending a little over the cap gets its 413 on a connection that stays
-            // usable (workerd under `wrangler dev` answers the next request 503 when a body
-            // is left unread); a larger body is simply abandoned.
-            let mut drained = 0usize;
-            while drained < DRAIN_BYTES {
-                match stream.next().await {
-                    Some(Ok(more)) => drained += more.len(),
-                    _ => break,
-                }
-            }
+            // Nothing more is kept; the rest is drained (see `drain_stream`).
+            drain_stream(&mut stream).await;
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);

@@ -40,13 +40,15 @@ pub fn verify<E: serde::de::DeserializeOwned>(
     .map_err(Problem::from)
 }
 
-/// Forwards `req` to the Worker bound as `binding`, with the body streamed through, the
-/// client's headers minus any context it tried to supply, and a context signed for it.
+/// Forwards `req` to the Worker bound as `binding`, with its body (`buffered` when the
+/// gateway already read it, else streamed through), the client's headers minus any
+/// context it tried to supply, and a context signed for it.
 pub async fn forward(
     env: &Env,
     binding: &str,
     req: Request,
     context: &InternalContext,
+    buffered: Option<Vec<u8>>,
 ) -> Outcome<Response> {
     let key = key(env)?;
     let service = env.service(binding).map_err(|_| {
@@ -63,8 +65,14 @@ pub async fn forward(
         .map_err(internal)?;
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
-    if !matches!(req.method(), worker::Method::Get | worker::Method::Head) {
-        init.with_body(req.inner().body().map(Into::into));
+    match buffered {
+        Some(bytes) => {
+            init.with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+        }
+        None if !matches!(req.method(), worker::Method::Get | worker::Method::Head) => {
+            init.with_body(req.inner().body().map(Into::into));
+        }
+        None => {}
     }
     let forwarded = Request::new_with_init(url.as_str(), &init).map_err(internal)?;
     let response = service.fetch_request(forwarded).await.map_err(internal)?;

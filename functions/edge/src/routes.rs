@@ -45,6 +45,17 @@ pub enum Service {
 }
 
 impl Service {
+    /// Whether the gateway reads the request's body (at most `http::MAX_BODY_BYTES`,
+    /// the JSON APIs' cap) before handing it over, so that a request the Worker refuses
+    /// unread never leaves a half-read body on the client's connection. The webhooks and
+    /// the CRM proxy stream theirs.
+    pub const fn buffers_body(self) -> bool {
+        matches!(
+            self,
+            Service::People | Service::Records | Service::Mail | Service::Admin | Service::Relay
+        )
+    }
+
     /// The gateway's service binding for this Worker.
     pub const fn binding(self) -> &'static str {
         match self {

@@ -3,10 +3,10 @@
 
 use crate::Ctx;
 use tenantry_core::internal::{InternalContext, TenantEntry};
-use tenantry_edge::Outcome;
 use tenantry_edge::internal::forward;
 use tenantry_edge::routes::Service;
-use worker::{Request, Response};
+use tenantry_edge::{Outcome, http};
+use worker::{Method, Request, Response};
 
 fn context(
     ctx: &Ctx,
@@ -34,11 +34,17 @@ fn context(
 /// admitted tenant request.
 pub async fn to(
     ctx: &Ctx,
-    req: Request,
+    mut req: Request,
     service: Service,
     tenant_id: Option<&str>,
     entry: Option<TenantEntry>,
 ) -> Outcome<Response> {
     let context = context(ctx, &req, tenant_id, entry)?;
-    forward(&ctx.env, service.binding(), req, &context).await
+    let has_body = !matches!(req.method(), Method::Get | Method::Head);
+    let buffered = if service.buffers_body() && has_body {
+        Some(http::read_bytes(&mut req, http::MAX_BODY_BYTES).await?)
+    } else {
+        None
+    };
+    forward(&ctx.env, service.binding(), req, &context, buffered).await
 }

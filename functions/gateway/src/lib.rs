@@ -296,7 +296,25 @@ fn require_superadmin(principal: &Principal) -> Outcome<()> {
     }
 }
 
-async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response> {
+/// What the gateway does with a request once it has decided to serve it.
+enum Plan {
+    Healthz,
+    /// `GET /v1/tenant`, answered here.
+    TenantInfo(Box<TenantEntry>),
+    /// Over the tenant's per-minute limit: 429.
+    Limited(RateDecision),
+    /// Hand the request to the Worker of its concern.
+    Forward {
+        service: Service,
+        tenant_id: Option<String>,
+        entry: Option<Box<TenantEntry>>,
+    },
+}
+
+/// Everything decided before the request's body is touched: authentication, the
+/// platform checks, the tenant's admission and the route's permission. An error here
+/// is answered after the body is drained.
+async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> {
     let access = m.route.access();
     if access != Access::Public {
         let authorization = req.headers().get("authorization").ok().flatten();
@@ -308,16 +326,18 @@ async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response
         )
         .await?;
     }
-    let ctx = &*ctx;
+    let forward = |service: Service| Plan::Forward {
+        service,
+        tenant_id: None,
+        entry: None,
+    };
     match access {
-        Access::Public if m.route == Route::Healthz => {
-            http::json(200, &serde_json::json!({"status": "ok"}))
-        }
-        Access::Public => forward::to(ctx, req, m.route.service(), None, None).await,
+        Access::Public if m.route == Route::Healthz => Ok(Plan::Healthz),
+        Access::Public => Ok(forward(m.route.service())),
         Access::Superadmin => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             require_superadmin(&principal)?;
-            forward::to(ctx, req, Service::Admin, None, None).await
+            Ok(forward(Service::Admin))
         }
         Access::Relay => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
@@ -327,45 +347,78 @@ async fn route(req: Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Response
                     "the relay API takes a platform relay key (rk_...)",
                 )
             })?;
-            forward::to(ctx, req, Service::Relay, None, None).await
+            Ok(forward(Service::Relay))
         }
         Access::Tenant => {
             let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
-            let entry = match enter_tenant(ctx, &req, &principal).await? {
-                Entry::Admitted(entry) => *entry,
-                Entry::Limited(rate) => {
-                    return rate_limited(&rate, &ctx.request_id).map_err(tenantry_edge::internal);
-                }
+            let entry = match enter_tenant(ctx, req, &principal).await? {
+                Entry::Admitted(entry) => entry,
+                Entry::Limited(rate) => return Ok(Plan::Limited(rate)),
             };
-            let rate = entry.rate;
-            let mut response = match m.route {
+            match m.route {
                 Route::GetTenant => {
                     require(&entry, Required::new("tenant", "read"))?;
-                    let tenant = &entry.tenant;
-                    http::json(
-                        200,
-                        &serde_json::json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
-                            "plan": tenant.plan, "status": tenant.status, "resolved_by": entry.resolved_by}),
-                    )?
+                    Ok(Plan::TenantInfo(entry))
                 }
                 Route::Crm => {
                     let plan = tenantry_core::crm::plan(req.method().as_ref(), m.param(0))?;
                     require(&entry, Required::new(plan.permission.0, plan.permission.1))?;
-                    let tenant_id = entry.tenant.id.clone();
-                    forward::to(ctx, req, Service::Crm, Some(&tenant_id), None).await?
+                    Ok(Plan::Forward {
+                        service: Service::Crm,
+                        tenant_id: Some(entry.tenant.id.clone()),
+                        entry: Some(entry),
+                    })
                 }
-                route => forward::to(ctx, req, route.service(), None, Some(entry)).await?,
-            };
-            rate_headers(&mut response, &rate).map_err(tenantry_edge::internal)?;
+                route => Ok(Plan::Forward {
+                    service: route.service(),
+                    tenant_id: None,
+                    entry: Some(entry),
+                }),
+            }
+        }
+    }
+}
+
+/// Carries out a plan; a tenant request's response gets the `RateLimit` headers.
+async fn execute(mut req: Request, ctx: &Ctx, plan: Plan) -> Outcome<Response> {
+    match plan {
+        Plan::Healthz => http::json(200, &serde_json::json!({"status": "ok"})),
+        Plan::Limited(rate) => {
+            http::drain(&mut req).await;
+            rate_limited(&rate, &ctx.request_id).map_err(tenantry_edge::internal)
+        }
+        Plan::TenantInfo(entry) => {
+            let tenant = &entry.tenant;
+            let mut response = http::json(
+                200,
+                &serde_json::json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
+                    "plan": tenant.plan, "status": tenant.status, "resolved_by": entry.resolved_by}),
+            )?;
+            rate_headers(&mut response, &entry.rate).map_err(tenantry_edge::internal)?;
+            Ok(response)
+        }
+        Plan::Forward {
+            service,
+            tenant_id,
+            entry,
+        } => {
+            let rate = entry.as_ref().map(|e| e.rate);
+            // The CRM tenant context carries only the tenant id: its Worker needs no more.
+            let entry = if service == Service::Crm { None } else { entry };
+            let mut response =
+                forward::to(ctx, req, service, tenant_id.as_deref(), entry.map(|e| *e)).await?;
+            if let Some(rate) = rate {
+                rate_headers(&mut response, &rate).map_err(tenantry_edge::internal)?;
+            }
             Ok(response)
         }
     }
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
     let request_id = http::request_id(&req);
-    let outcome = async {
+    let decided = async {
         let raw_path = req.path();
         let path = strip_tenant_path(&raw_path).unwrap_or(raw_path);
         // The table answers 404 and 405 before any credential, D1 or Durable Object work.
@@ -381,8 +434,16 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
             now: now_secs(),
             principal: None,
         };
-        route(req, &mut ctx, &matched).await
+        let plan = decide(&req, &mut ctx, &matched).await?;
+        Ok((ctx, plan))
     }
     .await;
+    let outcome = match decided {
+        Ok((ctx, plan)) => execute(req, &ctx, plan).await,
+        Err(problem) => {
+            http::drain(&mut req).await;
+            Err(problem)
+        }
+    };
     http::respond(outcome, &request_id)
 }
