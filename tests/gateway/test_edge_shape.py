@@ -155,6 +155,37 @@ class HotStateTest(TwoTenants):
         r = self.req("GET", "/v1/tenant", token=self.key_a, headers=by_host)
         self.assertEqual((r.json()["id"], r.json()["resolved_by"]), (self.id_a, "token"), r)
 
+    def test_the_tenant_path_prefix_reaches_every_worker(self):
+        for path in ("/clients", "/members", "/mail/domains", "/usage", "/appointments", "/audit"):
+            r = self.req("GET", f"/v1/t/{self.slug_a}{path}", token=self.key_a)
+            self.assertEqual(r.status, 200, (path, r))
+            self.assertProblem(self.req("GET", f"/v1/t/{self.slug_a}{path}", token=self.key_b), 403, "tenant_mismatch")
+        r = self.req("POST", f"/v1/t/{self.slug_a}/clients", {"name": "By path"}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(GATEWAY.sql(f"SELECT tenant_id FROM clients WHERE id = '{r.json()['id']}'")[0]["tenant_id"],
+                         self.id_a)
+
+    def test_a_hostname_registered_behind_the_apis_back_is_honoured_on_the_next_request(self):
+        """An operator's SQL does not invalidate the tenant's object; a name D1 gives the
+        gateway but the object's state lacks makes the object reload once."""
+        token = self.jwt(self.id_a, self.slug_a)
+        self.assertEqual(self.req("GET", "/v1/tenant", token=token).status, 200)  # state cached
+        host = "sql.hot-state.example"
+        GATEWAY.sql(f"INSERT INTO tenant_hostnames (hostname, tenant_id, created_at) VALUES ('{host}', '{self.id_a}', 0)")
+        r = self.req("GET", "/v1/tenant", token=token, headers={"host": host})
+        self.assertEqual((r.status, r.json().get("resolved_by")), (200, "hostname"), r)
+
+    def test_a_tenant_has_at_most_100_hostnames(self):
+        tenant = GATEWAY.create_tenant("hot-hostnames")
+        tenant_id = tenant["tenant"]["id"]
+        GATEWAY.sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                    f"INSERT INTO tenant_hostnames (hostname, tenant_id, created_at) "
+                    f"SELECT 'h' || i || '.many.example', '{tenant_id}', 0 FROM n")
+        r = self.req("POST", f"/v1/admin/tenants/{tenant_id}/hostnames", {"hostname": "one-more.example"},
+                     token=superadmin_token())
+        self.assertProblem(r, 409, "conflict")
+        self.assertEqual(GATEWAY.sql(f"SELECT COUNT(*) AS n FROM tenant_hostnames WHERE tenant_id = '{tenant_id}'")[0]["n"], 100)
+
     def test_a_tenant_request_reads_no_d1(self):
         """Holds an exclusive lock on the local D1 database: a request that reads D1 cannot
         complete until it is released (the API key lookup shows the lock bites), while

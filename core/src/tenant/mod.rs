@@ -13,6 +13,10 @@ use crate::limits::Plan;
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
+/// Most custom hostnames one tenant may register: they are part of its hot state,
+/// loaded whole by its Durable Object.
+pub const MAX_HOSTNAMES: usize = 100;
+
 /// Lifecycle of a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -35,7 +35,7 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
             Problem::new(ErrorCode::Forbidden, "missing permission platform:admin")
                 .with("permission", "platform:admin")
         })?;
-    let path = req.path();
+    let path = routes::routed_path(req.path());
     let matched = routes::find(&req.method(), &path)?;
     if matched.route.access() != Access::Superadmin {
         return Err(http::not_found("route"));

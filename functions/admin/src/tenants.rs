@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tenantry_core::auth::generate_api_key;
 use tenantry_core::limits::{Plan, Quota};
 use tenantry_core::mail::Address;
-use tenantry_core::tenant::{Hostname, Slug, Tenant, TenantStatus};
+use tenantry_core::tenant::{Hostname, MAX_HOSTNAMES, Slug, Tenant, TenantStatus};
 use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::audit::{self, Entry};
 use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, TenantDb, int, text};
@@ -250,8 +250,11 @@ async fn change_tenant(
         &ctx.request_id,
         ctx.now,
     )?);
-    tenant_db.batch(statements).await?;
-    tenant_state::invalidate(&ctx.env, id).await
+    let written = tenant_db.batch(statements).await;
+    // Invalidated whatever the write answered: the retry of a change whose invalidation
+    // failed meets its own earlier write (409, 404) and must still reach the object.
+    tenant_state::invalidate(&ctx.env, id).await?;
+    written.map(|_| ())
 }
 
 async fn set_status(ctx: &Ctx, id: &str, status: TenantStatus, action: &str) -> Outcome<Response> {
@@ -376,6 +379,18 @@ async fn add_hostname(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respons
             "subdomains of the platform domain resolve by slug already",
         ));
     }
+    let registered = TenantDb::new(&ctx.db, id)
+        .count(
+            "SELECT COUNT(*) AS n FROM tenant_hostnames WHERE tenant_id = ?1",
+            &[],
+        )
+        .await?;
+    if registered >= MAX_HOSTNAMES as u64 {
+        return Err(Problem::new(
+            ErrorCode::Conflict,
+            format!("a tenant has at most {MAX_HOSTNAMES} custom hostnames"),
+        ));
+    }
     let insert = PlatformDb(&ctx.db).statement(
         "INSERT INTO tenant_hostnames (hostname, tenant_id, created_at) VALUES (?1, ?2, ?3)",
         &[text(host.as_str()), text(id), int(ctx.now)],
@@ -406,6 +421,8 @@ async fn remove_hostname(ctx: &Ctx, id: &str, hostname: &str) -> Outcome<Respons
         )
         .await?;
     if registered == 0 {
+        // Perhaps removed by an earlier attempt whose invalidation failed.
+        tenant_state::invalidate(&ctx.env, id).await?;
         return Err(not_found("hostname"));
     }
     let delete = tenant_db.statement(

@@ -256,6 +256,12 @@ impl Route {
     }
 }
 
+/// The path the table is matched on: `/v1/t/{slug}/...` (which names the tenant) routes as
+/// `/v1/...`. Every Worker matches on it; contexts stay signed for the path as sent.
+pub fn routed_path(raw: String) -> String {
+    tenantry_core::tenant::strip_tenant_path(&raw).unwrap_or(raw)
+}
+
 /// A request's route and the path segments its pattern's `{}` matched, in order (for
 /// `**`, the rest of the path as one string).
 #[derive(Debug, Clone, PartialEq, Eq)]

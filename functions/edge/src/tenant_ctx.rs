@@ -50,7 +50,7 @@ impl Admitted {
     /// `served` ones.
     pub fn verify(env: Env, req: &Request, served: fn(Route) -> bool) -> Outcome<Admitted> {
         let context = crate::internal::verify(&env, req)?;
-        let path = req.path();
+        let path = routes::routed_path(req.path());
         let matched = routes::find(&req.method(), &path)?;
         let entry = context
             .entry

@@ -15,9 +15,7 @@ use tenantry_core::internal::TenantEntry;
 use tenantry_core::limits::{Quota, QuotaExceeded};
 use tenantry_core::ratelimit::RateDecision;
 use tenantry_core::rbac::Required;
-use tenantry_core::tenant::{
-    Named, RequestFacts, ResolvedBy, Tenant, TenantKey, TenantResolver, strip_tenant_path,
-};
+use tenantry_core::tenant::{Named, RequestFacts, ResolvedBy, Tenant, TenantKey, TenantResolver};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::config::Config;
 use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, rows, text};
@@ -214,6 +212,15 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
             target.names.iter().for_each(hints::forget);
             fresh = true;
             continue;
+        }
+        if answer.stale {
+            // D1, read just now, and the object, reloaded just now, still disagree: a
+            // change is in flight. The core decides over D1; if D1 admits, ask for a retry.
+            decide_from_d1(ctx, &resolver, &named, principal).await?;
+            return Err(Problem::new(
+                ErrorCode::Conflict,
+                "the tenant changed during the request; retry it",
+            ));
         }
         break answer;
     };
@@ -419,8 +426,7 @@ async fn execute(mut req: Request, ctx: &Ctx, plan: Plan) -> Outcome<Response> {
 async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
     let request_id = http::request_id(&req);
     let decided = async {
-        let raw_path = req.path();
-        let path = strip_tenant_path(&raw_path).unwrap_or(raw_path);
+        let path = routes::routed_path(req.path());
         // The table answers 404 and 405 before any credential, D1 or Durable Object work.
         let matched = routes::find(&req.method(), &path)?;
         let db = env

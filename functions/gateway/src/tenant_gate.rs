@@ -23,6 +23,11 @@ use worker::{DurableObject, Env, Request, Response, Result, State, durable_objec
 /// The `usage_counters` metric of the month's API calls.
 pub const API_CALLS_METRIC: &str = "api_calls";
 
+/// How long hot state is kept without a reload: every writer invalidates it, and this
+/// bounds how long a change made around the API (an operator's SQL, a failed
+/// invalidation) can go unseen.
+const HOT_STATE_MAX_AGE_MS: u64 = 60_000;
+
 /// Seconds between a counted request and the flush of the month's count to D1, unless
 /// `USAGE_FLUSH_SECS` says otherwise.
 const DEFAULT_FLUSH_SECS: i64 = 30;
@@ -48,8 +53,8 @@ pub struct TenantGate {
     counters: RefCell<Option<Counters>>,
     alarm_pending: Cell<bool>,
     flush_after_ms: i64,
-    /// `Some(None)`: loaded, no such tenant.
-    hot: RefCell<Option<Option<HotState>>>,
+    /// When it was loaded (ms) and what: `None` inside for no such tenant.
+    hot: RefCell<Option<(u64, Option<HotState>)>>,
     generation: Cell<u64>,
 }
 
@@ -75,19 +80,29 @@ fn internal_error(problem: tenantry_core::Problem) -> worker::Error {
 }
 
 impl TenantGate {
-    /// The tenant's hot state: from memory, or from D1 in one batch.
-    async fn hot_state(&self, tenant_id: &str) -> Result<Option<HotState>> {
-        if let Some(hot) = self.hot.borrow().clone() {
-            return Ok(hot);
+    /// The tenant's hot state and whether it was just read: from memory when it is
+    /// younger than [`HOT_STATE_MAX_AGE_MS`] (and `reload` is false), else from D1 in one
+    /// batch.
+    async fn hot_state(
+        &self,
+        tenant_id: &str,
+        now_ms: u64,
+        reload: bool,
+    ) -> Result<(Option<HotState>, bool)> {
+        if !reload
+            && let Some((loaded_at, hot)) = self.hot.borrow().clone()
+            && now_ms.saturating_sub(loaded_at) < HOT_STATE_MAX_AGE_MS
+        {
+            return Ok((hot, false));
         }
         let generation = self.generation.get();
         let loaded = self.load_hot_state(tenant_id).await?;
         // An invalidation that arrived during the load may describe a change the load
         // did not see: answer this request with it, but do not keep it.
         if self.generation.get() == generation {
-            *self.hot.borrow_mut() = Some(loaded.clone());
+            *self.hot.borrow_mut() = Some((now_ms, loaded.clone()));
         }
-        Ok(loaded)
+        Ok((loaded, true))
     }
 
     async fn load_hot_state(&self, tenant_id: &str) -> Result<Option<HotState>> {
@@ -200,7 +215,17 @@ impl TenantGate {
     /// Admits and counts one request: nothing is counted for a stale name, a tenant
     /// that does not exist or a request `tenantry_core::tenant::admit` refuses.
     async fn answer(&self, ask: AdmitRequest) -> Result<AdmitAnswer> {
-        let state = self.hot_state(&ask.tenant_id).await?;
+        let named_by = |state: &Option<HotState>| {
+            state
+                .as_ref()
+                .is_some_and(|s| ask.names.iter().all(|key| s.is_named_by(key)))
+        };
+        let (mut state, fresh) = self.hot_state(&ask.tenant_id, ask.now_ms, false).await?;
+        if !fresh && !ask.names.is_empty() && !named_by(&state) {
+            // The gateway read these names in D1 (or remembered them): a change this object
+            // has not been told of yet is worth one reload before it answers "stale".
+            state = self.hot_state(&ask.tenant_id, ask.now_ms, true).await?.0;
+        }
         let refused = |state: Option<HotState>, stale: bool| AdmitAnswer {
             state,
             stale,

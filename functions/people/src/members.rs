@@ -205,9 +205,12 @@ pub async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respon
         None,
         Some(json!({"name": role.name, "permissions": role.permissions})),
     )?;
-    t.db.batch(vec![insert, entry]).await?;
-    // Custom roles are hot state: the next request authorizes with the new role.
+    let written = t.db.batch(vec![insert, entry]).await;
+    // Custom roles are hot state: the next request authorizes with the new role. A retry
+    // of a creation whose invalidation failed meets its own row (409) and still
+    // invalidates.
     tenantry_edge::tenant_state::invalidate(&t.ctx.env, &t.tenant.id).await?;
+    written?;
     json(
         201,
         &json!({"name": role.name, "builtin": false, "permissions": role.permissions}),

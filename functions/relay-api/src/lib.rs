@@ -50,7 +50,7 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         )
         .with("permission", "relay:read"));
     };
-    let path = req.path();
+    let path = routes::routed_path(req.path());
     let matched = routes::find(&req.method(), &path)?;
     let ctx = Ctx {
         db: env

@@ -173,6 +173,10 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     let locator = locate_tenant(&event).ok();
     let (seen, tenant) = seen_and_tenant(&db, &event, locator.as_ref()).await?;
     if seen {
+        // A redelivery may follow a write whose invalidation failed: invalidate again.
+        if let Some(tenant) = &tenant {
+            tenant_state::invalidate(env, &tenant.id).await?;
+        }
         return http::json(200, &json!({"event": event.id, "status": "duplicate"}));
     }
     let Some(tenant) = tenant else {
@@ -192,6 +196,9 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
             } => (state, tenant_status),
         };
     let status = tenant_status.unwrap_or(tenant.status).as_str();
+    // Billing writes the status only when it changes it, so a suspension by the operator
+    // meanwhile is never undone by an event about something else.
+    let status_change = tenant_status.map(TenantStatus::as_str);
     let tenant_db = TenantDb::new(&db, &tenant.id);
     let platform = PlatformDb(&db);
     let statements = vec![
@@ -203,7 +210,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
         )?,
         platform.statement(
             "UPDATE tenants SET plan = ?2, subscription_status = ?3, stripe_customer_id = ?4, subscription_id = ?5, \
-             billing_event_at = ?6, status = ?7, updated_at = ?8 WHERE id = ?1",
+             billing_event_at = ?6, status = COALESCE(?7, status), updated_at = ?8 WHERE id = ?1",
             &[
                 text(&tenant.id),
                 text(next.plan.as_str()),
@@ -211,7 +218,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
                 opt_text(next.customer_id.as_deref()),
                 opt_text(next.subscription_id.as_deref()),
                 int(next.last_event_at.unwrap_or(event.created)),
-                text(status),
+                opt_text(status_change),
                 int(now_secs()),
             ],
         )?,
@@ -241,14 +248,13 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     match tenant_db.batch(statements).await {
         Ok(_) => {}
         Err(p) if p.code == ErrorCode::Conflict => {
+            tenant_state::invalidate(env, &tenant.id).await?;
             return http::json(200, &json!({"event": event.id, "status": "duplicate"}));
         }
         Err(p) => return Err(p),
     }
-    // A new plan or status is the tenant's hot state: its next request must see it.
-    if next.plan != current.plan || next.tenant_status != current.tenant_status {
-        tenant_state::invalidate(env, &tenant.id).await?;
-    }
+    // The plan and the status are the tenant's hot state: its next request must see them.
+    tenant_state::invalidate(env, &tenant.id).await?;
     http::json(
         200,
         &json!({
