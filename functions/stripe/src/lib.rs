@@ -196,8 +196,11 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
             } => (state, tenant_status),
         };
     let status = tenant_status.unwrap_or(tenant.status).as_str();
-    // Billing writes the status only when it changes it, so a suspension by the operator
-    // meanwhile is never undone by an event about something else.
+    // Billing writes the plan and the status only when it changes them, so an operator's
+    // change meanwhile is never undone by an event about something else, and when it
+    // writes neither, the tenant's hot state (plan, status) is the same in D1 as in its
+    // Durable Object without an invalidation.
+    let plan_change = (next.plan != current.plan).then(|| next.plan.as_str());
     let status_change = tenant_status.map(TenantStatus::as_str);
     let tenant_db = TenantDb::new(&db, &tenant.id);
     let platform = PlatformDb(&db);
@@ -209,11 +212,11 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
             &[text(&event.id), text(&tenant.id), text(&event.kind), int(now_secs())],
         )?,
         platform.statement(
-            "UPDATE tenants SET plan = ?2, subscription_status = ?3, stripe_customer_id = ?4, subscription_id = ?5, \
+            "UPDATE tenants SET plan = COALESCE(?2, plan), subscription_status = ?3, stripe_customer_id = ?4, subscription_id = ?5, \
              billing_event_at = ?6, status = COALESCE(?7, status), updated_at = ?8 WHERE id = ?1",
             &[
                 text(&tenant.id),
-                text(next.plan.as_str()),
+                opt_text(plan_change),
                 opt_text(next.status.map(SubscriptionStatus::as_str)),
                 opt_text(next.customer_id.as_deref()),
                 opt_text(next.subscription_id.as_deref()),
@@ -253,8 +256,10 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
         }
         Err(p) => return Err(p),
     }
-    // The plan and the status are the tenant's hot state: its next request must see them.
-    tenant_state::invalidate(env, &tenant.id).await?;
+    // A new plan or status is the tenant's hot state: its next request must see it.
+    if plan_change.is_some() || status_change.is_some() {
+        tenant_state::invalidate(env, &tenant.id).await?;
+    }
     http::json(
         200,
         &json!({
