@@ -157,19 +157,8 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     Address::parse(&body.billing_email).map_err(|e| invalid("billing_email", e))?;
     let owner_email = Address::parse(&body.owner_email).map_err(|e| invalid("owner_email", e))?;
     let platform = PlatformDb(&ctx.db);
-    #[derive(Deserialize)]
-    struct UserRow {
-        id: String,
-    }
-    let existing: Option<UserRow> = platform
-        .first(
-            "SELECT id FROM users WHERE email = ?1",
-            &[text(owner_email.as_str())],
-        )
-        .await?;
-    let user_id = existing
-        .as_ref()
-        .map_or_else(|| new_id("u"), |u| u.id.clone());
+    let owner = tenantry_edge::users::user_for(&ctx.db, &owner_email, ctx.now).await?;
+    let user_id = owner.id;
     let tenant_id = new_id("t");
     let key = generate_api_key(&random_bytes());
     let key_id = new_id("key");
@@ -178,12 +167,7 @@ async fn create_tenant(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         "INSERT INTO tenants (id, slug, name, plan, status, billing_email, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6)",
         &[text(&tenant_id), text(slug.as_str()), text(&body.name), text(plan.as_str()), text(&body.billing_email), int(ctx.now)],
     )?];
-    if existing.is_none() {
-        statements.push(platform.statement(
-            "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)",
-            &[text(&user_id), text(owner_email.as_str()), int(ctx.now)],
-        )?);
-    }
+    statements.extend(owner.insert);
     statements.push(tenant_db.statement("INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, 'owner', ?3)", &[text(&user_id), int(ctx.now)])?);
     statements.push(tenant_db.statement(
         "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, display_prefix, created_by, created_at) VALUES (?1, ?2, 'owner key', 'owner', ?3, ?4, ?5, ?6)",

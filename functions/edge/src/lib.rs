@@ -13,6 +13,7 @@ pub mod paging;
 pub mod routes;
 pub mod tenant_ctx;
 pub mod tenant_state;
+pub mod users;
 
 use tenantry_core::{ErrorCode, Problem};
 

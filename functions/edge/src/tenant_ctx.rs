@@ -26,11 +26,11 @@ pub struct RequestCtx {
 /// A tenant request after the gateway's resolution, authentication and rate limiting.
 pub struct TenantCtx<'a> {
     pub ctx: &'a RequestCtx,
-    pub tenant: Tenant,
+    pub tenant: &'a Tenant,
     pub resolved_by: &'static str,
-    pub principal: Principal,
+    pub principal: &'a Principal,
     pub db: TenantDb<'a>,
-    pub custom_roles: Vec<CustomRole>,
+    pub custom_roles: &'a [CustomRole],
     pub limits: Limits,
     pub rate: RateDecision,
     pub month_calls: u64,
@@ -77,16 +77,16 @@ impl Admitted {
         self.params.get(n).map(String::as_str).unwrap_or_default()
     }
 
-    /// The tenant context the handlers take.
+    /// The tenant context the handlers take, borrowing the entry.
     pub fn tenant_ctx(&self) -> TenantCtx<'_> {
-        let entry = self.entry.clone();
+        let entry = &self.entry;
         TenantCtx {
             ctx: &self.ctx,
-            db: TenantDb::new(&self.ctx.db, &self.entry.tenant.id),
+            db: TenantDb::new(&self.ctx.db, &entry.tenant.id),
             resolved_by: entry.resolved_by.as_str(),
-            tenant: entry.tenant,
-            principal: entry.principal,
-            custom_roles: entry.custom_roles,
+            tenant: &entry.tenant,
+            principal: &entry.principal,
+            custom_roles: &entry.custom_roles,
             limits: entry.limits,
             rate: entry.rate,
             month_calls: entry.month_calls,
@@ -115,12 +115,7 @@ pub fn require(
 impl TenantCtx<'_> {
     /// 403 `forbidden` naming the missing permission, unless allowed.
     pub fn require(&self, required: Required<'_>) -> Outcome<()> {
-        require(
-            &self.principal,
-            &self.tenant.id,
-            &self.custom_roles,
-            required,
-        )
+        require(self.principal, &self.tenant.id, self.custom_roles, required)
     }
 
     /// 403 `quota_exceeded` unless `requested` more of `quota` fit the tenant's limits;
@@ -143,10 +138,10 @@ impl TenantCtx<'_> {
     /// role the tenant does not have.
     pub fn may_grant(&self, role: &str) -> Outcome<()> {
         tenantry_core::rbac::may_grant_role(
-            &self.principal,
+            self.principal,
             &self.tenant.id,
             role,
-            &self.custom_roles,
+            self.custom_roles,
         )
         .map_err(Problem::from)
     }

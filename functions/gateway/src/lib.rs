@@ -62,26 +62,15 @@ async fn tenant_id_of(ctx: &Ctx, key: &TenantKey, fresh: bool) -> Outcome<Option
     if !fresh && let Some(id) = hints::hint(key) {
         return Ok(Some(id));
     }
-    let platform = PlatformDb(&ctx.db);
-    let row: Option<IdRow> = match key {
+    let (sql, name) = match key {
         TenantKey::Id(id) => return Ok(Some(id.clone())),
-        TenantKey::Slug(slug) => {
-            platform
-                .first(
-                    "SELECT id FROM tenants WHERE slug = ?1",
-                    &[text(slug.as_str())],
-                )
-                .await?
-        }
-        TenantKey::Hostname(host) => {
-            platform
-                .first(
-                    "SELECT tenant_id AS id FROM tenant_hostnames WHERE hostname = ?1",
-                    &[text(host.as_str())],
-                )
-                .await?
-        }
+        TenantKey::Slug(slug) => ("SELECT id FROM tenants WHERE slug = ?1", slug.as_str()),
+        TenantKey::Hostname(host) => (
+            "SELECT tenant_id AS id FROM tenant_hostnames WHERE hostname = ?1",
+            host.as_str(),
+        ),
     };
+    let row: Option<IdRow> = PlatformDb(&ctx.db).first(sql, &[text(name)]).await?;
     if let Some(row) = &row {
         hints::remember(key, &row.id);
     }
@@ -322,32 +311,30 @@ enum Plan {
 /// platform checks, the tenant's admission and the route's permission. An error here
 /// is answered after the body is drained.
 async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> {
-    let access = m.route.access();
-    if access != Access::Public {
-        let authorization = req.headers().get("authorization").ok().flatten();
-        ctx.principal = tenantry_edge::auth::authenticate(
-            authorization.as_deref(),
-            &ctx.config,
-            &ctx.db,
-            ctx.now,
-        )
-        .await?;
-    }
     let forward = |service: Service| Plan::Forward {
         service,
         tenant_id: None,
         entry: None,
     };
+    let access = m.route.access();
+    if access == Access::Public {
+        return Ok(match m.route {
+            Route::Healthz => Plan::Healthz,
+            route => forward(route.service()),
+        });
+    }
+    let authorization = req.headers().get("authorization").ok().flatten();
+    ctx.principal =
+        tenantry_edge::auth::authenticate(authorization.as_deref(), &ctx.config, &ctx.db, ctx.now)
+            .await?;
+    let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
     match access {
-        Access::Public if m.route == Route::Healthz => Ok(Plan::Healthz),
-        Access::Public => Ok(forward(m.route.service())),
+        Access::Public => Err(routes::misrouted()),
         Access::Superadmin => {
-            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             require_superadmin(&principal)?;
             Ok(forward(Service::Admin))
         }
         Access::Relay => {
-            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             principal.relay_scope().ok_or_else(|| {
                 Problem::new(
                     ErrorCode::Forbidden,
@@ -357,7 +344,6 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
             Ok(forward(Service::Relay))
         }
         Access::Tenant => {
-            let principal = tenantry_edge::auth::require(ctx.principal.clone())?;
             let entry = match enter_tenant(ctx, req, &principal).await? {
                 Entry::Admitted(entry) => entry,
                 Entry::Limited(rate) => return Ok(Plan::Limited(rate)),

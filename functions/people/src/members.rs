@@ -7,12 +7,11 @@ use tenantry_core::mail::Address;
 use tenantry_core::rbac::Required;
 use tenantry_core::rbac::{BuiltinRole, CustomRole};
 use tenantry_core::{ErrorCode, Problem};
-use tenantry_edge::db::PlatformDb;
+use tenantry_edge::Outcome;
 use tenantry_edge::db::{int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::tenant_ctx::TenantCtx;
-use tenantry_edge::{Outcome, new_id};
 use worker::{Request, Response};
 
 static MEMBERS: Order = Order {
@@ -55,27 +54,9 @@ pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
         1,
     )
     .await?;
-    #[derive(Deserialize)]
-    struct UserRow {
-        id: String,
-    }
-    let platform = PlatformDb(&t.ctx.db);
-    let existing: Option<UserRow> = platform
-        .first(
-            "SELECT id FROM users WHERE email = ?1",
-            &[text(email.as_str())],
-        )
-        .await?;
-    let user_id = existing
-        .as_ref()
-        .map_or_else(|| new_id("u"), |u| u.id.clone());
-    let mut statements = Vec::new();
-    if existing.is_none() {
-        statements.push(platform.statement(
-            "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)",
-            &[text(&user_id), text(email.as_str()), int(t.ctx.now)],
-        )?);
-    }
+    let user = tenantry_edge::users::user_for(&t.ctx.db, &email, t.ctx.now).await?;
+    let user_id = user.id;
+    let mut statements: Vec<_> = user.insert.into_iter().collect();
     statements.push(t.db.statement(
         "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
         &[text(&user_id), text(&body.role), int(t.ctx.now)],
@@ -191,10 +172,10 @@ pub async fn create_role(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respon
         ));
     }
     tenantry_core::rbac::may_grant_permissions(
-        &t.principal,
+        t.principal,
         &t.tenant.id,
         &role.permissions,
-        &t.custom_roles,
+        t.custom_roles,
     )?;
     let permissions = serde_json::to_string(&role.permissions).map_err(tenantry_edge::internal)?;
     let insert = t.db.statement("INSERT INTO custom_roles (tenant_id, name, permissions, created_at) VALUES (?1, ?2, ?3, ?4)", &[text(&role.name), text(&permissions), int(t.ctx.now)])?;
