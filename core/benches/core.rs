@@ -51,6 +51,7 @@ fn claims(now: i64) -> Claims {
         nbf: None,
         iss: "tenantry".into(),
         aud: Audience::One("tenantry-api".into()),
+        sid: None,
     }
 }
 

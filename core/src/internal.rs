@@ -207,6 +207,7 @@ mod tests {
         use crate::limits::{Limits, Plan};
         use crate::ratelimit::SlidingWindow;
         let principal = crate::auth::Principal {
+            session: None,
             subject: "u_1".into(),
             kind: crate::auth::PrincipalKind::User,
             platform_role: None,

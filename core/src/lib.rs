@@ -7,7 +7,7 @@
 //!
 //! Modules, each with one job:
 //! - [`tenant`]: tenant model, slug and hostname rules, tenant resolution.
-//! - [`auth`]: platform JWTs (HS256) and API keys.
+//! - [`auth`]: platform JWTs (HS256), API keys, passwords, sessions and sign-in throttling.
 //! - [`rbac`]: roles, permissions with wildcards and `:own`, `authorize`.
 //! - [`limits`]: plan catalog, overrides, quota checks.
 //! - [`ratelimit`]: sliding-window and GCRA rate limiters with header values.
@@ -17,6 +17,7 @@
 //! - [`billing`], [`whatsapp`], [`crm`]: pure mappings used by the route Workers.
 //! - [`internal`]: the signed context the gateway hands to the route Workers.
 //! - [`mac`]: HMAC keys that refuse an empty secret.
+//! - [`notify`]: the platform's own mail (invitations, verification, resets), rendered.
 //! - [`page`]: limits and opaque cursors of every list.
 //! - [`problem`]: error codes shared by every shell, with HTTP status and title.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -35,6 +36,7 @@ pub mod internal;
 pub mod limits;
 pub mod mac;
 pub mod mail;
+pub mod notify;
 pub mod page;
 pub mod problem;
 pub mod ratelimit;

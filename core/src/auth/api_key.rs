@@ -23,8 +23,8 @@ pub const RELAY_KEY_PREFIX: &str = "rk_";
 /// Length of the encoded secret after the prefix (32 bytes in base64url).
 const SECRET_LEN: usize = 43;
 
-/// Characters of the key kept for display (`tk_AbCdEfGh…`).
-const DISPLAY_LEN: usize = API_KEY_PREFIX.len() + 8;
+/// Characters of the secret kept for display after the prefix (`tk_AbCdEfGh…`).
+const DISPLAY_SECRET_LEN: usize = 8;
 
 /// A freshly generated key: the plaintext is shown once and never stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,13 +56,13 @@ pub fn generate_relay_key(random: &[u8; 32]) -> NewApiKey {
     generate(RELAY_KEY_PREFIX, random)
 }
 
-fn generate(prefix: &str, random: &[u8; 32]) -> NewApiKey {
+pub(super) fn generate(prefix: &str, random: &[u8; 32]) -> NewApiKey {
     let mut plaintext = String::with_capacity(prefix.len() + SECRET_LEN);
     plaintext.push_str(prefix);
     URL_SAFE_NO_PAD.encode_string(random, &mut plaintext);
     let hash = hex_encode(&Sha256::digest(plaintext.as_bytes()));
     NewApiKey {
-        display_prefix: plaintext[..DISPLAY_LEN].into(),
+        display_prefix: plaintext[..prefix.len() + DISPLAY_SECRET_LEN].into(),
         plaintext,
         hash,
     }
@@ -78,7 +78,7 @@ pub fn hash_relay_key(presented: &str) -> Result<String, AuthError> {
     hash(RELAY_KEY_PREFIX, presented)
 }
 
-fn hash(prefix: &str, presented: &str) -> Result<String, AuthError> {
+pub(super) fn hash(prefix: &str, presented: &str) -> Result<String, AuthError> {
     let secret = presented.strip_prefix(prefix).ok_or(AuthError::Malformed)?;
     let mut decoded = [0u8; 32];
     if secret.len() != SECRET_LEN || URL_SAFE_NO_PAD.decode_slice(secret, &mut decoded) != Ok(32) {

@@ -82,6 +82,9 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: Audience,
+    /// The sign-in session a platform-issued token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// What a token must say to be accepted.
@@ -126,6 +129,8 @@ struct SignedClaims<'a> {
     platform_role: Option<&'a str>,
     iss: &'a str,
     aud: &'a Audience,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 /// An HS256 key, ready to sign and verify.
@@ -163,6 +168,7 @@ impl JwtKey {
             platform_role: claims.platform_role.as_deref(),
             iss: &claims.iss,
             aud: &claims.aud,
+            sid: claims.sid.as_deref(),
         };
         let mut compact = jwt_compact::Claims::new(custom);
         compact.issued_at = chrono::DateTime::from_timestamp(claims.iat, 0);
@@ -258,6 +264,7 @@ mod tests {
             nbf: None,
             iss: "tenantry".into(),
             aud: Audience::One("tenantry-api".into()),
+            sid: None,
         }
     }
 

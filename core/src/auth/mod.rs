@@ -6,12 +6,17 @@
 
 mod api_key;
 mod jwt;
+pub mod password;
+pub mod session;
+pub mod throttle;
+mod token;
 
 pub use api_key::{
     API_KEY_PREFIX, ApiKeyRecord, NewApiKey, RELAY_KEY_PREFIX, RelayKeyRecord, RelayScope,
     generate_api_key, generate_relay_key, hash_api_key, hash_relay_key,
 };
 pub use jwt::{Audience, Claims, JwtConfig, JwtKey, TenantClaim};
+pub use token::{OneTimeToken, TokenKind, generate_token, hash_token};
 
 use crate::problem::ErrorCode;
 use crate::rbac::PlatformRole;
@@ -142,6 +147,10 @@ pub struct Principal {
     pub home_tenant: Option<String>,
     /// Every tenant the principal belongs to, with its role there.
     pub memberships: Vec<Membership>,
+    /// The session of a token the platform issued at sign-in (`sid`): its memberships
+    /// are checked where the tenant's hot state lives on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl Principal {
@@ -163,6 +172,7 @@ impl Principal {
                 .filter(|m| m.tenant_id == tenant_id)
                 .cloned()
                 .collect(),
+            session: self.session.clone(),
         }
     }
 
@@ -198,6 +208,7 @@ impl Principal {
             platform_role,
             home_tenant: claims.tenant_id,
             memberships,
+            session: claims.sid,
         })
     }
 
@@ -214,6 +225,7 @@ impl Principal {
                 tenant_id: record.tenant_id.clone(),
                 role: record.role.clone(),
             }],
+            session: None,
         }
     }
 
@@ -228,6 +240,7 @@ impl Principal {
             platform_role: None,
             home_tenant: None,
             memberships: Vec::new(),
+            session: None,
         }
     }
 
@@ -312,6 +325,7 @@ mod tests {
             nbf: None,
             iss: "tenantry".into(),
             aud: Audience::One("tenantry-api".into()),
+            sid: None,
         }
     }
 

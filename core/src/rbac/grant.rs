@@ -143,6 +143,7 @@ mod tests {
 
     fn member(role: &str) -> Principal {
         Principal {
+            session: None,
             subject: "u_granter".into(),
             kind: PrincipalKind::User,
             platform_role: None,
@@ -284,6 +285,7 @@ mod tests {
     #[test]
     fn a_superadmin_grants_anything_anywhere() {
         let superadmin = Principal {
+            session: None,
             platform_role: Some(PlatformRole::Superadmin),
             memberships: vec![],
             home_tenant: None,

@@ -341,6 +341,7 @@ mod tests {
 
     fn principal(role: &str) -> Principal {
         Principal {
+            session: None,
             subject: "u_me".into(),
             kind: PrincipalKind::User,
             platform_role: None,
@@ -410,6 +411,7 @@ mod tests {
             }
         );
         let superadmin = Principal {
+            session: None,
             platform_role: Some(PlatformRole::Superadmin),
             ..principal("viewer")
         };

@@ -367,6 +367,7 @@ mod tests {
 
     fn member_of(tenant_id: &str) -> Principal {
         Principal {
+            session: None,
             subject: "u_1".into(),
             kind: PrincipalKind::User,
             platform_role: None,
@@ -481,6 +482,7 @@ mod tests {
             Err(ResolveError::Mismatch)
         );
         let admin = Principal {
+            session: None,
             platform_role: Some(crate::rbac::PlatformRole::Superadmin),
             ..member_of("t_lyon")
         };

@@ -1,0 +1,337 @@
+//! The platform's own mail: invitations, address verification, password resets and
+//! welcomes, in English and French, rendered as RFC 5322 messages with a text and an
+//! HTML part. The shell picks the locale, builds the link and supplies the date and a
+//! random Message-ID; the message goes into the outbox in the same batch as the change
+//! that causes it.
+//!
+//! Written here rather than with a MIME crate: the core is `no_std`, and a
+//! `multipart/alternative` of two base64 parts with RFC 2047 headers is all it needs.
+
+use alloc::format;
+use alloc::string::String;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The language of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    /// English (the default).
+    En,
+    /// French.
+    Fr,
+}
+
+impl Locale {
+    /// The first language of an `Accept-Language` header that has templates, else English.
+    pub fn from_accept_language(header: Option<&str>) -> Locale {
+        header
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|part| {
+                let tag = part.split(';').next()?.trim();
+                let primary = tag.split('-').next()?;
+                Locale::parse(primary)
+            })
+            .next()
+            .unwrap_or(Locale::En)
+    }
+
+    /// `en` or `fr` (any case).
+    pub fn parse(tag: &str) -> Option<Locale> {
+        if tag.eq_ignore_ascii_case("fr") {
+            Some(Locale::Fr)
+        } else if tag.eq_ignore_ascii_case("en") {
+            Some(Locale::En)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Join `tenant` as `role` by following `link` (7 days).
+    Invitation {
+        /// The tenant's display name.
+        tenant: &'a str,
+        /// The role offered.
+        role: &'a str,
+        /// The acceptance link.
+        link: &'a str,
+    },
+    /// Prove the address by following `link` (24 hours).
+    Verification {
+        /// The verification link.
+        link: &'a str,
+    },
+    /// Set a new password by following `link` (1 hour).
+    PasswordReset {
+        /// The reset link.
+        link: &'a str,
+    },
+    /// The account and its tenant are ready; sign in at `link`.
+    Welcome {
+        /// The tenant's display name.
+        tenant: &'a str,
+        /// The sign-in link.
+        link: &'a str,
+    },
+}
+
+impl Notice<'_> {
+    /// The template's name, as stored in the outbox.
+    pub const fn template(&self) -> &'static str {
+        match self {
+            Notice::Invitation { .. } => "invitation",
+            Notice::Verification { .. } => "verification",
+            Notice::PasswordReset { .. } => "password_reset",
+            Notice::Welcome { .. } => "welcome",
+        }
+    }
+
+    /// Subject, text paragraphs and the call to action, in `locale`.
+    fn words(&self, locale: Locale) -> (String, String, &'static str, &str) {
+        use Locale::{En, Fr};
+        match (*self, locale) {
+            (Notice::Invitation { tenant, role, link }, En) => (
+                format!("You are invited to join {tenant}"),
+                format!("You have been invited to join {tenant} on Tenantry as {role}. The link is valid for 7 days. If you did not expect this invitation, ignore this message."),
+                "Accept the invitation",
+                link,
+            ),
+            (Notice::Invitation { tenant, role, link }, Fr) => (
+                format!("Invitation à rejoindre {tenant}"),
+                format!("Vous êtes invité(e) à rejoindre {tenant} sur Tenantry en tant que {role}. Le lien est valable 7 jours. Si vous n'attendiez pas cette invitation, ignorez ce message."),
+                "Accepter l'invitation",
+                link,
+            ),
+            (Notice::Verification { link }, En) => (
+                "Verify your email address".into(),
+                "Confirm that this address is yours to finish setting up your Tenantry account. The link is valid for 24 hours.".into(),
+                "Verify my address",
+                link,
+            ),
+            (Notice::Verification { link }, Fr) => (
+                "Vérifiez votre adresse e-mail".into(),
+                "Confirmez que cette adresse est la vôtre pour terminer la création de votre compte Tenantry. Le lien est valable 24 heures.".into(),
+                "Vérifier mon adresse",
+                link,
+            ),
+            (Notice::PasswordReset { link }, En) => (
+                "Reset your password".into(),
+                "Someone asked to reset the password of your Tenantry account. The link is valid for 1 hour; using it signs out every session. If it was not you, ignore this message: your password is unchanged.".into(),
+                "Choose a new password",
+                link,
+            ),
+            (Notice::PasswordReset { link }, Fr) => (
+                "Réinitialisez votre mot de passe".into(),
+                "Une réinitialisation du mot de passe de votre compte Tenantry a été demandée. Le lien est valable 1 heure et son utilisation ferme toutes les sessions. Si vous n'êtes pas à l'origine de la demande, ignorez ce message : votre mot de passe reste inchangé.".into(),
+                "Choisir un nouveau mot de passe",
+                link,
+            ),
+            (Notice::Welcome { tenant, link }, En) => (
+                format!("Welcome to {tenant}"),
+                format!("Your account and {tenant} are ready on Tenantry."),
+                "Sign in",
+                link,
+            ),
+            (Notice::Welcome { tenant, link }, Fr) => (
+                format!("Bienvenue sur {tenant}"),
+                format!("Votre compte et {tenant} sont prêts sur Tenantry."),
+                "Se connecter",
+                link,
+            ),
+        }
+    }
+}
+
+/// Who sends a message to whom, when, under which Message-ID.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The sender's display name (the tenant's, or the platform's).
+    pub from_name: &'a str,
+    /// The sender's address.
+    pub from_address: &'a str,
+    /// The recipient's address.
+    pub to: &'a str,
+    /// The Message-ID without angle brackets (random, `…@domain`).
+    pub message_id: &'a str,
+    /// Seconds since the epoch.
+    pub date: i64,
+}
+
+/// A subject of the rendered message, for the outbox's listing.
+pub fn subject(notice: &Notice<'_>, locale: Locale) -> String {
+    notice.words(locale).0
+}
+
+/// The complete message, CRLF line endings.
+pub fn render(notice: &Notice<'_>, locale: Locale, envelope: &Envelope<'_>) -> String {
+    let (subject, body, action, link) = notice.words(locale);
+    let greeting = match locale {
+        Locale::En => "Hello,",
+        Locale::Fr => "Bonjour,",
+    };
+    let text = format!("{greeting}\r\n\r\n{body}\r\n\r\n{action}: {link}\r\n");
+    let html = format!(
+        "<!doctype html><html lang=\"{lang}\"><body><p>{greeting}</p><p>{body}</p><p><a href=\"{href}\">{action}</a></p><p>{href}</p></body></html>",
+        lang = match locale {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        },
+        body = escape_html(&body),
+        href = escape_html(link),
+        action = escape_html(action),
+    );
+    let boundary = format!(
+        "=_tenantry_{}",
+        envelope.message_id.split('@').next().unwrap_or("")
+    );
+    let mut out = String::with_capacity(2 * (text.len() + html.len()) + 512);
+    out.push_str(&format!(
+        "From: {} <{}>\r\nTo: <{}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\nContent-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n",
+        header_words(envelope.from_name),
+        envelope.from_address,
+        envelope.to,
+        header_words(&subject),
+        crate::calendar::rfc5322(envelope.date),
+        envelope.message_id,
+    ));
+    for (kind, content) in [("plain", &text), ("html", &html)] {
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        let encoded = STANDARD.encode(content.as_bytes());
+        for line in encoded.as_bytes().chunks(76) {
+            out.push_str(core::str::from_utf8(line).unwrap_or(""));
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out
+}
+
+/// A header value as plain text when it is safe printable ASCII, else as RFC 2047
+/// encoded words of at most 45 bytes of UTF-8 each (whole characters).
+fn header_words(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || " -_.,!?'".contains(c);
+    if !value.is_empty() && value.chars().all(safe) {
+        return value.into();
+    }
+    let mut out = String::new();
+    let mut chunk = String::new();
+    let mut flush = |chunk: &mut String, out: &mut String| {
+        if !out.is_empty() {
+            out.push_str("\r\n ");
+        }
+        out.push_str("=?UTF-8?B?");
+        out.push_str(&STANDARD.encode(chunk.as_bytes()));
+        out.push_str("?=");
+        chunk.clear();
+    };
+    for c in value.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            flush(&mut chunk, &mut out);
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() || out.is_empty() {
+        flush(&mut chunk, &mut out);
+    }
+    out
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn envelope() -> Envelope<'static> {
+        Envelope {
+            from_name: "Clinique Étoile",
+            from_address: "no-reply@tenantry.test",
+            to: "ana@example.org",
+            message_id: "abc123@tenantry.test",
+            date: 1_795_000_000,
+        }
+    }
+
+    fn decoded_part(message: &str, kind: &str) -> String {
+        let start = message
+            .find(&format!("text/{kind}; charset=utf-8"))
+            .unwrap();
+        let body = &message[start..];
+        let body = &body[body.find("\r\n\r\n").unwrap() + 4..];
+        let body: String = body
+            .split("\r\n")
+            .take_while(|l| !l.starts_with("--"))
+            .collect();
+        String::from_utf8(STANDARD.decode(body).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_french_invitation_is_a_two_part_message_with_encoded_headers() {
+        let notice = Notice::Invitation {
+            tenant: "Clinique <Étoile>",
+            role: "employee",
+            link: "https://console.test/#/accept?token=inv_x&a=1",
+        };
+        let message = render(&notice, Locale::Fr, &envelope());
+        assert!(message.is_ascii(), "headers and parts are 7-bit");
+        assert!(!message.replace("\r\n", "").contains('\n'), "CRLF only");
+        assert!(message.contains("From: =?UTF-8?B?"));
+        assert!(message.contains("Message-ID: <abc123@tenantry.test>"));
+        assert!(message.contains("multipart/alternative"));
+        let text = decoded_part(&message, "plain");
+        assert!(text.contains("Vous êtes invité(e) à rejoindre Clinique <Étoile>"));
+        assert!(text.contains("https://console.test/#/accept?token=inv_x&a=1"));
+        let html = decoded_part(&message, "html");
+        assert!(html.contains("Clinique &lt;Étoile&gt;"), "{html}");
+        assert!(html.contains("token=inv_x&amp;a=1"));
+        assert_eq!(
+            subject(&notice, Locale::Fr),
+            "Invitation à rejoindre Clinique <Étoile>"
+        );
+    }
+
+    #[test]
+    fn long_subjects_fold_into_several_encoded_words() {
+        let words = header_words(&"é".repeat(60));
+        assert!(words.lines().count() > 1);
+        for word in words.split("\r\n ") {
+            assert!(word.len() <= 75, "{word}");
+        }
+        assert_eq!(header_words("Tenantry"), "Tenantry");
+    }
+
+    #[test]
+    fn the_locale_follows_accept_language() {
+        assert_eq!(
+            Locale::from_accept_language(Some("fr-FR,fr;q=0.9,en;q=0.8")),
+            Locale::Fr
+        );
+        assert_eq!(
+            Locale::from_accept_language(Some("de-DE, en;q=0.5")),
+            Locale::En
+        );
+        assert_eq!(Locale::from_accept_language(None), Locale::En);
+    }
+}
