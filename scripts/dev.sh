@@ -47,7 +47,7 @@ say "starting the EspoCRM stand-in on 127.0.0.1:$CRM_PORT (EspoCRM itself cannot
 setsid python3 tests/gateway/espocrm.py --port "$CRM_PORT" --api-key demo-espocrm-api-key >"$STATE/espocrm.log" 2>&1 &
 pids+=($!)
 
-say "starting the gateway with the people, records, mail, admin, relay API, WhatsApp, Stripe and CRM Workers behind it (wrangler dev builds all nine; the first build takes a few minutes)"
+say "starting the gateway with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it (wrangler dev builds all ten; the first build takes a few minutes)"
 setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars .dev.vars \
   >"$STATE/gateway.log" 2>&1 &
 pids+=($!)
@@ -84,7 +84,7 @@ cat <<BANNER
   Tenantry is running.
 
   Gateway    http://127.0.0.1:$GATEWAY_PORT        (logs: $STATE/gateway.log)
-             with the people, records, mail, admin, relay API, WhatsApp, Stripe and CRM Workers behind it
+             with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it
   EspoCRM    stand-in on http://127.0.0.1:$CRM_PORT (api key demo-espocrm-api-key)
   SMTP relay 127.0.0.1:$SMTP_PORT, metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail)
   Demo credentials: $STATE/demo.json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Runs the six Workers together under one `wrangler dev`: the gateway on the port,
-the admin, relay API, WhatsApp, Stripe and CRM Workers behind its service bindings, on one
-local D1.
+"""Runs the ten Workers together under one `wrangler dev`: the gateway on the port,
+the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind
+its service bindings, on one local D1.
 
 `wrangler dev -c A -c B ...` hands command-line `--var`s to the first Worker only and
 reads the others' secrets from a `.dev.vars` beside each of their configs. So that a
@@ -20,7 +20,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ROUTE_WORKERS = ("people", "records", "mail", "admin", "relay-api", "whatsapp", "stripe", "crm")
+ROUTE_WORKERS = ("people", "records", "mail", "admin", "relay-api", "auth", "whatsapp", "stripe", "crm")
 
 
 def read_vars(path):

@@ -37,6 +37,9 @@ pub struct InternalContext<E = TenantEntry> {
     /// The authenticated principal's subject, when there is one (webhooks have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The sign-in session of the principal's token, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// Set when the principal is a platform superadmin (the admin Worker requires it).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub superadmin: bool,
@@ -192,6 +195,7 @@ mod tests {
         InternalContext {
             tenant_id: Some("t_paris".into()),
             subject: Some("u_1".into()),
+            session: None,
             superadmin: false,
             relay_scope: None,
             entry: None,

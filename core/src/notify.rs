@@ -162,6 +162,49 @@ pub struct Envelope<'a> {
     pub date: i64,
 }
 
+/// How long a relay's claim on outbox messages lasts: unacknowledged messages return
+/// to the queue after it.
+pub const OUTBOX_LEASE_SECS: i64 = 300;
+
+/// Most messages one claim takes.
+pub const MAX_OUTBOX_BATCH: usize = 100;
+
+/// Longest a relay may defer a message by.
+pub const MAX_OUTBOX_DEFER_SECS: i64 = 86_400;
+
+/// What a relay did with a claimed outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Delivery {
+    /// Delivered (into a hosted mailbox, or accepted by the next hop): never sent again.
+    Delivered,
+    /// Not now: offered again after `retry_after_secs` (at most a day).
+    Deferred {
+        /// Seconds until the message may be claimed again.
+        retry_after_secs: i64,
+        /// Why, for operators.
+        #[serde(default)]
+        detail: Option<String>,
+    },
+    /// Permanently undeliverable (no such hosted mailbox): never sent again.
+    Failed {
+        /// Why, for operators.
+        detail: String,
+    },
+}
+
+impl Delivery {
+    /// The time the message may be claimed again after a deferral at `now`.
+    pub fn retry_at(&self, now: i64) -> Option<i64> {
+        match self {
+            Delivery::Deferred {
+                retry_after_secs, ..
+            } => Some(now + (*retry_after_secs).clamp(1, MAX_OUTBOX_DEFER_SECS)),
+            _ => None,
+        }
+    }
+}
+
 /// A subject of the rendered message, for the outbox's listing.
 pub fn subject(notice: &Notice<'_>, locale: Locale) -> String {
     notice.words(locale).0
@@ -222,7 +265,7 @@ fn header_words(value: &str) -> String {
     }
     let mut out = String::new();
     let mut chunk = String::new();
-    let mut flush = |chunk: &mut String, out: &mut String| {
+    let flush = |chunk: &mut String, out: &mut String| {
         if !out.is_empty() {
             out.push_str("\r\n ");
         }

@@ -6,6 +6,7 @@ mod config;
 mod ids;
 mod maildir;
 mod metrics;
+mod outbox;
 mod relay;
 mod smtp;
 mod state;

@@ -21,9 +21,9 @@ struct DirectoryPage {
 
 /// An HTTP client for the gateway's relay API.
 pub struct Gateway {
-    http: reqwest::Client,
-    base: String,
-    api_key: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) api_key: String,
 }
 
 impl Gateway {
@@ -170,8 +170,26 @@ pub async fn push_usage_once(
     }
 }
 
-/// The background loops: directory sync and usage push.
+/// The background loops: directory sync, usage push and the platform's outbox.
 pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gateway>) {
+    let (r, g) = (relay.clone(), gateway.clone());
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(r.config.sync_interval_secs.max(1)));
+        loop {
+            tick.tick().await;
+            // Only with a replica: the recipient policy needs the directory.
+            if r.replica_age(clock::now_secs()).is_none() {
+                continue;
+            }
+            if let Err(error) = crate::outbox::drain_once(&r, &g).await {
+                warn!(
+                    error = format!("{error:#}"),
+                    "outbox drain failed; unacknowledged messages return after their lease"
+                );
+            }
+        }
+    });
     let (r, s, g) = (relay.clone(), state.clone(), gateway.clone());
     tokio::spawn(async move {
         let mut tick =

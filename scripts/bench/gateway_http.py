@@ -8,7 +8,7 @@ and CRM Workers behind it, on one local D1), each next to its peer in the same r
   stripe-python) next to `GET /healthz`;
 - a CRM GET through the gateway and the CRM Worker next to the same GET straight to the
   EspoCRM stand-in;
-- `wrangler deploy --dry-run` sizes of the nine Workers against the hello-world floor.
+- `wrangler deploy --dry-run` sizes of the ten Workers against the hello-world floor.
 
 Run it through `scripts/bench.sh http`."""
 import json

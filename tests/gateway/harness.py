@@ -35,6 +35,7 @@ SECRETS = {
     "STRIPE_WEBHOOK_SECRETS": ",".join(STRIPE_SECRETS), "STRIPE_PRICE_PLANS": json.dumps(STRIPE_PRICE_PLANS),
     "STRIPE_SUSPEND_UNPAID": "true", "CRM_TIMEOUT_MS": str(CRM_TIMEOUT_MS),
     "CRM_MAX_RESPONSE_BYTES": str(CRM_MAX_RESPONSE_BYTES), "USAGE_FLUSH_SECS": "1",
+    "SIGNUP_MODE": "open", "CONSOLE_URL": "https://console.tenantry.test", "MAIL_FROM": "no-reply@tenantry.test",
 }
 
 
@@ -114,7 +115,7 @@ class Gateway:
         self.process = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        deadline = time.time() + 1500  # a first run builds nine Workers in release
+        deadline = time.time() + 1500  # a first run builds ten Workers in release
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("wrangler dev exited:\n" + self.log())

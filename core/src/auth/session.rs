@@ -69,9 +69,8 @@ impl SessionError {
     /// The error code answered.
     pub const fn code(self) -> ErrorCode {
         match self {
-            SessionError::InvalidCredentials | SessionError::RefreshInvalid => {
-                ErrorCode::InvalidCredentials
-            }
+            SessionError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            SessionError::RefreshInvalid => ErrorCode::Unauthenticated,
             SessionError::AccountSuspended => ErrorCode::AccountSuspended,
             SessionError::EmailUnverified => ErrorCode::EmailUnverified,
             SessionError::NotAMember => ErrorCode::TenantMismatch,

@@ -7,10 +7,11 @@
 mod relay_keys;
 mod reseal;
 mod tenants;
+mod users;
 
 use tenantry_core::tenant::Hostname;
 use tenantry_core::{ErrorCode, Problem};
-use tenantry_edge::routes::{self, Access, Route};
+use tenantry_edge::routes::{self, Route, Service};
 use tenantry_edge::{Outcome, http, now_secs};
 use worker::{D1Database, Env, Request, Response, event};
 
@@ -37,7 +38,7 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
         })?;
     let path = routes::routed_path(req.path());
     let matched = routes::find(&req.method(), &path)?;
-    if matched.route.access() != Access::Superadmin {
+    if matched.route.service() != Service::Admin {
         return Err(http::not_found("route"));
     }
     let ctx = Ctx {
@@ -56,6 +57,8 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
         Route::AdminListRelayKeys => relay_keys::list(&req, &ctx).await,
         Route::AdminRevokeRelayKey => relay_keys::revoke(&ctx, matched.param(0)).await,
         Route::AdminReseal => reseal::reseal(&ctx).await,
+        Route::AdminSuspendUser => users::set_status(&ctx, matched.param(0), "suspended").await,
+        Route::AdminActivateUser => users::set_status(&ctx, matched.param(0), "active").await,
         _ => tenants::route(req, &ctx, &matched).await,
     }
 }

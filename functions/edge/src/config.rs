@@ -92,3 +92,27 @@ pub fn keyring(env: &Env) -> Result<Keyring, Problem> {
     }
     Ok(Keyring::new(current, retired))
 }
+
+/// Where people open the console (`CONSOLE_URL`, default `https://{PLATFORM_DOMAIN}`):
+/// the links of invitations, verifications and resets point there.
+pub fn console_url(env: &Env) -> Result<String, Problem> {
+    if let Some(url) = value(env, "CONSOLE_URL") {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    platform_domain(env)?
+        .map(|domain| format!("https://{}", domain.as_str()))
+        .ok_or_else(|| misconfigured("CONSOLE_URL", "is not set (nor PLATFORM_DOMAIN)"))
+}
+
+/// The sender address of the platform's mail (`MAIL_FROM`, default
+/// `no-reply@{PLATFORM_DOMAIN}`).
+pub fn mail_from(env: &Env) -> Result<tenantry_core::mail::Address, Problem> {
+    let text = match value(env, "MAIL_FROM") {
+        Some(text) => text,
+        None => platform_domain(env)?
+            .map(|domain| format!("no-reply@{}", domain.as_str()))
+            .ok_or_else(|| misconfigured("MAIL_FROM", "is not set (nor PLATFORM_DOMAIN)"))?,
+    };
+    tenantry_core::mail::Address::parse(&text)
+        .map_err(|_| misconfigured("MAIL_FROM", "is not a mail address"))
+}

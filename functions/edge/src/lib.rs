@@ -9,6 +9,7 @@ pub mod db;
 pub mod http;
 pub mod integrations;
 pub mod internal;
+pub mod outbox;
 pub mod paging;
 pub mod routes;
 pub mod tenant_ctx;

@@ -19,6 +19,8 @@ pub enum Access {
     Superadmin,
     /// A platform relay key.
     Relay,
+    /// A signed-in person: a platform JWT, whatever its tenant (the account's own routes).
+    User,
 }
 
 /// The Worker that runs a route, by its service binding on the gateway.
@@ -42,6 +44,8 @@ pub enum Service {
     Records,
     /// `MAIL`: mail domains and mailboxes.
     Mail,
+    /// `AUTH`: sign-in, sessions, sign-up, invitations accepted, verification, resets.
+    Auth,
 }
 
 impl Service {
@@ -52,7 +56,12 @@ impl Service {
     pub const fn buffers_body(self) -> bool {
         matches!(
             self,
-            Service::People | Service::Records | Service::Mail | Service::Admin | Service::Relay
+            Service::People
+                | Service::Records
+                | Service::Mail
+                | Service::Admin
+                | Service::Relay
+                | Service::Auth
         )
     }
 
@@ -68,6 +77,7 @@ impl Service {
             Service::People => "PEOPLE",
             Service::Records => "RECORDS",
             Service::Mail => "MAIL",
+            Service::Auth => "AUTH",
         }
     }
 }
@@ -130,6 +140,28 @@ pub enum Route {
     AdminCreateRelayKey,
     AdminRevokeRelayKey,
     AdminReseal,
+    AdminSuspendUser,
+    AdminActivateUser,
+    AuthLogin,
+    AuthRefresh,
+    AuthLogout,
+    AuthSignup,
+    AuthVerifyEmail,
+    AuthResendVerification,
+    AuthForgotPassword,
+    AuthResetPassword,
+    AuthAcceptInvitation,
+    AuthMe,
+    AuthListSessions,
+    AuthEndSession,
+    AuthSwitch,
+    AuthPasswordBenchmark,
+    ListInvitations,
+    CreateInvitation,
+    RevokeInvitation,
+    ResendInvitation,
+    RelayOutbox,
+    RelayOutboxAck,
 }
 
 /// A row of the table. In a pattern, `{}` is one non-empty segment and a final `**`
@@ -215,18 +247,66 @@ static TABLE: &[Entry] = &[
     entry(Post, "/v1/admin/relay-keys", AdminCreateRelayKey),
     entry(Delete, "/v1/admin/relay-keys/{}", AdminRevokeRelayKey),
     entry(Post, "/v1/admin/reseal", AdminReseal),
+    entry(Post, "/v1/admin/users/{}/suspend", AdminSuspendUser),
+    entry(Post, "/v1/admin/users/{}/activate", AdminActivateUser),
+    entry(Post, "/v1/auth/login", AuthLogin),
+    entry(Post, "/v1/auth/refresh", AuthRefresh),
+    entry(Post, "/v1/auth/logout", AuthLogout),
+    entry(Post, "/v1/auth/signup", AuthSignup),
+    entry(Post, "/v1/auth/verify-email", AuthVerifyEmail),
+    entry(Post, "/v1/auth/resend-verification", AuthResendVerification),
+    entry(Post, "/v1/auth/forgot-password", AuthForgotPassword),
+    entry(Post, "/v1/auth/reset-password", AuthResetPassword),
+    entry(Post, "/v1/auth/accept-invitation", AuthAcceptInvitation),
+    entry(Get, "/v1/auth/me", AuthMe),
+    entry(Get, "/v1/auth/sessions", AuthListSessions),
+    entry(Delete, "/v1/auth/sessions/{}", AuthEndSession),
+    entry(Post, "/v1/auth/switch", AuthSwitch),
+    entry(Post, "/v1/auth/password-benchmark", AuthPasswordBenchmark),
+    entry(Get, "/v1/invitations", ListInvitations),
+    entry(Post, "/v1/invitations", CreateInvitation),
+    entry(Delete, "/v1/invitations/{}", RevokeInvitation),
+    entry(Post, "/v1/invitations/{}/resend", ResendInvitation),
+    entry(Get, "/v1/relay/outbox", RelayOutbox),
+    entry(Post, "/v1/relay/outbox/ack", RelayOutboxAck),
 ];
 
 impl Route {
     /// Who may call it.
     pub const fn access(self) -> Access {
         match self {
-            Healthz | WhatsAppWebhookVerify | WhatsAppWebhook | StripeWebhook => Access::Public,
-            RelayDirectory | RelayUsage => Access::Relay,
-            AdminListTenants | AdminCreateTenant | AdminGetTenant | AdminUpdateTenant
-            | AdminDeleteTenant | AdminSuspendTenant | AdminActivateTenant | AdminAddHostname
-            | AdminRemoveHostname | AdminStats | AdminListRelayKeys | AdminCreateRelayKey
-            | AdminRevokeRelayKey | AdminReseal => Access::Superadmin,
+            Healthz
+            | WhatsAppWebhookVerify
+            | WhatsAppWebhook
+            | StripeWebhook
+            | AuthLogin
+            | AuthRefresh
+            | AuthLogout
+            | AuthSignup
+            | AuthVerifyEmail
+            | AuthResendVerification
+            | AuthForgotPassword
+            | AuthResetPassword
+            | AuthAcceptInvitation => Access::Public,
+            AuthMe | AuthListSessions | AuthEndSession | AuthSwitch => Access::User,
+            RelayDirectory | RelayUsage | RelayOutbox | RelayOutboxAck => Access::Relay,
+            AdminListTenants
+            | AdminCreateTenant
+            | AdminGetTenant
+            | AdminUpdateTenant
+            | AdminDeleteTenant
+            | AdminSuspendTenant
+            | AdminActivateTenant
+            | AdminAddHostname
+            | AdminRemoveHostname
+            | AdminStats
+            | AdminListRelayKeys
+            | AdminCreateRelayKey
+            | AdminRevokeRelayKey
+            | AdminReseal
+            | AdminSuspendUser
+            | AdminActivateUser
+            | AuthPasswordBenchmark => Access::Superadmin,
             _ => Access::Tenant,
         }
     }
@@ -237,6 +317,20 @@ impl Route {
             (_, WhatsAppWebhookVerify | WhatsAppWebhook) => Service::WhatsApp,
             (_, StripeWebhook) => Service::Stripe,
             (_, Crm) => Service::Crm,
+            (_, AuthPasswordBenchmark)
+            | (Access::User, _)
+            | (
+                _,
+                AuthLogin
+                | AuthRefresh
+                | AuthLogout
+                | AuthSignup
+                | AuthVerifyEmail
+                | AuthResendVerification
+                | AuthForgotPassword
+                | AuthResetPassword
+                | AuthAcceptInvitation,
+            ) => Service::Auth,
             (Access::Superadmin, _) => Service::Admin,
             (Access::Relay, _) => Service::Relay,
             (_, Healthz | GetTenant) => Service::Gateway,
@@ -244,7 +338,8 @@ impl Route {
                 _,
                 ListMembers | AddMember | ChangeMember | RemoveMember | ListRoles | CreateRole
                 | GetSettings | UpdateSettings | ListApiKeys | CreateApiKey | RevokeApiKey
-                | ListAudit,
+                | ListAudit | ListInvitations | CreateInvitation | RevokeInvitation
+                | ResendInvitation,
             ) => Service::People,
             (
                 _,
@@ -420,11 +515,22 @@ mod tests {
             };
             let route = find(&method, &path).unwrap().route;
             let admin = pattern.starts_with("/v1/admin/");
-            assert_eq!(route.access() == Access::Superadmin, admin, "{pattern}");
+            // The operators' password-hash benchmark runs where passwords are hashed.
+            let superadmin = admin || route == AuthPasswordBenchmark;
+            assert_eq!(
+                route.access() == Access::Superadmin,
+                superadmin,
+                "{pattern}"
+            );
             assert_eq!(route.service() == Service::Admin, admin, "{pattern}");
             assert_eq!(
                 route.service() == Service::Relay,
                 pattern.starts_with("/v1/relay/"),
+                "{pattern}"
+            );
+            assert_eq!(
+                route.service() == Service::Auth,
+                pattern.starts_with("/v1/auth/"),
                 "{pattern}"
             );
         }

@@ -7,6 +7,7 @@
 
 use crate::{Outcome, internal};
 use serde::{Deserialize, Serialize};
+use tenantry_core::auth::session::MemberState;
 use tenantry_core::limits::Limits;
 use tenantry_core::ratelimit::RateDecision;
 use tenantry_core::rbac::CustomRole;
@@ -49,6 +50,11 @@ pub struct AdmitRequest {
     pub names: Vec<TenantKey>,
     /// Whether the principal may act on this tenant (a member, its key, a superadmin).
     pub may_act: bool,
+    /// For a sign-in session's token (not a superadmin's): the account whose membership
+    /// the object checks as it is now, so that a removal, a role change or a suspension
+    /// applies to the very next request rather than at the token's expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
     /// The gateway's clock.
     pub now_ms: u64,
 }
@@ -67,6 +73,9 @@ pub struct AdmitAnswer {
     pub month_exhausted: bool,
     /// API calls counted this month, this request included.
     pub month_calls: u64,
+    /// The asked-for member as it is now (see [`AdmitRequest::member`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberState>,
 }
 
 fn stub(env: &Env, tenant_id: &str) -> Outcome<worker::Stub> {

@@ -19,6 +19,7 @@ fn context(
     Ok(InternalContext {
         tenant_id: tenant_id.map(str::to_string),
         subject: principal.map(|p| p.subject.clone()),
+        session: principal.and_then(|p| p.session.clone()),
         superadmin: principal.is_some_and(|p| p.is_superadmin()),
         relay_scope: principal.and_then(|p| p.relay_scope()).cloned(),
         entry,

@@ -10,7 +10,8 @@ mod hints;
 mod tenant_gate;
 
 use serde::Deserialize;
-use tenantry_core::auth::Principal;
+use tenantry_core::auth::session::{MemberState, SessionError};
+use tenantry_core::auth::{Principal, PrincipalKind};
 use tenantry_core::internal::TenantEntry;
 use tenantry_core::limits::{Quota, QuotaExceeded};
 use tenantry_core::ratelimit::RateDecision;
@@ -194,6 +195,11 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
             tenant_id: target.tenant_id.clone(),
             names: target.names.clone(),
             may_act: principal.may_act_on(&target.tenant_id),
+            member: principal
+                .session
+                .as_ref()
+                .filter(|_| !principal.is_superadmin())
+                .map(|_| principal.subject.clone()),
             now_ms: now_millis(),
         };
         let answer = tenant_state::admit(&ctx.env, &target.tenant_id, &ask).await?;
@@ -212,6 +218,10 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
             ));
         }
         break answer;
+    };
+    let current_role = match &answer.member {
+        Some(member) => Some(current_role(member)?),
+        None => None,
     };
     let state: Option<&HotState> = answer.state.as_ref();
     let resolution = resolver.decide(&named, Some(principal), |key| {
@@ -234,8 +244,15 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
     if !rate.allowed {
         return Ok(Entry::Limited(rate));
     }
+    let mut principal = principal.narrowed_to(&resolution.tenant.id);
+    if let Some(role) = current_role {
+        principal
+            .memberships
+            .iter_mut()
+            .for_each(|m| m.role.clone_from(&role));
+    }
     Ok(Entry::Admitted(Box::new(TenantEntry {
-        principal: principal.narrowed_to(&resolution.tenant.id),
+        principal,
         resolved_by: resolution.resolved_by,
         tenant: resolution.tenant,
         custom_roles: state.custom_roles,
@@ -243,6 +260,19 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
         rate,
         month_calls: answer.month_calls,
     })))
+}
+
+/// The role a sign-in session's token acts with now, as the tenant's object knows its
+/// member: 403 when the account was suspended or is no member any more.
+fn current_role(member: &MemberState) -> Outcome<String> {
+    match member.current_role() {
+        Some(role) => Ok(role.to_string()),
+        None if !member.active => Err(SessionError::AccountSuspended.into()),
+        None => Err(Problem::new(
+            ErrorCode::TenantMismatch,
+            "the account is not a member of this tenant (any more)",
+        )),
+    }
 }
 
 /// 429 `rate_limited` with `Retry-After` and the `RateLimit` headers.
@@ -332,7 +362,16 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
         Access::Public => Err(routes::misrouted()),
         Access::Superadmin => {
             require_superadmin(&principal)?;
-            Ok(forward(Service::Admin))
+            Ok(forward(m.route.service()))
+        }
+        Access::User => {
+            if principal.kind != PrincipalKind::User {
+                return Err(Problem::new(
+                    ErrorCode::Forbidden,
+                    "this route takes a signed-in person's access token",
+                ));
+            }
+            Ok(forward(Service::Auth))
         }
         Access::Relay => {
             principal.relay_scope().ok_or_else(|| {

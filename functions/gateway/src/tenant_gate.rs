@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use tenantry_core::auth::session::MemberState;
 use tenantry_core::calendar::month_key;
 use tenantry_core::limits::{Limit, Limits};
 use tenantry_core::ratelimit::{SlidingWindow, WindowState};
@@ -56,6 +58,18 @@ pub struct TenantGate {
     /// When it was loaded (ms) and what: `None` inside for no such tenant.
     hot: RefCell<Option<(u64, Option<HotState>)>>,
     generation: Cell<u64>,
+    /// Members of sign-in sessions seen since the hot state was loaded, by account id;
+    /// dropped with it (on invalidation, at reload) and when full.
+    members: RefCell<HashMap<String, MemberState>>,
+}
+
+/// Most members cached at once (every cache is bounded).
+const MAX_CACHED_MEMBERS: usize = 10_000;
+
+#[derive(Deserialize)]
+struct MemberRow {
+    role: Option<String>,
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -101,8 +115,44 @@ impl TenantGate {
         // did not see: answer this request with it, but do not keep it.
         if self.generation.get() == generation {
             *self.hot.borrow_mut() = Some((now_ms, loaded.clone()));
+            self.members.borrow_mut().clear();
         }
         Ok((loaded, true))
+    }
+
+    /// An account's membership of the tenant and its status, as D1 has it; cached until
+    /// the next invalidation or reload.
+    async fn member(&self, tenant_id: &str, user_id: &str) -> Result<MemberState> {
+        if let Some(known) = self.members.borrow().get(user_id) {
+            return Ok(known.clone());
+        }
+        let generation = self.generation.get();
+        let db = self.env.d1("DB")?;
+        let row: Option<MemberRow> = PlatformDb(&db)
+            .first(
+                "SELECT m.role, u.status FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 WHERE u.id = ?2",
+                &[text(tenant_id), text(user_id)],
+            )
+            .await
+            .map_err(internal_error)?;
+        let state = match row {
+            Some(row) => MemberState {
+                role: row.role,
+                active: row.status == "active",
+            },
+            None => MemberState {
+                role: None,
+                active: false,
+            },
+        };
+        if self.generation.get() == generation {
+            let mut members = self.members.borrow_mut();
+            if members.len() >= MAX_CACHED_MEMBERS {
+                members.clear();
+            }
+            members.insert(user_id.to_string(), state.clone());
+        }
+        Ok(state)
     }
 
     async fn load_hot_state(&self, tenant_id: &str) -> Result<Option<HotState>> {
@@ -232,6 +282,7 @@ impl TenantGate {
             rate: None,
             month_exhausted: false,
             month_calls: 0,
+            member: None,
         };
         let Some(state) = state else {
             return Ok(refused(None, !ask.names.is_empty()));
@@ -239,8 +290,16 @@ impl TenantGate {
         if !ask.names.iter().all(|key| state.is_named_by(key)) {
             return Ok(refused(Some(state), true));
         }
-        if admit(&state.tenant, ask.may_act).is_err() {
-            return Ok(refused(Some(state), false));
+        let member = match &ask.member {
+            Some(user_id) => Some(self.member(&ask.tenant_id, user_id).await?),
+            None => None,
+        };
+        let may_act = ask.may_act && member.as_ref().is_none_or(|m| m.current_role().is_some());
+        if admit(&state.tenant, may_act).is_err() {
+            return Ok(AdmitAnswer {
+                member,
+                ..refused(Some(state), false)
+            });
         }
         let mut counters = self.load().await?;
         counters.tenant_id.clone_from(&ask.tenant_id);
@@ -287,6 +346,7 @@ impl TenantGate {
             rate: Some(decision),
             month_exhausted,
             month_calls,
+            member,
         })
     }
 }
@@ -307,6 +367,7 @@ impl DurableObject for TenantGate {
             flush_after_ms: flush_secs * 1000,
             hot: RefCell::new(None),
             generation: Cell::new(0),
+            members: RefCell::new(HashMap::new()),
         }
     }
 
@@ -319,6 +380,7 @@ impl DurableObject for TenantGate {
             "/invalidate" => {
                 self.generation.set(self.generation.get() + 1);
                 *self.hot.borrow_mut() = None;
+                self.members.borrow_mut().clear();
                 Ok(Response::empty()?.with_status(204))
             }
             _ => Response::error("no such operation", 404),

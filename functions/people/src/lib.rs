@@ -1,9 +1,10 @@
 //! The people Worker, reached only through the gateway: a tenant's members, custom roles,
-//! settings, API keys and audit log. The gateway admits the request (tenant, principal,
+//! settings, API keys, audit log and invitations. The gateway admits the request (tenant, principal,
 //! rate limit) and hands it over with a signed context; every handler authorizes with
 //! the core and reads and writes through the tenant-scoped layer.
 
 mod audit;
+mod invitations;
 mod keys;
 mod members;
 mod settings;
@@ -29,6 +30,10 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         Route::CreateApiKey => keys::create_key(&mut req, &t).await,
         Route::RevokeApiKey => keys::revoke_key(&t, admitted.param(0)).await,
         Route::ListAudit => audit::audit_log(&req, &t).await,
+        Route::ListInvitations => invitations::list(&req, &t).await,
+        Route::CreateInvitation => invitations::create(&mut req, &t).await,
+        Route::RevokeInvitation => invitations::revoke(&t, admitted.param(0)).await,
+        Route::ResendInvitation => invitations::resend(&req, &t, admitted.param(0)).await,
         _ => Err(misrouted()),
     }
 }

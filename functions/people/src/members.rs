@@ -58,7 +58,7 @@ pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
     let user_id = user.id;
     let mut statements: Vec<_> = user.insert.into_iter().collect();
     statements.push(t.db.statement(
-        "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at, joined_at) VALUES (?1, ?2, ?3, ?4, ?4)",
         &[text(&user_id), text(&body.role), int(t.ctx.now)],
     )?);
     let entry = t.audit(
@@ -69,11 +69,19 @@ pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
         Some(json!({"email": email.as_str(), "role": body.role})),
     )?;
     statements.push(entry);
-    t.db.batch(statements).await?;
+    let written = t.db.batch(statements).await;
+    invalidate_members(t).await?;
+    written?;
     json(
         201,
         &json!({"user_id": user_id, "email": email.as_str(), "role": body.role}),
     )
+}
+
+/// Memberships are hot state of the tenant's object (sign-in sessions act with the role
+/// a member holds now): a change applies to the member's very next request.
+async fn invalidate_members(t: &TenantCtx<'_>) -> Outcome<()> {
+    tenantry_edge::tenant_state::invalidate(&t.ctx.env, &t.tenant.id).await
 }
 
 fn check_user_id(id: &str) -> Outcome<()> {
@@ -109,7 +117,9 @@ pub async fn change_member(
         Some(json!({"role": before.role})),
         Some(json!({"role": body.role})),
     )?;
-    t.db.batch(vec![update, entry]).await?;
+    let written = t.db.batch(vec![update, entry]).await;
+    invalidate_members(t).await?;
+    written?;
     json(200, &json!({"user_id": user_id, "role": body.role}))
 }
 
@@ -145,7 +155,9 @@ pub async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response
         Some(json!({"role": before.role})),
         None,
     )?;
-    t.db.batch(vec![delete, entry]).await?;
+    let written = t.db.batch(vec![delete, entry]).await;
+    invalidate_members(t).await?;
+    written?;
     Ok(Response::empty()
         .map_err(tenantry_edge::internal)?
         .with_status(204))

@@ -1,8 +1,10 @@
 //! The relay API Worker, reached only through the gateway, for platform relay keys only
 //! (`rk_`, issued by a superadmin): the mail directory as versioned deltas, and
-//! idempotent usage batches. A key serves every
+//! idempotent usage batches, and the platform's outbox of mail to deliver. A key serves every
 //! tenant (the MX of every domain) or only the tenants it names; it reads and writes
 //! nothing outside its scope, and no tenant credential reaches these routes.
+
+mod outbox;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -64,6 +66,8 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
     match matched.route {
         Route::RelayDirectory => directory(&req, &ctx, &ctx.scope).await,
         Route::RelayUsage => usage(&mut req, &ctx, &ctx.scope).await,
+        Route::RelayOutbox => outbox::claim(&req, &ctx, &ctx.scope).await,
+        Route::RelayOutboxAck => outbox::ack(&mut req, &ctx).await,
         _ => Err(not_found("route")),
     }
 }

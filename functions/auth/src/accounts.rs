@@ -1,0 +1,157 @@
+//! Accounts: one identity per address across tenants, its memberships, and the
+//! account's own view of itself.
+
+use crate::Ctx;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantry_core::auth::password::PasswordScheme;
+use tenantry_core::auth::session::{Account, MemberOf};
+use tenantry_core::tenant::TenantStatus;
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::Outcome;
+use tenantry_edge::db::{PlatformDb, int, text};
+use tenantry_edge::http::{json, read_json};
+use worker::{Request, Response};
+
+/// Most memberships read for one account (every read is bounded).
+const MAX_MEMBERSHIPS: i64 = 200;
+
+/// An account row.
+#[derive(Deserialize)]
+pub struct AccountRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub email_verified: i64,
+    pub status: String,
+    pub platform_role: Option<String>,
+    pub locale: String,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, email, password_hash, email_verified, status, platform_role, locale";
+
+impl AccountRow {
+    /// What the core decides with.
+    pub fn account(&self) -> Account {
+        Account {
+            id: self.id.clone(),
+            platform_role: self.platform_role.clone(),
+            suspended: self.status != "active",
+            email_verified: self.email_verified != 0,
+        }
+    }
+
+    pub fn locale(&self) -> tenantry_core::notify::Locale {
+        tenantry_core::notify::Locale::parse(&self.locale)
+            .unwrap_or(tenantry_core::notify::Locale::En)
+    }
+}
+
+/// The account with this (normalised) address.
+pub async fn by_email(ctx: &Ctx, email: &str) -> Outcome<Option<AccountRow>> {
+    PlatformDb(&ctx.db)
+        .first(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = ?1"),
+            &[text(email)],
+        )
+        .await
+}
+
+/// The account with this id.
+pub async fn by_id(ctx: &Ctx, id: &str) -> Outcome<Option<AccountRow>> {
+    PlatformDb(&ctx.db)
+        .first(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?1"),
+            &[text(id)],
+        )
+        .await
+}
+
+/// The signed-in account; 401 when it no longer exists.
+pub async fn signed_in(ctx: &Ctx) -> Outcome<AccountRow> {
+    by_id(ctx, ctx.account_id()?)
+        .await?
+        .ok_or_else(|| Problem::new(ErrorCode::Unauthenticated, "the account no longer exists"))
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct MembershipRow {
+    pub tenant_id: String,
+    pub slug: String,
+    pub name: String,
+    pub role: String,
+    pub status: TenantStatus,
+    pub invited_at: Option<i64>,
+    pub joined_at: Option<i64>,
+}
+
+impl MembershipRow {
+    pub fn member_of(&self) -> MemberOf {
+        MemberOf {
+            tenant_id: self.tenant_id.clone(),
+            slug: self.slug.clone(),
+            role: self.role.clone(),
+            tenant_status: self.status,
+        }
+    }
+}
+
+/// The account's memberships, oldest first.
+pub async fn memberships(ctx: &Ctx, user_id: &str) -> Outcome<Vec<MembershipRow>> {
+    PlatformDb(&ctx.db)
+        .all(
+            "SELECT m.tenant_id, t.slug, t.name, m.role, t.status, m.invited_at, m.joined_at \
+             FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+             WHERE m.user_id = ?1 AND t.status != 'deleted' \
+             ORDER BY COALESCE(m.joined_at, m.created_at), m.tenant_id LIMIT ?2",
+            &[text(user_id), int(MAX_MEMBERSHIPS)],
+        )
+        .await
+}
+
+/// `GET /v1/auth/me`: the account and every tenant it belongs to (the console's tenant
+/// switcher).
+pub async fn me(ctx: &Ctx) -> Outcome<Response> {
+    let account = signed_in(ctx).await?;
+    tenantry_core::auth::session::may_sign_in(&account.account())?;
+    let tenants = memberships(ctx, &account.id).await?;
+    json(
+        200,
+        &json!({
+            "id": account.id,
+            "email": account.email,
+            "email_verified": account.email_verified != 0,
+            "platform_role": account.platform_role,
+            "locale": account.locale,
+            "session_id": ctx.session,
+            "tenants": tenants,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Benchmark {
+    scheme: String,
+}
+
+/// `POST /v1/auth/password-benchmark {scheme}` (superadmin): hashes a fixed password once
+/// with `pbkdf2-sha256` or `argon2id` at its candidate parameters, so an operator (and
+/// `scripts/bench.sh auth`) can time each on this deployment's runtime from outside
+/// (a Worker's own clock does not advance while it computes).
+pub async fn password_benchmark(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
+    if !ctx.superadmin {
+        return Err(
+            Problem::new(ErrorCode::Forbidden, "missing permission platform:admin")
+                .with("permission", "platform:admin"),
+        );
+    }
+    let body: Benchmark = read_json(req).await?;
+    let scheme = PasswordScheme::named(&body.scheme).ok_or_else(|| {
+        tenantry_edge::http::invalid("scheme", "must be pbkdf2-sha256 or argon2id")
+    })?;
+    let phc = crate::password::hash_new(scheme, "correct horse battery staple").await?;
+    let algorithm = phc.split('$').nth(1).unwrap_or_default().to_string();
+    json(200, &json!({"scheme": body.scheme, "algorithm": algorithm}))
+}

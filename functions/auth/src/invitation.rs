@@ -1,0 +1,171 @@
+//! Accepting an invitation: the token (7 days, single use, stored hashed) adds the
+//! membership, to a new account or an existing one (of this tenant or another), sets
+//! `joined_at`, and signs in. An unknown, expired, revoked or used token is 410
+//! `invitation_invalid` and changes nothing.
+
+use crate::accounts::{self, AccountRow};
+use crate::sessions::{self, audit_in};
+use crate::{Ctx, password, throttle};
+use serde::Deserialize;
+use serde_json::json;
+use tenantry_core::auth::password::check_new_password;
+use tenantry_core::auth::session::SessionError;
+use tenantry_core::auth::{OneTimeToken, TokenKind, hash_token};
+use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
+use tenantry_edge::http::{invalid, read_json};
+use tenantry_edge::{Outcome, new_id, tenant_state};
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Accept {
+    token: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    cookie: bool,
+}
+
+#[derive(Deserialize)]
+struct InvitationRow {
+    tenant_id: String,
+    id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+    expires_at: i64,
+    accepted_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+fn invitation_invalid() -> Problem {
+    Problem::new(
+        ErrorCode::InvitationInvalid,
+        "the invitation is unknown, already used, revoked or expired; ask for a new one",
+    )
+}
+
+/// `POST /v1/auth/accept-invitation {token, password?}`. A new account sets its
+/// password here; an existing one proves it with its password (throttled as a sign-in).
+pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
+    let body: Accept = read_json(req).await?;
+    let hash = hash_token(TokenKind::Invitation, &body.token).map_err(|_| invitation_invalid())?;
+    let platform = PlatformDb(&ctx.db);
+    let invitation: InvitationRow = platform
+        .first(
+            "SELECT tenant_id, id, email, role, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
+            &[text(&hash)],
+        )
+        .await?
+        .filter(|i: &InvitationRow| {
+            OneTimeToken {
+                expires_at: i.expires_at,
+                used_at: i.accepted_at,
+                revoked_at: i.revoked_at,
+            }
+            .usable(ctx.now)
+        })
+        .ok_or_else(invitation_invalid)?;
+    let password = body.password.as_deref().ok_or_else(|| {
+        invalid(
+            "password",
+            "required: the new account's password, or the existing account's",
+        )
+    })?;
+    let existing = accounts::by_email(ctx, &invitation.email).await?;
+    let mut statements = Vec::new();
+    let account = match existing {
+        Some(account) if account.password_hash.is_some() => {
+            let keys = throttle::Keys::new(&account.email, &ctx.client_address);
+            throttle::check(&ctx.env, &keys, ctx.now).await?;
+            let checked = password::verify(
+                account.password_hash.as_deref(),
+                password,
+                ctx.password_policy,
+            )
+            .await?;
+            if !checked.matches {
+                throttle::fail(&ctx.env, &keys, ctx.now).await?;
+                return Err(SessionError::InvalidCredentials.into());
+            }
+            statements.push(platform.statement(
+                "UPDATE users SET email_verified = 1, updated_at = ?2 WHERE id = ?1",
+                &[text(&account.id), int(ctx.now)],
+            )?);
+            account
+        }
+        Some(account) => {
+            // An account made by an operator or a member addition, without a password yet.
+            check_new_password(password)?;
+            let hash = password::hash_new(ctx.password_policy, password).await?;
+            statements.push(platform.statement(
+                "UPDATE users SET password_hash = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1",
+                &[text(&account.id), text(&hash), int(ctx.now)],
+            )?);
+            AccountRow {
+                password_hash: Some(hash),
+                email_verified: 1,
+                ..account
+            }
+        }
+        None => {
+            check_new_password(password)?;
+            let hash = password::hash_new(ctx.password_policy, password).await?;
+            let account = AccountRow {
+                id: new_id("u"),
+                email: invitation.email.clone(),
+                password_hash: Some(hash),
+                email_verified: 1,
+                status: "active".into(),
+                platform_role: None,
+                locale: match ctx.locale {
+                    tenantry_core::notify::Locale::Fr => "fr".into(),
+                    tenantry_core::notify::Locale::En => "en".into(),
+                },
+            };
+            statements.push(platform.statement(
+                "INSERT INTO users (id, email, password_hash, email_verified, locale, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
+                &[text(&account.id), text(&account.email), text(account.password_hash.as_deref().unwrap_or_default()), text(&account.locale), int(ctx.now)],
+            )?);
+            account
+        }
+    };
+    // The token is spent by this conditional update: of two concurrent acceptances, one.
+    let claimed = platform
+        .batch(vec![platform.statement(
+            "UPDATE invitations SET accepted_at = ?3, accepted_by = ?4 WHERE tenant_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
+            &[text(&invitation.tenant_id), text(&invitation.id), int(ctx.now), text(&account.id)],
+        )?])
+        .await?;
+    if claimed.first().copied() != Some(1) {
+        return Err(invitation_invalid());
+    }
+    let tenant = TenantDb::new(&ctx.db, &invitation.tenant_id);
+    statements.push(tenant.statement(
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at, invited_at, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?4) \
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET joined_at = COALESCE(joined_at, excluded.joined_at)",
+        &[text(&account.id), text(&invitation.role), int(ctx.now), int(invitation.created_at)],
+    )?);
+    statements.extend(audit_in(
+        ctx,
+        &[&invitation.tenant_id],
+        &account.id,
+        "invitation.accept",
+        Some(&invitation.id),
+        Some(json!({"email": invitation.email, "role": invitation.role})),
+    )?);
+    let written = platform.batch(statements).await;
+    // The membership is hot state of the tenant's object (it may have cached "no member").
+    tenant_state::invalidate(&ctx.env, &invitation.tenant_id).await?;
+    written?;
+    sessions::open(
+        ctx,
+        &account,
+        Some(&invitation.tenant_id),
+        body.cookie,
+        Vec::new(),
+        "auth.login",
+    )
+    .await
+}

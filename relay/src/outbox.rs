@@ -1,0 +1,183 @@
+//! The platform's outbox (invitations, verifications, resets, welcomes): claimed from the
+//! gateway with a lease, delivered into the hosted mailboxes under the same recipient
+//! policy as mail arriving by SMTP, then acknowledged. A message for a domain this relay
+//! does not host is deferred (outbound delivery is the issue "Mail goes out"); one the
+//! policy refuses for good (no such mailbox) is failed. An acknowledgement that does not
+//! arrive leaves the message to be claimed again after the lease: at least once.
+
+use crate::clock;
+use crate::relay::Relay;
+use crate::sync::Gateway;
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use tenantry_core::mail::{RcptContext, RcptDecision, replies};
+use tenantry_core::notify::Delivery;
+use tracing::{info, warn};
+
+/// Seconds before a message for a domain not hosted here is offered again.
+const NOT_HOSTED_RETRY_SECS: i64 = 3600;
+/// Seconds before a message the policy deferred (quota, stale replica) is offered again.
+const DEFERRED_RETRY_SECS: i64 = 300;
+
+#[derive(Deserialize)]
+struct Claim {
+    claim_id: String,
+    messages: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    id: String,
+    recipient: String,
+    message: String,
+}
+
+#[derive(serde::Serialize)]
+struct Acknowledged<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    delivery: Delivery,
+}
+
+impl Gateway {
+    async fn claim_outbox(&self) -> anyhow::Result<Claim> {
+        let url = format!("{}/v1/relay/outbox?limit=50", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("GET {url}: {status}");
+        }
+        response.json().await.context("reading the outbox claim")
+    }
+
+    async fn acknowledge_outbox(
+        &self,
+        claim_id: &str,
+        results: &[Acknowledged<'_>],
+    ) -> anyhow::Result<()> {
+        let url = format!("{}/v1/relay/outbox/ack", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.api_key)
+            .json(&serde_json::json!({"claim_id": claim_id, "results": results}))
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("POST {url}: {status}");
+        }
+        Ok(())
+    }
+}
+
+/// What became of one message.
+async fn deliver(relay: &std::sync::Arc<Relay>, message: &Message) -> Delivery {
+    let now = clock::now_secs();
+    let id = crate::ids::random_id();
+    let header = format!(
+        "Return-Path: <>\r\nReceived: from the platform outbox by {} (tenantry-relay) id {id};\r\n\t{}\r\n",
+        relay.config.hostname,
+        clock::rfc5322(now),
+    );
+    let size = (header.len() + message.message.len()) as u64;
+    let context = RcptContext {
+        accepted: 0,
+        replica_age_secs: relay.replica_age(now),
+        declared_size: size,
+    };
+    let directory = relay.directory();
+    let decision = relay.with_storage(|storage| {
+        relay
+            .policy
+            .decide(&directory, &message.recipient, context, storage)
+    });
+    let mailboxes = match decision {
+        RcptDecision::Accept { mailboxes, .. } => mailboxes,
+        RcptDecision::Reject(reply) if reply == replies::RELAY_DENIED => {
+            return Delivery::Deferred {
+                retry_after_secs: NOT_HOSTED_RETRY_SECS,
+                detail: Some(
+                    "not a hosted domain; this relay delivers to hosted mailboxes only".into(),
+                ),
+            };
+        }
+        RcptDecision::Reject(reply) => {
+            return Delivery::Failed {
+                detail: reply.to_string(),
+            };
+        }
+        RcptDecision::Defer(reply) => {
+            return Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some(reply.to_string()),
+            };
+        }
+    };
+    let writer = relay.clone();
+    let targets = mailboxes.clone();
+    let body = message.message.clone().into_bytes();
+    let written = tokio::task::spawn_blocking(move || {
+        targets.iter().try_for_each(|mailbox| {
+            writer
+                .maildir
+                .deliver(mailbox, &[header.as_bytes(), &body])
+                .map(|_| ())
+        })
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {
+            for mailbox in &mailboxes {
+                relay.count_delivery(mailbox, size, now);
+            }
+            info!(outbox_id = %message.id, %id, size, "outbox message delivered");
+            Delivery::Delivered
+        }
+        Ok(Err(error)) => {
+            warn!(outbox_id = %message.id, %error, "outbox delivery failed");
+            Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some("local delivery failed".into()),
+            }
+        }
+        Err(error) => {
+            warn!(outbox_id = %message.id, %error, "outbox delivery task failed");
+            Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some("local delivery failed".into()),
+            }
+        }
+    }
+}
+
+/// Claims and delivers until the outbox has nothing for this relay; the number of
+/// messages delivered.
+pub async fn drain_once(relay: &std::sync::Arc<Relay>, gateway: &Gateway) -> anyhow::Result<usize> {
+    let mut delivered = 0;
+    loop {
+        let claim = gateway.claim_outbox().await?;
+        if claim.messages.is_empty() {
+            return Ok(delivered);
+        }
+        let mut results = Vec::with_capacity(claim.messages.len());
+        for message in &claim.messages {
+            let delivery = deliver(relay, message).await;
+            delivered += usize::from(delivery == Delivery::Delivered);
+            results.push(Acknowledged {
+                id: &message.id,
+                delivery,
+            });
+        }
+        gateway
+            .acknowledge_outbox(&claim.claim_id, &results)
+            .await?;
+    }
+}
