@@ -27,6 +27,10 @@ fi
 grep -q '^STRIPE_WEBHOOK_SECRETS=' .dev.vars || echo "STRIPE_WEBHOOK_SECRETS=whsec_$(openssl rand -hex 24)" >> .dev.vars
 grep -q '^STRIPE_PRICE_PLANS=' .dev.vars ||
   echo 'STRIPE_PRICE_PLANS={"price_starter":"starter","price_professional":"professional","price_enterprise":"enterprise"}' >> .dev.vars
+# Sign-in: the demo lets anyone sign up; its mail links point at this gateway.
+grep -q '^SIGNUP_MODE=' .dev.vars || echo "SIGNUP_MODE=open" >> .dev.vars
+grep -q '^CONSOLE_URL=' .dev.vars || echo "CONSOLE_URL=http://127.0.0.1:$GATEWAY_PORT" >> .dev.vars
+grep -q '^MAIL_FROM=' .dev.vars || echo "MAIL_FROM=no-reply@tenantry.localhost" >> .dev.vars
 
 say "building the relay"
 cargo build -p tenantry-relay --locked
@@ -62,6 +66,14 @@ say "seeding the demo"
 python3 scripts/seed-demo.py "http://127.0.0.1:$GATEWAY_PORT" "http://127.0.0.1:$CRM_PORT" > "$STATE/demo.json"
 field() { python3 -c "import json,sys; d=json.load(open('$STATE/demo.json')); print(eval(sys.argv[1]))" "$1"; }
 
+say "setting demo passwords (accounts of the paris and lyon owners, and a superadmin)"
+DEMO_PASSWORD="${DEMO_PASSWORD:-tenantry-demo-$(openssl rand -hex 4)}"
+export TENANTRY_PASSWORD="$DEMO_PASSWORD"
+python3 scripts/set-password.py direction@hopital-paris.example --local "$STATE/d1" >/dev/null
+python3 scripts/set-password.py direction@clinique-lyon.example --local "$STATE/d1" >/dev/null
+python3 scripts/create-superadmin.py operator@tenantry.localhost --local "$STATE/d1" >/dev/null
+unset TENANTRY_PASSWORD
+
 say "starting the relay on 127.0.0.1:$SMTP_PORT"
 TENANTRY_RELAY_RELAY_API_KEY="$(field 'd["relay_api_key"]')" \
 TENANTRY_RELAY_LISTEN="[\"127.0.0.1:$SMTP_PORT\"]" \
@@ -93,7 +105,14 @@ cat <<BANNER
   lyon  (starter)      owner key:  $LYON_KEY
   paris employee JWT:              ${EMPLOYEE:0:40}...
 
+  Sign in (password $DEMO_PASSWORD):
+    paris owner   direction@hopital-paris.example
+    lyon owner    direction@clinique-lyon.example
+    superadmin    operator@tenantry.localhost
+
   Try:
+    curl -s http://127.0.0.1:$GATEWAY_PORT/v1/auth/login -H 'content-type: application/json' \
+      -d '{"email":"direction@hopital-paris.example","password":"$DEMO_PASSWORD"}'
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "Authorization: Bearer $PARIS_KEY"
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "Host: lyon.app.example" -H "Authorization: Bearer $LYON_KEY"
     curl -s http://127.0.0.1:$GATEWAY_PORT/v1/tenant -H "X-Tenant: lyon" -H "Authorization: Bearer $PARIS_KEY"   # 403 tenant_mismatch

@@ -173,8 +173,8 @@ pub const MAX_OUTBOX_BATCH: usize = 100;
 pub const MAX_OUTBOX_DEFER_SECS: i64 = 86_400;
 
 /// What a relay did with a claimed outbox message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Delivery {
     /// Delivered (into a hosted mailbox, or accepted by the next hop): never sent again.
     Delivered,
@@ -183,7 +183,7 @@ pub enum Delivery {
         /// Seconds until the message may be claimed again.
         retry_after_secs: i64,
         /// Why, for operators.
-        #[serde(default)]
+        #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
     /// Permanently undeliverable (no such hosted mailbox): never sent again.
@@ -191,6 +191,65 @@ pub enum Delivery {
         /// Why, for operators.
         detail: String,
     },
+}
+
+/// One acknowledged message: its id and what became of it (`{"id", "outcome", ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "ReportWire")]
+pub struct DeliveryReport {
+    /// The outbox message id.
+    pub id: String,
+    /// What became of it (unknown members are refused by [`Delivery`]).
+    #[serde(flatten)]
+    pub delivery: Delivery,
+}
+
+/// A report as sent, read strictly (serde's `flatten` cannot refuse unknown members).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportWire {
+    id: String,
+    outcome: Outcome,
+    #[serde(default)]
+    retry_after_secs: Option<i64>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Delivered,
+    Deferred,
+    Failed,
+}
+
+impl TryFrom<ReportWire> for DeliveryReport {
+    type Error = &'static str;
+
+    fn try_from(wire: ReportWire) -> Result<Self, Self::Error> {
+        let delivery = match (wire.outcome, wire.retry_after_secs, wire.detail) {
+            (Outcome::Delivered, None, None) => Delivery::Delivered,
+            (Outcome::Delivered, _, _) => {
+                return Err("a delivered message has no retry_after_secs or detail");
+            }
+            (Outcome::Deferred, Some(retry_after_secs), detail) => Delivery::Deferred {
+                retry_after_secs,
+                detail,
+            },
+            (Outcome::Deferred, None, _) => {
+                return Err("a deferred message needs retry_after_secs");
+            }
+            (Outcome::Failed, None, Some(detail)) => Delivery::Failed { detail },
+            (Outcome::Failed, _, _) => {
+                return Err("a failed message needs a detail and no retry_after_secs");
+            }
+        };
+        Ok(DeliveryReport {
+            id: wire.id,
+            delivery,
+        })
+    }
 }
 
 impl Delivery {
@@ -363,6 +422,46 @@ mod tests {
             assert!(word.len() <= 75, "{word}");
         }
         assert_eq!(header_words("Tenantry"), "Tenantry");
+    }
+
+    #[test]
+    fn delivery_reports_read_what_relays_write_and_nothing_else() {
+        let report = DeliveryReport {
+            id: "msg_1".into(),
+            delivery: Delivery::Deferred {
+                retry_after_secs: 60,
+                detail: Some("later".into()),
+            },
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"msg_1","outcome":"deferred","retry_after_secs":60,"detail":"later"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<DeliveryReport>(&text).unwrap(),
+            report
+        );
+        let delivered: DeliveryReport =
+            serde_json::from_str(r#"{"id":"m","outcome":"delivered"}"#).unwrap();
+        assert_eq!(delivered.delivery, Delivery::Delivered);
+        for bad in [
+            r#"{"id":"m","outcome":"delivered","extra":1}"#,
+            r#"{"id":"m","outcome":"lost"}"#,
+            r#"{"id":"m","outcome":"failed"}"#,
+            r#"{"outcome":"delivered"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<DeliveryReport>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(report.delivery.retry_at(100), Some(160));
+        let far = Delivery::Deferred {
+            retry_after_secs: 10_000_000,
+            detail: None,
+        };
+        assert_eq!(far.retry_at(0), Some(MAX_OUTBOX_DEFER_SECS));
     }
 
     #[test]

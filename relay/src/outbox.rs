@@ -11,7 +11,7 @@ use crate::sync::Gateway;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use tenantry_core::mail::{RcptContext, RcptDecision, replies};
-use tenantry_core::notify::Delivery;
+use tenantry_core::notify::{Delivery, DeliveryReport};
 use tracing::{info, warn};
 
 /// Seconds before a message for a domain not hosted here is offered again.
@@ -30,13 +30,6 @@ struct Message {
     id: String,
     recipient: String,
     message: String,
-}
-
-#[derive(serde::Serialize)]
-struct Acknowledged<'a> {
-    id: &'a str,
-    #[serde(flatten)]
-    delivery: Delivery,
 }
 
 impl Gateway {
@@ -59,7 +52,7 @@ impl Gateway {
     async fn acknowledge_outbox(
         &self,
         claim_id: &str,
-        results: &[Acknowledged<'_>],
+        results: &[DeliveryReport],
     ) -> anyhow::Result<()> {
         let url = format!("{}/v1/relay/outbox/ack", self.base);
         let response = self
@@ -171,8 +164,8 @@ pub async fn drain_once(relay: &std::sync::Arc<Relay>, gateway: &Gateway) -> any
         for message in &claim.messages {
             let delivery = deliver(relay, message).await;
             delivered += usize::from(delivery == Delivery::Delivered);
-            results.push(Acknowledged {
-                id: &message.id,
+            results.push(DeliveryReport {
+                id: message.id.clone(),
                 delivery,
             });
         }

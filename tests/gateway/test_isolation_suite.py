@@ -16,8 +16,9 @@ from harness import ROOT, mint_jwt, shared_gateway, superadmin_token
 GATEWAY = None
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 METHODS = ("get", "post", "put", "patch", "delete")
-# Platform paths: not tenant-scoped, each with its own tests (superadmin, relay keys).
-PLATFORM_PREFIXES = ("/v1/admin", "/v1/relay")
+# Platform paths: not tenant-scoped, each with its own tests (superadmin, relay keys, the
+# account's own routes in test_auth.py).
+PLATFORM_PREFIXES = ("/v1/admin", "/v1/relay", "/v1/auth")
 MARKER = "ALPHA-ONLY-MARKER"
 
 
@@ -68,6 +69,8 @@ class IsolationSuite(unittest.TestCase):
         signature = "sha256=" + hmac.new(b"alpha-app-secret", body, hashlib.sha256).hexdigest()
         ok(req("POST", f"/webhook/whatsapp/{cls.id_a}", raw=body, headers={"x-hub-signature-256": signature}))
         conversation = req("GET", "/v1/conversations", token=key).json()["conversations"][0]["id"]
+        invitation = req("POST", "/v1/invitations", {"email": "alpha.invitee@people.example", "role": "viewer"}, token=key)
+        ok(invitation)
         # A's ids, as B would guess or steal them.
         cls.ids = {"id": client.json()["id"], "user_id": member.json()["user_id"], "domain": domain,
                    "address": f"alpha@{domain}", "kind": "whatsapp", "path": "api/v1/Account"}
@@ -75,6 +78,8 @@ class IsolationSuite(unittest.TestCase):
             ("delete", "/v1/api-keys/{id}"): {"id": api_key.json()["id"]},
             ("patch", "/v1/appointments/{id}"): {"id": appointment.json()["id"]},
             ("get", "/v1/conversations/{id}/messages"): {"id": conversation},
+            ("delete", "/v1/invitations/{id}"): {"id": invitation.json()["id"]},
+            ("post", "/v1/invitations/{id}/resend"): {"id": invitation.json()["id"]},
         }
         cls.owner_b = cls.b["owner_api_key"]
         cls.jwt_b = mint_jwt({"sub": cls.b["owner"]["user_id"], "tenant_id": cls.id_b, "tenant_role": "owner",
@@ -84,6 +89,7 @@ class IsolationSuite(unittest.TestCase):
     BODIES = {
         ("post", "/v1/api-keys"): {"name": "b", "role": "viewer"},
         ("post", "/v1/members"): {"email": "bravo@people.example", "role": "viewer"},
+        ("post", "/v1/invitations"): {"email": "bravo.invitee@people.example", "role": "viewer"},
         ("patch", "/v1/members/{user_id}"): {"role": "manager"},
         ("post", "/v1/roles"): {"name": "bravo-role", "permissions": ["clients:read"]},
         ("patch", "/v1/settings"): {"display_name": "BRAVO WAS HERE"},
@@ -114,7 +120,8 @@ class IsolationSuite(unittest.TestCase):
         ("get", "/v1/mail/domains/{domain}/mailboxes"), ("post", "/v1/mail/domains/{domain}/mailboxes"),
         ("delete", "/v1/mail/domains/{domain}/mailboxes/{address}"), ("get", "/v1/mail/domains/{domain}/usage"),
         ("get", "/v1/crm/{path}"), ("post", "/v1/crm/{path}"), ("put", "/v1/crm/{path}"), ("patch", "/v1/crm/{path}"),
-        ("delete", "/v1/crm/{path}"),
+        ("delete", "/v1/crm/{path}"), ("get", "/v1/invitations"), ("post", "/v1/invitations"),
+        ("delete", "/v1/invitations/{id}"), ("post", "/v1/invitations/{id}/resend"),
     }
 
     def snapshot(self):
@@ -123,7 +130,8 @@ class IsolationSuite(unittest.TestCase):
                   "api_keys": "id, role, revoked_at", "memberships": "user_id, role", "custom_roles": "name, permissions",
                   "settings": "key, value", "integrations": "kind, sealed, updated_at", "conversations": "id, contact_name",
                   "messages": "message_id, body", "mail_domains": "domain, status, version, deleted",
-                  "mailboxes": "address, status, version, deleted", "audit_log": "id", "mail_usage": "domain, day, messages"}
+                  "mailboxes": "address, status, version, deleted", "audit_log": "id", "mail_usage": "domain, day, messages",
+                  "invitations": "id, email, role, token_hash, expires_at, revoked_at", "outbound_messages": "id, recipient"}
         # One SELECT of scalar subqueries (D1 limits compound SELECTs).
         sql = "SELECT " + ", ".join(
             f"(SELECT COUNT(*) || ':' || IFNULL(group_concat({' || '.join(f'quote({c.strip()})' for c in columns.split(','))}), '') "

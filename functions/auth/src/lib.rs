@@ -59,7 +59,7 @@ impl Ctx {
 
 fn password_policy(env: &Env) -> Outcome<PasswordScheme> {
     match value(env, "PASSWORD_HASH") {
-        None => Ok(PasswordScheme::PBKDF2_WORKERS_MAX),
+        None => Ok(PasswordScheme::ARGON2ID_OWASP_MIN),
         Some(name) => PasswordScheme::named(&name).ok_or_else(|| {
             Problem::new(
                 ErrorCode::Misconfigured,

@@ -25,6 +25,14 @@ pub fn problem(problem: &Problem, request_id: &str) -> Result<Response> {
     {
         headers.set("allow", allow)?;
     }
+    // A problem that says when to retry says it in the header too (RFC 9110 10.2.3).
+    if let Some((_, serde_json::Value::Number(seconds))) = problem
+        .extensions
+        .iter()
+        .find(|(name, _)| name == "retry_after")
+    {
+        headers.set("retry-after", &seconds.to_string())?;
+    }
     Ok(response)
 }
 

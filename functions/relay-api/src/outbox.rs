@@ -8,7 +8,7 @@ use crate::{Ctx, scope_filter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::RelayScope;
-use tenantry_core::notify::{Delivery, MAX_OUTBOX_BATCH, OUTBOX_LEASE_SECS};
+use tenantry_core::notify::{Delivery, DeliveryReport, MAX_OUTBOX_BATCH, OUTBOX_LEASE_SECS};
 use tenantry_core::page::PageRequest;
 use tenantry_edge::db::{PlatformDb, int, opt_text, text};
 use tenantry_edge::http::{invalid, json, read_json};
@@ -60,17 +60,9 @@ pub async fn claim(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Result {
-    id: String,
-    #[serde(flatten)]
-    delivery: Delivery,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Ack {
     claim_id: String,
-    results: Vec<Result>,
+    results: Vec<DeliveryReport>,
 }
 
 /// `POST /v1/relay/outbox/ack {claim_id, results: [{id, outcome, ...}]}`: only messages
@@ -106,7 +98,8 @@ pub async fn ack(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             let at = r.delivery.retry_at(ctx.now).unwrap_or(ctx.now);
             let mut args = vec![text(&r.id), text(&body.claim_id), int(at)];
             if let Some(detail) = extra {
-                args.push(opt_text(detail.map(|d| &d[..d.len().min(500)])));
+                let kept: Option<String> = detail.map(|d| d.chars().take(500).collect());
+                args.push(opt_text(kept.as_deref()));
             }
             platform.statement(sql, &args)
         })
