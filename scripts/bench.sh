@@ -2,7 +2,9 @@
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
 #   scripts/bench.sh http    the edge under wrangler dev (wrk): /v1/tenant and a signed Stripe webhook
-#                            next to /healthz, a CRM GET proxied vs direct; the six Workers' sizes
+#                            next to /healthz, a CRM GET proxied vs direct; the ten Workers' sizes
+#   scripts/bench.sh auth    password hashing (argon2id vs PBKDF2) under workerd, login, refresh and
+#                            GET /v1/tenant with a fresh session token, next to /healthz
 #   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
 #                            installs Debian's postfix and runs a bench-only instance on :2526)
 set -euo pipefail
@@ -24,6 +26,9 @@ case "$mode" in
     fi
     python3 scripts/bench/gateway_http.py
     ;;
+  auth)
+    python3 scripts/bench/auth.py
+    ;;
   smtp)
     if ! command -v smtp-source >/dev/null; then
       say "apt-get install postfix (for smtp-source and the peer MX)"
@@ -35,7 +40,7 @@ case "$mode" in
     python3 scripts/bench/smtp.py
     ;;
   *)
-    echo "usage: scripts/bench.sh core|http|smtp" >&2
+    echo "usage: scripts/bench.sh core|http|auth|smtp" >&2
     exit 2
     ;;
 esac

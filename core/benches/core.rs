@@ -195,6 +195,7 @@ fn decisions(c: &mut Criterion) {
             tenant_id: "t_paris".into(),
             role: "employee".into(),
         }],
+        session: None,
     };
     let facts = RequestFacts {
         host: Some("paris.app.example:443"),

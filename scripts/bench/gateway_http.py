@@ -33,7 +33,7 @@ STRIPE_EVENTS = 12_000  # more than wrk sends in DURATION, so no event is a repl
 WORKERS = (("gateway", "wrangler.toml"), ("people", "functions/people/wrangler.toml"),
            ("records", "functions/records/wrangler.toml"), ("mail", "functions/mail/wrangler.toml"),
            ("admin", "functions/admin/wrangler.toml"),
-           ("relay-api", "functions/relay-api/wrangler.toml"), ("whatsapp", "functions/whatsapp/wrangler.toml"),
+           ("relay-api", "functions/relay-api/wrangler.toml"), ("auth", "functions/auth/wrangler.toml"), ("whatsapp", "functions/whatsapp/wrangler.toml"),
            ("stripe", "functions/stripe/wrangler.toml"), ("crm", "functions/crm/wrangler.toml"))
 
 # Each wrk thread walks its own share of the pre-signed requests.

@@ -434,7 +434,8 @@ class CrmTest(Base):
 ROUTES = {"whatsapp": ("POST", "/webhook/whatsapp/t_x"), "stripe": ("POST", "/webhook/stripe"),
           "crm": ("GET", "/v1/crm/api/v1/Contact"), "people": ("GET", "/v1/members"),
           "records": ("GET", "/v1/clients"), "mail": ("GET", "/v1/mail/domains"),
-          "admin": ("GET", "/v1/admin/stats"), "relay-api": ("GET", "/v1/relay/directory")}
+          "admin": ("GET", "/v1/admin/stats"), "relay-api": ("GET", "/v1/relay/directory"),
+          "auth": ("POST", "/v1/auth/login")}
 
 
 class RouteWorkersRefuseAllButTheGatewayTest(Base):
@@ -486,6 +487,15 @@ class RouteWorkersRefuseAllButTheGatewayTest(Base):
             r = self.workers[name].raw(method, path, headers={
                 "x-tenantry-context": internal_context(method, path, "t_x", subject="u_someone")})
             self.assertEqual((r.status, json.loads(r.body)["code"]), (status, code), (name, r))
+        # The auth Worker: an account's own routes need the subject the gateway vouched for,
+        # the password benchmark a superadmin.
+        auth = self.workers["auth"]
+        r = auth.raw("GET", "/v1/auth/sessions", headers={"x-tenantry-context": internal_context("GET", "/v1/auth/sessions")})
+        self.assertEqual((r.status, json.loads(r.body)["code"]), (401, "unauthenticated"), r)
+        path = "/v1/auth/password-benchmark"
+        r = auth.raw("POST", path, body=b'{"scheme":"argon2id"}', headers={
+            "x-tenantry-context": internal_context("POST", path, subject="u_someone"), "content-type": "application/json"})
+        self.assertEqual((r.status, json.loads(r.body)["code"]), (403, "forbidden"), r)
 
 
 if __name__ == "__main__":
