@@ -37,6 +37,14 @@ impl Locale {
             .unwrap_or(Locale::En)
     }
 
+    /// The tag: `en` or `fr`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        }
+    }
+
     /// `en` or `fr` (any case).
     pub fn parse(tag: &str) -> Option<Locale> {
         if tag.eq_ignore_ascii_case("fr") {
@@ -169,6 +177,10 @@ pub const OUTBOX_LEASE_SECS: i64 = 300;
 /// Most messages one claim takes.
 pub const MAX_OUTBOX_BATCH: usize = 100;
 
+/// A message not delivered within this many seconds of its creation is given up (its
+/// links, at most 7 days long, would be dead on arrival).
+pub const OUTBOX_MAX_AGE_SECS: i64 = 7 * 86_400;
+
 /// Longest a relay may defer a message by.
 pub const MAX_OUTBOX_DEFER_SECS: i64 = 86_400;
 
@@ -279,10 +291,7 @@ pub fn render(notice: &Notice<'_>, locale: Locale, envelope: &Envelope<'_>) -> S
     let text = format!("{greeting}\r\n\r\n{body}\r\n\r\n{action}: {link}\r\n");
     let html = format!(
         "<!doctype html><html lang=\"{lang}\"><body><p>{greeting}</p><p>{body}</p><p><a href=\"{href}\">{action}</a></p><p>{href}</p></body></html>",
-        lang = match locale {
-            Locale::En => "en",
-            Locale::Fr => "fr",
-        },
+        lang = locale.as_str(),
         body = escape_html(&body),
         href = escape_html(link),
         action = escape_html(action),

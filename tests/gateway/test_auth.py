@@ -142,6 +142,40 @@ class SessionTest(AuthBase):
         self.assertIn("Max-Age=0", out.headers["set-cookie"])
         self.assertProblem(self.req("POST", "/v1/auth/refresh", headers={"cookie": next_cookie}, content_type=None), 401, "unauthenticated")
 
+    def test_an_ended_session_s_access_token_is_refused_on_its_next_request(self):
+        self.account("ola@login.example")
+        for end in ("logout", "delete", "reuse"):
+            with self.subTest(end=end):
+                session = self.login("ola@login.example").json()
+                token = session["access_token"]
+                self.assertEqual(self.req("GET", "/v1/tenant", token=token).status, 200)
+                if end == "logout":
+                    self.assertEqual(self.req("POST", "/v1/auth/logout", {"refresh_token": session["refresh_token"]}).status, 204)
+                elif end == "delete":
+                    other = self.login("ola@login.example").json()["access_token"]
+                    self.assertEqual(self.req("DELETE", f"/v1/auth/sessions/{session['session_id']}", token=other).status, 204)
+                else:
+                    self.assertEqual(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}).status, 200)
+                    self.assertProblem(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}), 401, "token_reused")
+                self.assertProblem(self.req("GET", "/v1/tenant", token=token), 401, "unauthenticated")
+
+    def test_a_suspended_operator_s_session_is_refused_at_once(self):
+        import sys
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+        from tenantry_accounts import pbkdf2_phc
+        now = int(time.time())
+        user = f"u_{now:024x}"[-26:]
+        self.sql(f"INSERT INTO users (id, email, platform_role, password_hash, email_verified, created_at) "
+                 f"VALUES ('{user}', 'op-{now}@platform.example', 'superadmin', '{pbkdf2_phc(PASSWORD)}', 1, {now})")
+        token = self.login(f"op-{now}@platform.example").json()["access_token"]
+        self.assertEqual(self.req("GET", "/v1/admin/stats", token=token).status, 200)
+        self.assertEqual(self.req("GET", "/v1/tenant", token=token, headers={"x-tenant": self.slug_a}).status, 200)
+        self.assertEqual(self.req("POST", f"/v1/admin/users/{user}/suspend", token=superadmin_token()).status, 200)
+        self.assertProblem(self.req("GET", "/v1/admin/stats", token=token), 403, "account_suspended")
+        self.assertProblem(self.req("GET", "/v1/tenant", token=token, headers={"x-tenant": self.slug_a}), 403, "account_suspended")
+        # The script's PBKDF2 hash became argon2id at the first sign-in.
+        self.assertTrue(self.sql(f"SELECT password_hash FROM users WHERE id = '{user}'")[0]["password_hash"].startswith("$argon2id$"))
+
     def test_sessions_are_listed_and_ended_one_by_one_and_only_ones_own(self):
         self.account("fay@login.example")
         one = self.login("fay@login.example").json()
@@ -207,6 +241,15 @@ class ThrottleTest(AuthBase):
         sessions = self.count("sessions", "user_id = (SELECT id FROM users WHERE email = 'jo@throttle.example')")
         self.assertEqual(sessions, 1, "only the acceptance's session; the locked correct login opened none")
 
+    def test_concurrent_guesses_get_no_more_than_five_tries(self):
+        self.account("pat@throttle.example")
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda i: self.req("POST", "/v1/auth/login", {"email": "pat@throttle.example", "password": f"guess number {i:04d}"},
+                                                       headers={"cf-connecting-ip": f"10.4.0.{i}"}), range(12)))
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses.count(401), 5, statuses)
+        self.assertEqual(statuses.count(429), 7, statuses)
+
     def test_five_failures_from_one_client_lock_that_client(self):
         for i in range(5):
             self.req("POST", "/v1/auth/login", {"email": f"spray{i}@throttle.example", "password": "wrong wrong wrong"},
@@ -239,6 +282,15 @@ class InvitationTest(AuthBase):
         self.assertProblem(self.req("POST", "/v1/auth/accept-invitation", {"token": new_token, "password": PASSWORD}), 410, "invitation_invalid")
         self.assertEqual(self.count("users"), users, "a revoked invitation creates nothing")
         self.assertProblem(self.req("DELETE", f"/v1/invitations/{invitation['id']}", token=self.key_a), 404, "not_found")
+
+    def test_pending_invitations_count_against_the_users_quota(self):
+        tenant = self.gateway.create_tenant(f"quota-{int(time.time())}", plan="starter")  # 5 users
+        key = tenant["owner_api_key"]
+        for i in range(4):
+            self.assertEqual(self.req("POST", "/v1/invitations", {"email": f"q{i}@quota.example", "role": "viewer"}, token=key).status, 201)
+        body = self.assertProblem(self.req("POST", "/v1/invitations", {"email": "q9@quota.example", "role": "viewer"}, token=key), 403, "quota_exceeded")
+        self.assertEqual((body["current"], body["limit"]), (5, 5))
+        self.assertProblem(self.req("POST", "/v1/members", {"email": "q9@quota.example", "role": "viewer"}, token=key), 403, "quota_exceeded")
 
     def test_used_and_expired_tokens_are_410_and_change_nothing(self):
         _, token = self.invite("max@invite.example")
@@ -321,7 +373,9 @@ class MailRoundTripTest(AuthBase):
         deadline = time.time() + 10
         while time.time() < deadline and self.sql(f"SELECT sent_at FROM outbound_messages WHERE recipient = '{address}'")[0]["sent_at"] is None:
             time.sleep(0.3)
-        self.assertIsNotNone(self.sql(f"SELECT sent_at FROM outbound_messages WHERE recipient = '{address}'")[0]["sent_at"], "acknowledged")
+        row = self.sql(f"SELECT sent_at, message FROM outbound_messages WHERE recipient = '{address}'")[0]
+        self.assertIsNotNone(row["sent_at"], "acknowledged")
+        self.assertEqual(row["message"], "", "a delivered message's links (live tokens) are erased from the outbox")
 
     def test_a_reset_read_from_the_maildir_sets_the_password_and_ends_every_session(self):
         address = f"sam@{self.domain}"

@@ -186,13 +186,24 @@ pub struct MemberState {
     pub role: Option<String>,
     /// Whether the account is active (not suspended).
     pub active: bool,
+    /// Whether the token's sign-in session is still live (not logged out, ended, revoked
+    /// for reuse or by a password reset).
+    pub session_live: bool,
 }
 
 impl MemberState {
+    /// Whether the account may act on the tenant now: active, and a member unless it is a
+    /// platform operator (who acts on any tenant, but not once suspended).
+    pub fn may_act(&self, platform_operator: bool) -> bool {
+        self.active && self.session_live && (platform_operator || self.role.is_some())
+    }
+
     /// The role a session token acts with now: the membership's current role, so a
     /// removal, a role change or a suspension applies to the very next request.
     pub fn current_role(&self) -> Option<&str> {
-        self.role.as_deref().filter(|_| self.active)
+        self.role
+            .as_deref()
+            .filter(|_| self.active && self.session_live)
     }
 }
 
@@ -300,12 +311,26 @@ mod tests {
         let removed = MemberState {
             role: None,
             active: true,
+            session_live: true,
         };
         assert_eq!(removed.current_role(), None);
         let suspended = MemberState {
             role: Some("admin".into()),
             active: false,
+            session_live: true,
         };
+        let logged_out = MemberState {
+            role: Some("admin".into()),
+            active: true,
+            session_live: false,
+        };
+        assert_eq!(logged_out.current_role(), None);
+        assert!(!logged_out.may_act(true));
         assert_eq!(suspended.current_role(), None);
+        assert!(
+            !suspended.may_act(true),
+            "a suspended operator acts on nothing"
+        );
+        assert!(!removed.may_act(false) && removed.may_act(true));
     }
 }

@@ -2,6 +2,10 @@
 //! key (an account's address or a client's address) is refused until the oldest of
 //! them leaves the window. The shell keeps one log per key where it is exact (a Durable
 //! Object per key) and answers the same whether or not the account exists.
+//!
+//! An attempt counts as a failure from the moment it is let through ([`FailureLog::begin`],
+//! before the password is hashed) and is forgiven when it succeeds: so that any number of
+//! concurrent guesses still gets at most [`MAX_FAILURES`] through.
 
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -30,6 +34,26 @@ impl FailureLog {
         }
         let oldest = self.times.iter().min().copied().unwrap_or(now);
         Some((oldest + WINDOW_SECS - now).max(1))
+    }
+
+    /// Lets an attempt through, counted as a failure until [`FailureLog::forgive`]n, or
+    /// answers the seconds to wait.
+    pub fn begin(&mut self, now: i64) -> Result<(), i64> {
+        match self.retry_after(now) {
+            Some(wait) => Err(wait),
+            None => {
+                self.record(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes back the newest attempt: it succeeded.
+    pub fn forgive(&mut self) {
+        if let Some(newest) = self.times.iter().enumerate().max_by_key(|(_, t)| **t) {
+            let at = newest.0;
+            self.times.remove(at);
+        }
     }
 
     /// Records a failure at `now`; the log never holds more than the window needs.
@@ -72,6 +96,23 @@ mod tests {
         assert_eq!(log.retry_after(1900), None, "the oldest left the window");
         log.clear();
         assert!(log.is_empty());
+    }
+
+    #[test]
+    fn concurrent_attempts_are_counted_before_they_are_decided() {
+        let mut log = FailureLog::default();
+        // Ten guesses arriving together: five get through, whatever their outcome.
+        let through = (0..10).filter(|_| log.begin(100).is_ok()).count();
+        assert_eq!(through, MAX_FAILURES);
+        // A success takes its attempt back.
+        let mut log = FailureLog::default();
+        for _ in 0..4 {
+            log.begin(100).unwrap();
+        }
+        log.forgive();
+        assert_eq!(log.begin(101), Ok(()));
+        assert_eq!(log.begin(102), Ok(()));
+        assert!(log.begin(103).is_err());
     }
 
     #[test]

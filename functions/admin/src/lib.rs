@@ -41,10 +41,24 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
     if matched.route.service() != Service::Admin {
         return Err(http::not_found("route"));
     }
+    let db = env
+        .d1("DB")
+        .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
+    if context.session.is_some() {
+        // A sign-in session's operator acts only while its account is active (a suspension
+        // applies to the next request, not at the token's expiry).
+        let status: Option<serde_json::Value> = tenantry_edge::db::PlatformDb(&db)
+            .first(
+                "SELECT status FROM users WHERE id = ?1",
+                &[tenantry_edge::db::text(&subject)],
+            )
+            .await?;
+        if status.as_ref().and_then(|s| s["status"].as_str()) != Some("active") {
+            return Err(tenantry_core::auth::session::SessionError::AccountSuspended.into());
+        }
+    }
     let ctx = Ctx {
-        db: env
-            .d1("DB")
-            .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?,
+        db,
         platform_domain: tenantry_edge::config::platform_domain(&env)?,
         env,
         request_id: context.request_id,

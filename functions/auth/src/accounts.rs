@@ -17,7 +17,7 @@ use worker::{Request, Response};
 const MAX_MEMBERSHIPS: i64 = 200;
 
 /// An account row.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AccountRow {
     pub id: String,
     pub email: String,
@@ -50,7 +50,12 @@ impl AccountRow {
 
 /// The account with this (normalised) address.
 pub async fn by_email(ctx: &Ctx, email: &str) -> Outcome<Option<AccountRow>> {
-    PlatformDb(&ctx.db)
+    by_email_in(&ctx.db, email).await
+}
+
+/// [`by_email`] for work that outlives the request.
+pub async fn by_email_in(db: &worker::D1Database, email: &str) -> Outcome<Option<AccountRow>> {
+    PlatformDb(db)
         .first(
             &format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = ?1"),
             &[text(email)],

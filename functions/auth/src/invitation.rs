@@ -5,11 +5,11 @@
 
 use crate::accounts::{self, AccountRow};
 use crate::sessions::{self, audit_in};
-use crate::{Ctx, password, throttle};
+use crate::{Ctx, password};
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::password::check_new_password;
-use tenantry_core::auth::session::SessionError;
+use tenantry_core::auth::session::{SessionError, may_sign_in};
 use tenantry_core::auth::{OneTimeToken, TokenKind, hash_token};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
@@ -48,13 +48,20 @@ fn invitation_invalid() -> Problem {
 
 /// `POST /v1/auth/accept-invitation {token, password?}`. A new account sets its
 /// password here; an existing one proves it with its password (throttled as a sign-in).
+///
+/// Everything is decided first (token usable, account may sign in, password), then one
+/// batch spends the token and writes the account and the membership: the membership's
+/// role is read from the invitation this very request claimed, so if another request
+/// claimed it first the role is NULL, the insert fails and the batch (a transaction)
+/// rolls back whole.
 pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: Accept = read_json(req).await?;
     let hash = hash_token(TokenKind::Invitation, &body.token).map_err(|_| invitation_invalid())?;
     let platform = PlatformDb(&ctx.db);
     let invitation: InvitationRow = platform
         .first(
-            "SELECT tenant_id, id, email, role, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
+            "SELECT i.tenant_id, i.id, i.email, i.role, i.created_at, i.expires_at, i.accepted_at, i.revoked_at \
+             FROM invitations i JOIN tenants t ON t.id = i.tenant_id WHERE i.token_hash = ?1 AND t.status != 'deleted'",
             &[text(&hash)],
         )
         .await?
@@ -77,26 +84,37 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let mut statements = Vec::new();
     let account = match existing {
         Some(account) if account.password_hash.is_some() => {
-            let keys = throttle::Keys::new(&account.email, &ctx.client_address);
-            throttle::check(&ctx.env, &keys, ctx.now).await?;
-            let checked = password::verify(
-                account.password_hash.as_deref(),
-                password,
-                ctx.password_policy,
-            )
-            .await?;
+            may_sign_in(
+                &AccountRow {
+                    email_verified: 1,
+                    ..account.clone()
+                }
+                .account(),
+            )?;
+            let checked =
+                sessions::check_password(ctx, &account.email, Some(&account), password).await?;
             if !checked.matches {
-                throttle::fail(&ctx.env, &keys, ctx.now).await?;
                 return Err(SessionError::InvalidCredentials.into());
             }
+            statements.extend(sessions::rehash(ctx, &account, &checked)?);
             statements.push(platform.statement(
                 "UPDATE users SET email_verified = 1, updated_at = ?2 WHERE id = ?1",
                 &[text(&account.id), int(ctx.now)],
             )?);
-            account
+            AccountRow {
+                email_verified: 1,
+                ..account
+            }
         }
         Some(account) => {
             // An account made by an operator or a member addition, without a password yet.
+            may_sign_in(
+                &AccountRow {
+                    email_verified: 1,
+                    ..account.clone()
+                }
+                .account(),
+            )?;
             check_new_password(password)?;
             let hash = password::hash_new(ctx.password_policy, password).await?;
             statements.push(platform.statement(
@@ -119,10 +137,7 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
                 email_verified: 1,
                 status: "active".into(),
                 platform_role: None,
-                locale: match ctx.locale {
-                    tenantry_core::notify::Locale::Fr => "fr".into(),
-                    tenantry_core::notify::Locale::En => "en".into(),
-                },
+                locale: ctx.locale.as_str().into(),
             };
             statements.push(platform.statement(
                 "INSERT INTO users (id, email, password_hash, email_verified, locale, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
@@ -131,23 +146,20 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             account
         }
     };
-    // The token is spent by this conditional update: of two concurrent acceptances, one.
-    let claimed = platform
-        .batch(vec![platform.statement(
-            "UPDATE invitations SET accepted_at = ?3, accepted_by = ?4 WHERE tenant_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
-            &[text(&invitation.tenant_id), text(&invitation.id), int(ctx.now), text(&account.id)],
-        )?])
-        .await?;
-    if claimed.first().copied() != Some(1) {
-        return Err(invitation_invalid());
-    }
     let tenant = TenantDb::new(&ctx.db, &invitation.tenant_id);
-    statements.push(tenant.statement(
-        "INSERT INTO memberships (tenant_id, user_id, role, created_at, invited_at, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?4) \
+    let mut batch = vec![tenant.statement(
+        "UPDATE invitations SET accepted_at = ?4, accepted_by = ?5 \
+         WHERE tenant_id = ?1 AND id = ?2 AND token_hash = ?3 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?4",
+        &[text(&invitation.id), text(&hash), int(ctx.now), text(&account.id)],
+    )?];
+    batch.extend(statements);
+    batch.push(tenant.statement(
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at, invited_at, joined_at) \
+         SELECT ?1, ?2, (SELECT role FROM invitations WHERE tenant_id = ?1 AND id = ?3 AND accepted_by = ?2 AND accepted_at = ?4), ?4, ?5, ?4 \
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET joined_at = COALESCE(joined_at, excluded.joined_at)",
-        &[text(&account.id), text(&invitation.role), int(ctx.now), int(invitation.created_at)],
+        &[text(&account.id), text(&invitation.id), int(ctx.now), int(invitation.created_at)],
     )?);
-    statements.extend(audit_in(
+    batch.extend(audit_in(
         ctx,
         &[&invitation.tenant_id],
         &account.id,
@@ -155,10 +167,28 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         Some(&invitation.id),
         Some(json!({"email": invitation.email, "role": invitation.role})),
     )?);
-    let written = platform.batch(statements).await;
+    if let Err(problem) = platform.batch(batch).await {
+        // Rolled back whole. Lost to a concurrent acceptance (or a revocation): 410.
+        #[derive(Deserialize)]
+        struct Claim {
+            accepted_by: Option<String>,
+            revoked_at: Option<i64>,
+        }
+        let claim: Option<Claim> = tenant
+            .first(
+                "SELECT accepted_by, revoked_at FROM invitations WHERE tenant_id = ?1 AND id = ?2",
+                &[text(&invitation.id)],
+            )
+            .await?;
+        if claim.is_some_and(|c| {
+            c.revoked_at.is_some() || c.accepted_by.is_some_and(|by| by != account.id)
+        }) {
+            return Err(invitation_invalid());
+        }
+        return Err(problem);
+    }
     // The membership is hot state of the tenant's object (it may have cached "no member").
     tenant_state::invalidate(&ctx.env, &invitation.tenant_id).await?;
-    written?;
     sessions::open(
         ctx,
         &account,

@@ -38,7 +38,7 @@ pub struct Ctx {
     pub session: Option<String>,
     pub superadmin: bool,
     /// The client's address (`CF-Connecting-IP`), for throttling.
-    pub client_address: String,
+    pub client_address: Option<String>,
     pub user_agent: Option<String>,
     /// The language of the messages this request sends.
     pub locale: Locale,
@@ -88,7 +88,7 @@ async fn serve(mut req: Request, env: Env, background: worker::Context) -> Outco
         subject: context.subject,
         session: context.session,
         superadmin: context.superadmin,
-        client_address: header("cf-connecting-ip").unwrap_or_else(|| "unknown".into()),
+        client_address: header("cf-connecting-ip"),
         user_agent: header("user-agent").map(|ua| ua.chars().take(200).collect()),
         locale: Locale::from_accept_language(header("accept-language").as_deref()),
         background,

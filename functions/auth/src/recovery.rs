@@ -15,7 +15,7 @@ use tenantry_edge::db::{PlatformDb, int, text};
 use tenantry_edge::http::{json, read_json};
 use tenantry_edge::outbox::{self, Outgoing};
 use tenantry_edge::{Outcome, random_bytes, tenant_state};
-use worker::{D1PreparedStatement, Request, Response};
+use worker::{D1Database, D1PreparedStatement, Env, Request, Response};
 
 /// A new token is not mailed again to the same account within this many seconds.
 const RESEND_INTERVAL_SECS: i64 = 60;
@@ -33,26 +33,36 @@ pub fn issue(
     account: &AccountRow,
     kind: TokenKind,
 ) -> Outcome<Vec<D1PreparedStatement>> {
+    issue_in(&ctx.env, &ctx.db, ctx.now, account, kind)
+}
+
+/// [`issue`] for work that outlives the request.
+fn issue_in(
+    env: &Env,
+    db: &D1Database,
+    now: i64,
+    account: &AccountRow,
+    kind: TokenKind,
+) -> Outcome<Vec<D1PreparedStatement>> {
     let token = generate_token(kind, &random_bytes());
-    let (page, notice_link);
-    page = match kind {
+    let page = match kind {
         TokenKind::PasswordReset => "reset-password",
         _ => "verify-email",
     };
-    notice_link = outbox::link(&ctx.env, page, &token.plaintext)?;
+    let link = outbox::link(env, page, &token.plaintext)?;
     let notice = match kind {
-        TokenKind::PasswordReset => Notice::PasswordReset { link: &notice_link },
-        _ => Notice::Verification { link: &notice_link },
+        TokenKind::PasswordReset => Notice::PasswordReset { link: &link },
+        _ => Notice::Verification { link: &link },
     };
     let to = Address::parse(&account.email).map_err(tenantry_edge::internal)?;
     Ok(vec![
-        PlatformDb(&ctx.db).statement(
+        PlatformDb(db).statement(
             "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[text(&token.hash), text(&account.id), text(purpose(kind)), int(ctx.now), int(ctx.now + kind.lifetime_secs())],
+            &[text(&token.hash), text(&account.id), text(purpose(kind)), int(now), int(now + kind.lifetime_secs())],
         )?,
         outbox::statement(
-            &ctx.env,
-            &ctx.db,
+            env,
+            db,
             Outgoing {
                 tenant_id: None,
                 sender_name: "Tenantry",
@@ -60,7 +70,7 @@ pub fn issue(
                 notice,
                 locale: account.locale(),
             },
-            ctx.now,
+            now,
         )?,
     ])
 }
@@ -103,7 +113,7 @@ async fn claim(ctx: &Ctx, kind: TokenKind, presented: &str) -> Outcome<String> {
         .ok_or_else(token_invalid)?;
     let changed = platform
         .batch(vec![platform.statement(
-            "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+            "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
             &[text(&hash), int(ctx.now)],
         )?])
         .await?;
@@ -213,11 +223,11 @@ fn accepted() -> Outcome<Response> {
 }
 
 /// Whether a token of `kind` was mailed to the account within the resend interval.
-async fn recently_sent(ctx: &Ctx, user_id: &str, kind: TokenKind) -> Outcome<bool> {
-    let n = PlatformDb(&ctx.db)
+async fn recently_sent(db: &D1Database, user_id: &str, kind: TokenKind, now: i64) -> Outcome<bool> {
+    let n = PlatformDb(db)
         .first::<serde_json::Value>(
             "SELECT COUNT(*) AS n FROM account_tokens WHERE user_id = ?1 AND purpose = ?2 AND created_at > ?3",
-            &[text(user_id), text(purpose(kind)), int(ctx.now - RESEND_INTERVAL_SECS)],
+            &[text(user_id), text(purpose(kind)), int(now - RESEND_INTERVAL_SECS)],
         )
         .await?
         .and_then(|v| v["n"].as_i64())
@@ -225,6 +235,23 @@ async fn recently_sent(ctx: &Ctx, user_id: &str, kind: TokenKind) -> Outcome<boo
     Ok(n > 0)
 }
 
+/// Mails a token of `kind` to the account with `email`, if there is one that may have it.
+async fn send_token(env: Env, email: String, kind: TokenKind, now: i64) -> Outcome<()> {
+    let db = env.d1("DB").map_err(tenantry_edge::internal)?;
+    if let Some(account) = accounts::by_email_in(&db, &email).await?
+        && account.status == "active"
+        && (kind == TokenKind::PasswordReset || account.email_verified == 0)
+        && !recently_sent(&db, &account.id, kind, now).await?
+    {
+        PlatformDb(&db)
+            .batch(issue_in(&env, &db, now, &account, kind)?)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Answers 202 at once and looks the address up after the answer (`waitUntil`), so that
+/// neither the answer nor its timing says whether the address has an account.
 async fn mail_token(req: &mut Request, ctx: &Ctx, kind: TokenKind) -> Outcome<Response> {
     let body: EmailBody = read_json(req).await?;
     let Ok(email) = Address::parse(body.email.trim()) else {
@@ -233,15 +260,16 @@ async fn mail_token(req: &mut Request, ctx: &Ctx, kind: TokenKind) -> Outcome<Re
             "must be a mail address",
         ));
     };
-    if let Some(account) = accounts::by_email(ctx, email.as_str()).await?
-        && account.status == "active"
-        && (kind == TokenKind::PasswordReset || account.email_verified == 0)
-        && !recently_sent(ctx, &account.id, kind).await?
-    {
-        PlatformDb(&ctx.db)
-            .batch(issue(ctx, &account, kind)?)
-            .await?;
-    }
+    // A misconfiguration must show on every address alike, not only on known ones.
+    tenantry_edge::config::console_url(&ctx.env)?;
+    tenantry_edge::config::mail_from(&ctx.env)?;
+    let (env, now) = (ctx.env.clone(), ctx.now);
+    let email = email.as_str().to_string();
+    ctx.background.wait_until(async move {
+        if let Err(problem) = send_token(env, email, kind, now).await {
+            worker::console_error!("a token by mail was not sent: {}", problem.detail);
+        }
+    });
     accepted()
 }
 
@@ -267,10 +295,15 @@ struct Reset {
 pub async fn reset_password(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: Reset = read_json(req).await?;
     check_new_password(&body.password)?;
-    let user_id = claim(ctx, TokenKind::PasswordReset, &body.token).await?;
+    // Hashed before the token is spent: a failure here leaves the token usable.
     let hash = password::hash_new(ctx.password_policy, &body.password).await?;
+    let user_id = claim(ctx, TokenKind::PasswordReset, &body.token).await?;
     let platform = PlatformDb(&ctx.db);
     let mut statements = vec![
+        platform.statement(
+            "UPDATE account_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = 'reset_password' AND used_at IS NULL",
+            &[text(&user_id), int(ctx.now)],
+        )?,
         platform.statement(
             "UPDATE users SET password_hash = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1",
             &[text(&user_id), text(&hash), int(ctx.now)],
@@ -289,7 +322,9 @@ pub async fn reset_password(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         None,
         None,
     )?);
-    platform.batch(statements).await?;
+    let written = platform.batch(statements).await;
+    crate::sessions::sessions_changed(ctx, &user_id).await?;
+    written?;
     json(
         200,
         &json!({"status": "password_changed", "sessions_revoked": true}),

@@ -8,6 +8,7 @@
 
 use crate::accounts::{self, AccountRow, MembershipRow};
 use crate::{Ctx, cookie, password, throttle};
+
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::session::{
@@ -52,6 +53,15 @@ pub fn audit_in(
             )
         })
         .collect()
+}
+
+/// Tells the objects of every tenant of the account that its sessions changed, so that
+/// an ended session's access tokens are refused on their very next request.
+pub async fn sessions_changed(ctx: &Ctx, user_id: &str) -> Outcome<()> {
+    for membership in accounts::memberships(ctx, user_id).await? {
+        tenantry_edge::tenant_state::invalidate(&ctx.env, &membership.tenant_id).await?;
+    }
+    Ok(())
 }
 
 /// The tenant ids of `memberships`, for account-wide audit entries.
@@ -163,19 +173,20 @@ fn invalid_credentials() -> Problem {
     SessionError::InvalidCredentials.into()
 }
 
-/// `POST /v1/auth/login`.
-pub async fn login(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
-    let body: Login = read_json(req).await?;
-    let keys = throttle::Keys::new(&body.email, &ctx.client_address);
-    throttle::check(&ctx.env, &keys, ctx.now).await?;
-    let account = match Address::parse(body.email.trim()) {
-        Ok(email) => accounts::by_email(ctx, email.as_str()).await?,
-        Err(_) => None,
-    };
-    let checked = if tenantry_core::auth::password::hashable(&body.password) {
+/// Checks `password` for the account the typed `email` names (a decoy hash when there is
+/// none), throttled per address and per client: the attempt is counted before the hash.
+pub async fn check_password(
+    ctx: &Ctx,
+    email: &str,
+    account: Option<&AccountRow>,
+    password: &str,
+) -> Outcome<password::Checked> {
+    let keys = throttle::Keys::new(email, ctx.client_address.as_deref());
+    throttle::begin(&ctx.env, &keys, ctx.now).await?;
+    let checked = if tenantry_core::auth::password::hashable(password) {
         password::verify(
-            account.as_ref().and_then(|a| a.password_hash.as_deref()),
-            &body.password,
+            account.and_then(|a| a.password_hash.as_deref()),
+            password,
             ctx.password_policy,
         )
         .await?
@@ -185,8 +196,39 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             rehash: None,
         }
     };
+    if checked.matches {
+        throttle::succeed(&ctx.env, &keys, ctx.now).await?;
+    }
+    Ok(checked)
+}
+
+/// The statement storing a stronger hash of a password just verified, if the policy asks.
+pub fn rehash(
+    ctx: &Ctx,
+    account: &AccountRow,
+    checked: &password::Checked,
+) -> Outcome<Option<D1PreparedStatement>> {
+    checked
+        .rehash
+        .as_ref()
+        .map(|hash| {
+            PlatformDb(&ctx.db).statement(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                &[text(&account.id), text(hash), int(ctx.now)],
+            )
+        })
+        .transpose()
+}
+
+/// `POST /v1/auth/login`.
+pub async fn login(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
+    let body: Login = read_json(req).await?;
+    let account = match Address::parse(body.email.trim()) {
+        Ok(email) => accounts::by_email(ctx, email.as_str()).await?,
+        Err(_) => None,
+    };
+    let checked = check_password(ctx, &body.email, account.as_ref(), &body.password).await?;
     if !checked.matches {
-        throttle::fail(&ctx.env, &keys, ctx.now).await?;
         if let Some(known) = &account {
             // After the answer, so that a known address answers as fast as an unknown one.
             audit_failed_login(ctx, known.id.clone());
@@ -194,14 +236,7 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         return Err(invalid_credentials());
     }
     let account = account.ok_or_else(invalid_credentials)?;
-    throttle::succeed(&ctx.env, &keys, ctx.now).await?;
-    let mut extra = Vec::new();
-    if let Some(rehash) = &checked.rehash {
-        extra.push(PlatformDb(&ctx.db).statement(
-            "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-            &[text(&account.id), text(rehash), int(ctx.now)],
-        )?);
-    }
+    let extra = rehash(ctx, &account, &checked)?.into_iter().collect();
     open(
         ctx,
         &account,
@@ -359,7 +394,9 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
                     Some(json!({"client": ctx.client_address})),
                 )?);
             }
-            platform.batch(statements).await?;
+            let written = platform.batch(statements).await;
+            sessions_changed(ctx, &session.user_id).await?;
+            written?;
         }
         return Err(if error == SessionError::RefreshInvalid {
             invalid_refresh()
@@ -445,7 +482,9 @@ pub async fn logout(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
                 None,
             )?);
         }
-        PlatformDb(&ctx.db).batch(statements).await?;
+        let written = PlatformDb(&ctx.db).batch(statements).await;
+        sessions_changed(ctx, &session.user_id).await?;
+        written?;
     }
     let mut response = Response::empty()
         .map_err(tenantry_edge::internal)?
@@ -510,7 +549,9 @@ pub async fn end(ctx: &Ctx, id: &str) -> Outcome<Response> {
             None,
         )?);
     }
-    PlatformDb(&ctx.db).batch(statements).await?;
+    let written = PlatformDb(&ctx.db).batch(statements).await;
+    sessions_changed(ctx, &account.id).await?;
+    written?;
     Ok(Response::empty()
         .map_err(tenantry_edge::internal)?
         .with_status(204))

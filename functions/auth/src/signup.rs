@@ -99,10 +99,7 @@ pub async fn signup(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         email_verified: 0,
         status: "active".into(),
         platform_role: None,
-        locale: match locale {
-            Locale::En => "en".into(),
-            Locale::Fr => "fr".into(),
-        },
+        locale: locale.as_str().into(),
     };
     let tenant_id = new_id("t");
     let tenant = TenantDb::new(&ctx.db, &tenant_id);

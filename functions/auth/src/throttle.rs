@@ -1,7 +1,9 @@
 //! Failed sign-ins, counted where they are exact: one Durable Object (`LoginThrottle`)
 //! per account address and one per client address, each keeping the core's
 //! `FailureLog` in its storage. The key is the address as typed, whether or not an
-//! account has it, so the answer never tells them apart.
+//! account has it, so the answer never tells them apart. An attempt is counted before
+//! the password is hashed (`begin`) and taken back when it succeeds, so concurrent
+//! guesses cannot slip past the limit.
 
 use futures_util::future::join;
 use serde::{Deserialize, Serialize};
@@ -38,38 +40,50 @@ impl DurableObject for LoginThrottle {
         let ask: Ask = req.json().await?;
         let storage = self.state.storage();
         let mut log: FailureLog = storage.get("log").await?.unwrap_or_default();
-        match req.path().as_str() {
-            "/check" => {}
-            "/fail" => log.record(ask.now),
-            "/clear" => log.clear(),
+        // One object serialises its key's requests: reading, deciding and writing here is
+        // atomic for the key.
+        let retry_after = match req.path().as_str() {
+            "/begin" => log.begin(ask.now).err(),
+            "/forgive" => {
+                log.forgive();
+                None
+            }
+            "/clear" => {
+                log.clear();
+                None
+            }
             _ => return Response::error("no such operation", 404),
-        }
-        let retry_after = log.retry_after(ask.now);
+        };
         if log.is_empty() {
             storage.delete("log").await?;
-        } else if req.path() != "/check" {
+        } else {
             storage.put("log", &log).await?;
         }
         Response::from_json(&Answer { retry_after })
     }
 }
 
-/// The throttle keys of one sign-in attempt: the typed address and the client's.
+/// The throttle keys of one sign-in attempt: the typed address and the client's (none
+/// when the runtime gives no client address: one shared bucket would let anyone lock
+/// everyone out).
 pub struct Keys {
     account: String,
-    client: String,
+    client: Option<String>,
 }
 
 impl Keys {
-    pub fn new(email: &str, client_address: &str) -> Keys {
+    pub fn new(email: &str, client_address: Option<&str>) -> Keys {
         Keys {
             account: format!("account:{}", email.trim().to_ascii_lowercase()),
-            client: format!("client:{client_address}"),
+            client: client_address.map(|a| format!("client:{a}")),
         }
     }
 }
 
-async fn call(env: &Env, key: &str, op: &str, now: i64) -> Outcome<Option<i64>> {
+async fn call(env: &Env, key: Option<&str>, op: &str, now: i64) -> Outcome<Option<i64>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
     let stub = env
         .durable_object(BINDING)
         .and_then(|ns| ns.get_by_name(key))
@@ -94,11 +108,12 @@ fn too_many(retry_after: i64) -> Problem {
     .with("retry_after", retry_after)
 }
 
-/// 429 `too_many_attempts` (with `retry_after`) when either key is locked.
-pub async fn check(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
+/// Lets one attempt through under both keys (counted as a failure until it succeeds), or
+/// 429 `too_many_attempts` with `retry_after`.
+pub async fn begin(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
     let (account, client) = join(
-        call(env, &keys.account, "check", now),
-        call(env, &keys.client, "check", now),
+        call(env, Some(&keys.account), "begin", now),
+        call(env, keys.client.as_deref(), "begin", now),
     )
     .await;
     match account?.max(client?) {
@@ -107,17 +122,13 @@ pub async fn check(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
     }
 }
 
-/// Records a failure under both keys.
-pub async fn fail(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
+/// The attempt succeeded: the account's failures are forgotten, the client's attempt
+/// taken back.
+pub async fn succeed(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
     let (account, client) = join(
-        call(env, &keys.account, "fail", now),
-        call(env, &keys.client, "fail", now),
+        call(env, Some(&keys.account), "clear", now),
+        call(env, keys.client.as_deref(), "forgive", now),
     )
     .await;
     account.and(client).map(|_| ())
-}
-
-/// Forgets the account's failures after a successful sign-in (the client's stay).
-pub async fn succeed(env: &Env, keys: &Keys, now: i64) -> Outcome<()> {
-    call(env, &keys.account, "clear", now).await.map(|_| ())
 }

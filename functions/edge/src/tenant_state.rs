@@ -50,11 +50,17 @@ pub struct AdmitRequest {
     pub names: Vec<TenantKey>,
     /// Whether the principal may act on this tenant (a member, its key, a superadmin).
     pub may_act: bool,
-    /// For a sign-in session's token (not a superadmin's): the account whose membership
+    /// For a sign-in session's token: the account whose membership and status
     /// the object checks as it is now, so that a removal, a role change or a suspension
     /// applies to the very next request rather than at the token's expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// The token's sign-in session, checked with the member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The member is a platform operator: it needs no membership, only an active account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub platform_operator: bool,
     /// The gateway's clock.
     pub now_ms: u64,
 }

@@ -198,8 +198,9 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
             member: principal
                 .session
                 .as_ref()
-                .filter(|_| !principal.is_superadmin())
                 .map(|_| principal.subject.clone()),
+            session: principal.session.clone(),
+            platform_operator: principal.is_superadmin(),
             now_ms: now_millis(),
         };
         let answer = tenant_state::admit(&ctx.env, &target.tenant_id, &ask).await?;
@@ -220,6 +221,16 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
         break answer;
     };
     let current_role = match &answer.member {
+        Some(member) if principal.is_superadmin() => {
+            if !member.active {
+                return Err(SessionError::AccountSuspended.into());
+            }
+            if !member.session_live {
+                return Err(session_ended());
+            }
+            // An operator acts with its platform role, and its membership if it has one.
+            member.current_role().map(str::to_string)
+        }
         Some(member) => Some(current_role(member)?),
         None => None,
     };
@@ -262,12 +273,21 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
     })))
 }
 
+/// 401: the token's sign-in session was ended (logout, reuse, reset).
+fn session_ended() -> Problem {
+    Problem::new(
+        ErrorCode::Unauthenticated,
+        "the session of this token has ended; sign in again",
+    )
+}
+
 /// The role a sign-in session's token acts with now, as the tenant's object knows its
 /// member: 403 when the account was suspended or is no member any more.
 fn current_role(member: &MemberState) -> Outcome<String> {
     match member.current_role() {
         Some(role) => Ok(role.to_string()),
         None if !member.active => Err(SessionError::AccountSuspended.into()),
+        None if !member.session_live => Err(session_ended()),
         None => Err(Problem::new(
             ErrorCode::TenantMismatch,
             "the account is not a member of this tenant (any more)",

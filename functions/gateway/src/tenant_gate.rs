@@ -70,6 +70,7 @@ const MAX_CACHED_MEMBERS: usize = 10_000;
 struct MemberRow {
     role: Option<String>,
     status: String,
+    session_live: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -120,18 +121,26 @@ impl TenantGate {
         Ok((loaded, true))
     }
 
-    /// An account's membership of the tenant and its status, as D1 has it; cached until
-    /// the next invalidation or reload.
-    async fn member(&self, tenant_id: &str, user_id: &str) -> Result<MemberState> {
-        if let Some(known) = self.members.borrow().get(user_id) {
+    /// An account's membership of the tenant, its status and its session's, as D1 has
+    /// them; cached until the next invalidation or reload.
+    async fn member(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        session: &str,
+        now: i64,
+    ) -> Result<MemberState> {
+        let key = format!("{user_id}/{session}");
+        if let Some(known) = self.members.borrow().get(&key) {
             return Ok(known.clone());
         }
         let generation = self.generation.get();
         let db = self.env.d1("DB")?;
         let row: Option<MemberRow> = PlatformDb(&db)
             .first(
-                "SELECT m.role, u.status FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 WHERE u.id = ?2",
-                &[text(tenant_id), text(user_id)],
+                "SELECT m.role, u.status, (SELECT s.revoked_at IS NULL AND s.expires_at > ?4 FROM sessions s WHERE s.id = ?3 AND s.user_id = u.id) AS session_live \
+                 FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 WHERE u.id = ?2",
+                &[text(tenant_id), text(user_id), text(session), int(now)],
             )
             .await
             .map_err(internal_error)?;
@@ -139,10 +148,12 @@ impl TenantGate {
             Some(row) => MemberState {
                 role: row.role,
                 active: row.status == "active",
+                session_live: row.session_live == Some(1),
             },
             None => MemberState {
                 role: None,
                 active: false,
+                session_live: false,
             },
         };
         if self.generation.get() == generation {
@@ -150,7 +161,7 @@ impl TenantGate {
             if members.len() >= MAX_CACHED_MEMBERS {
                 members.clear();
             }
-            members.insert(user_id.to_string(), state.clone());
+            members.insert(key, state.clone());
         }
         Ok(state)
     }
@@ -290,11 +301,17 @@ impl TenantGate {
         if !ask.names.iter().all(|key| state.is_named_by(key)) {
             return Ok(refused(Some(state), true));
         }
-        let member = match &ask.member {
-            Some(user_id) => Some(self.member(&ask.tenant_id, user_id).await?),
-            None => None,
+        let member = match (&ask.member, &ask.session) {
+            (Some(user_id), Some(session)) => Some(
+                self.member(&ask.tenant_id, user_id, session, (ask.now_ms / 1000) as i64)
+                    .await?,
+            ),
+            _ => None,
         };
-        let may_act = ask.may_act && member.as_ref().is_none_or(|m| m.current_role().is_some());
+        let may_act = ask.may_act
+            && member
+                .as_ref()
+                .is_none_or(|m| m.may_act(ask.platform_operator));
         if admit(&state.tenant, may_act).is_err() {
             return Ok(AdmitAnswer {
                 member,

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::{TokenKind, generate_token};
-use tenantry_core::limits::Quota;
 use tenantry_core::mail::Address;
 use tenantry_core::notify::{Locale, Notice};
 use tenantry_core::rbac::Required;
@@ -100,13 +99,7 @@ pub async fn create(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     let body: NewInvitation = read_json(req).await?;
     let email = Address::parse(body.email.trim()).map_err(|e| invalid("email", e))?;
     t.may_grant(&body.role)?;
-    t.check_quota(
-        Quota::Users,
-        "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
-        &[],
-        1,
-    )
-    .await?;
+    crate::members::check_users_quota(t).await?;
     let member = t
         .db
         .count(

@@ -47,13 +47,7 @@ pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
     let body: NewMember = read_json(req).await?;
     let email = Address::parse(&body.email).map_err(|e| invalid("email", e))?;
     t.may_grant(&body.role)?;
-    t.check_quota(
-        Quota::Users,
-        "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id = ?1",
-        &[],
-        1,
-    )
-    .await?;
+    check_users_quota(t).await?;
     let user = tenantry_edge::users::user_for(&t.ctx.db, &email, t.ctx.now).await?;
     let user_id = user.id;
     let mut statements: Vec<_> = user.insert.into_iter().collect();
@@ -76,6 +70,19 @@ pub async fn add_member(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
         201,
         &json!({"user_id": user_id, "email": email.as_str(), "role": body.role}),
     )
+}
+
+/// The users quota counts members and pending invitations alike, so that invitations
+/// cannot bring in more people than the plan allows.
+pub async fn check_users_quota(t: &TenantCtx<'_>) -> Outcome<()> {
+    t.check_quota(
+        Quota::Users,
+        "SELECT (SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1) + (SELECT COUNT(*) FROM invitations \
+         WHERE tenant_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2) AS n",
+        &[int(t.ctx.now)],
+        1,
+    )
+    .await
 }
 
 /// Memberships are hot state of the tenant's object (sign-in sessions act with the role

@@ -67,7 +67,7 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         Route::RelayDirectory => directory(&req, &ctx, &ctx.scope).await,
         Route::RelayUsage => usage(&mut req, &ctx, &ctx.scope).await,
         Route::RelayOutbox => outbox::claim(&req, &ctx, &ctx.scope).await,
-        Route::RelayOutboxAck => outbox::ack(&mut req, &ctx).await,
+        Route::RelayOutboxAck => outbox::ack(&mut req, &ctx, &ctx.scope).await,
         _ => Err(not_found("route")),
     }
 }
