@@ -220,6 +220,9 @@ class MembershipChangeTest(AuthBase):
         self.assertProblem(self.req("GET", "/v1/clients", token=token), 403, "account_suspended")
         self.assertProblem(self.login("ian@members.example"), 403, "account_suspended")
         self.assertEqual(self.req("POST", f"/v1/admin/users/{user}/activate", token=admin).status, 200)
+        # The suspension ended its sessions: the old token stays refused, a new sign-in works.
+        self.assertProblem(self.req("GET", "/v1/clients", token=token), 401, "unauthenticated")
+        token = self.login("ian@members.example").json()["access_token"]
         self.assertEqual(self.req("GET", "/v1/clients", token=token).status, 200)
         self.assertEqual(self.req("DELETE", f"/v1/members/{user}", token=self.key_a).status, 204)
         self.assertProblem(self.req("GET", "/v1/clients", token=token), 403, "tenant_mismatch")

@@ -122,16 +122,19 @@ impl TenantGate {
     }
 
     /// An account's membership of the tenant, its status and its session's, as D1 has
-    /// them; cached until the next invalidation or reload.
+    /// them; cached until the next invalidation or reload. A platform operator's is read
+    /// every time: its suspension or logout invalidates the objects of the tenants it is a
+    /// member of, and it acts on others too.
     async fn member(
         &self,
         tenant_id: &str,
         user_id: &str,
         session: &str,
+        platform_operator: bool,
         now: i64,
     ) -> Result<MemberState> {
         let key = format!("{user_id}/{session}");
-        if let Some(known) = self.members.borrow().get(&key) {
+        if !platform_operator && let Some(known) = self.members.borrow().get(&key) {
             return Ok(known.clone());
         }
         let generation = self.generation.get();
@@ -156,7 +159,7 @@ impl TenantGate {
                 session_live: false,
             },
         };
-        if self.generation.get() == generation {
+        if !platform_operator && self.generation.get() == generation {
             let mut members = self.members.borrow_mut();
             if members.len() >= MAX_CACHED_MEMBERS {
                 members.clear();
@@ -303,8 +306,14 @@ impl TenantGate {
         }
         let member = match (&ask.member, &ask.session) {
             (Some(user_id), Some(session)) => Some(
-                self.member(&ask.tenant_id, user_id, session, (ask.now_ms / 1000) as i64)
-                    .await?,
+                self.member(
+                    &ask.tenant_id,
+                    user_id,
+                    session,
+                    ask.platform_operator,
+                    (ask.now_ms / 1000) as i64,
+                )
+                .await?,
             ),
             _ => None,
         };
