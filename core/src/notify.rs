@@ -79,6 +79,12 @@ pub enum Notice<'a> {
         /// The reset link.
         link: &'a str,
     },
+    /// Someone tried to sign up with an address that has an account: sign in at `link`
+    /// (sign-up answers the same for both, so only the address's owner learns it).
+    AccountExists {
+        /// The sign-in link.
+        link: &'a str,
+    },
     /// The account and its tenant are ready; sign in at `link`.
     Welcome {
         /// The tenant's display name.
@@ -95,6 +101,7 @@ impl Notice<'_> {
             Notice::Invitation { .. } => "invitation",
             Notice::Verification { .. } => "verification",
             Notice::PasswordReset { .. } => "password_reset",
+            Notice::AccountExists { .. } => "account_exists",
             Notice::Welcome { .. } => "welcome",
         }
     }
@@ -137,6 +144,18 @@ impl Notice<'_> {
                 "Réinitialisez votre mot de passe".into(),
                 "Une réinitialisation du mot de passe de votre compte Tenantry a été demandée. Le lien est valable 1 heure et son utilisation ferme toutes les sessions. Si vous n'êtes pas à l'origine de la demande, ignorez ce message : votre mot de passe reste inchangé.".into(),
                 "Choisir un nouveau mot de passe",
+                link,
+            ),
+            (Notice::AccountExists { link }, En) => (
+                "Someone tried to sign up with your address".into(),
+                "Someone tried to create a Tenantry account with this address, which already has one. If it was you, sign in, or reset your password from the sign-in page; otherwise ignore this message.".into(),
+                "Sign in",
+                link,
+            ),
+            (Notice::AccountExists { link }, Fr) => (
+                "Tentative d'inscription avec votre adresse".into(),
+                "Quelqu'un a tenté de créer un compte Tenantry avec cette adresse, qui en a déjà un. Si c'était vous, connectez-vous ou réinitialisez votre mot de passe depuis la page de connexion ; sinon, ignorez ce message.".into(),
+                "Se connecter",
                 link,
             ),
             (Notice::Welcome { tenant, link }, En) => (

@@ -410,8 +410,8 @@ class MailRoundTripTest(AuthBase):
         address = f"tom@{self.domain}"
         slug = f"signup-{int(time.time())}"
         r = self.req("POST", "/v1/auth/signup", {"email": address, "password": PASSWORD, "tenant": {"slug": slug, "name": "Salon Tom"}})
-        self.assertEqual(r.status, 201, r)
-        tenant_id = r.json()["tenant"]["id"]
+        self.assertEqual(r.status, 202, r)
+        tenant_id = self.sql(f"SELECT id FROM tenants WHERE slug = '{slug}'")[0]["id"]
         self.assertEqual(self.sql(f"SELECT status, plan FROM tenants WHERE id = '{tenant_id}'")[0], {"status": "pending", "plan": "free"})
         self.assertProblem(self.login(address), 403, "email_unverified")
         message = self.delivered(address)[0]
@@ -425,8 +425,16 @@ class MailRoundTripTest(AuthBase):
         self.assertTrue(self.sql(f"SELECT 1 FROM audit_log WHERE tenant_id = '{tenant_id}' AND action = 'auth.signup'"))
         welcome = self.delivered(address, 2)
         self.assertTrue(any(b"Welcome" in m or b"V2VsY29tZ" in m for m in welcome))
-        self.assertProblem(self.req("POST", "/v1/auth/signup", {"email": address.upper(), "password": PASSWORD,
-                                                               "tenant": {"slug": slug + "-x", "name": "Again"}}), 409, "conflict")
+        # Signing up again with the address answers exactly as a new sign-up, creates nothing,
+        # and tells the address's owner by mail.
+        tenants = self.count("tenants")
+        again = self.req("POST", "/v1/auth/signup", {"email": address.upper(), "password": PASSWORD,
+                                                     "tenant": {"slug": slug + "-x", "name": "Again"}})
+        self.assertEqual((again.status, again.json()), (r.status, r.json()))
+        self.assertEqual(self.count("tenants"), tenants)
+        self.assertEqual(self.outbox(address)["template"], "account_exists")
+        self.assertProblem(self.req("POST", "/v1/auth/signup", {"email": f"uma@{self.domain}", "password": PASSWORD,
+                                                               "tenant": {"slug": slug, "name": "Taken"}}), 409, "conflict")
 
 
 class BadInputTest(AuthBase):

@@ -13,6 +13,15 @@ use alloc::vec::Vec;
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_SECS: i64 = 15 * 60;
 
+/// Longest a session lives from its sign-in, however often it is refreshed.
+pub const MAX_SESSION_SECS: i64 = 90 * 86_400;
+
+/// Whether a session can still be used: not revoked, refreshed within its sliding expiry,
+/// and younger than [`MAX_SESSION_SECS`].
+pub fn session_live(created_at: i64, expires_at: i64, revoked: bool, now: i64) -> bool {
+    !revoked && now < expires_at && now < created_at + MAX_SESSION_SECS
+}
+
 /// Memberships listed in one access token; an account in more tenants switches.
 pub const MAX_TENANTS_IN_TOKEN: usize = 50;
 
@@ -286,6 +295,21 @@ mod tests {
             ..account()
         };
         assert_eq!(may_sign_in(&unverified), Err(SessionError::EmailUnverified));
+    }
+
+    #[test]
+    fn a_session_ends_at_its_expiry_its_revocation_or_its_absolute_age() {
+        assert!(session_live(0, 100, false, 99));
+        assert!(!session_live(0, 100, false, 100));
+        assert!(!session_live(0, 100, true, 50));
+        let refreshed_forever = i64::MAX;
+        assert!(session_live(
+            0,
+            refreshed_forever,
+            false,
+            MAX_SESSION_SECS - 1
+        ));
+        assert!(!session_live(0, refreshed_forever, false, MAX_SESSION_SECS));
     }
 
     #[test]

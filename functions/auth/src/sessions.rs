@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::session::{
     PresentedRefresh, SessionError, access_claims, may_sign_in, refresh as refresh_rule,
+    session_live,
 };
 use tenantry_core::auth::{TokenKind, generate_token, hash_token};
 use tenantry_core::mail::Address;
@@ -326,14 +327,26 @@ struct SessionRow {
     id: String,
     user_id: String,
     tenant_id: Option<String>,
+    created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+}
+
+impl SessionRow {
+    fn live(&self, now: i64) -> bool {
+        session_live(
+            self.created_at,
+            self.expires_at,
+            self.revoked_at.is_some(),
+            now,
+        )
+    }
 }
 
 async fn session(ctx: &Ctx, id: &str) -> Outcome<Option<SessionRow>> {
     PlatformDb(&ctx.db)
         .first(
-            "SELECT id, user_id, tenant_id, expires_at, revoked_at FROM sessions WHERE id = ?1",
+            "SELECT id, user_id, tenant_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?1",
             &[text(id)],
         )
         .await
@@ -360,9 +373,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let (presented, session) = match claimed.into_iter().next() {
         Some(claimed) => {
             let session = session(ctx, &claimed.session_id).await?;
-            let live = session
-                .as_ref()
-                .is_some_and(|s| s.revoked_at.is_none() && ctx.now < s.expires_at);
+            let live = session.as_ref().is_some_and(|s| s.live(ctx.now));
             (PresentedRefresh::Claimed { session_live: live }, session)
         }
         None => {
@@ -577,7 +588,7 @@ pub async fn switch(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     })?;
     let Some(session) = session(ctx, session_id)
         .await?
-        .filter(|s| s.user_id == account.id && s.revoked_at.is_none() && ctx.now < s.expires_at)
+        .filter(|s| s.user_id == account.id && s.live(ctx.now))
     else {
         return Err(Problem::new(
             ErrorCode::Unauthenticated,

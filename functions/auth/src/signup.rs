@@ -1,6 +1,7 @@
 //! Self-service sign-up: an account, a tenant on the free plan in `pending` status and
 //! its owner membership, in one batch with the verification message. Verifying the
-//! address activates the tenant. `SIGNUP_MODE` (`open` | `invite` | `closed`, default
+//! address activates the tenant. An address that has an account gets the same answer and
+//! a notice by mail instead, so sign-up never tells whether an address is registered. `SIGNUP_MODE` (`open` | `invite` | `closed`, default
 //! `invite`) says whether anyone may.
 
 use crate::accounts::{self, AccountRow};
@@ -11,12 +12,13 @@ use serde_json::json;
 use tenantry_core::auth::TokenKind;
 use tenantry_core::auth::password::check_new_password;
 use tenantry_core::mail::Address;
-use tenantry_core::notify::Locale;
+use tenantry_core::notify::{Locale, Notice};
 use tenantry_core::tenant::Slug;
 use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::config::value;
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::outbox::{self, Outgoing};
 use tenantry_edge::{Outcome, new_id};
 use worker::{Request, Response};
 
@@ -70,13 +72,6 @@ pub async fn signup(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         Some(tag) => Locale::parse(tag).ok_or_else(|| invalid("locale", "must be en or fr"))?,
         None => ctx.locale,
     };
-    if accounts::by_email(ctx, email.as_str()).await?.is_some() {
-        return Err(Problem::new(
-            ErrorCode::Conflict,
-            "an account has this address; sign in, or reset its password",
-        )
-        .with("field", "email"));
-    }
     let platform = PlatformDb(&ctx.db);
     let taken: Option<serde_json::Value> = platform
         .first(
@@ -91,7 +86,29 @@ pub async fn signup(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         )
         .with("field", "tenant.slug"));
     }
+    // Hashed whether or not the address has an account: the answer takes as long.
     let hash = password::hash_new(ctx.password_policy, &body.password).await?;
+    if let Some(existing) = accounts::by_email(ctx, email.as_str()).await? {
+        // The same answer as a new sign-up; only the address's owner learns, by mail.
+        let sign_in = format!(
+            "{}/#/sign-in",
+            tenantry_edge::config::console_url(&ctx.env)?
+        );
+        let notice = outbox::statement(
+            &ctx.env,
+            &ctx.db,
+            Outgoing {
+                tenant_id: None,
+                sender_name: "Tenantry",
+                to: &email,
+                notice: Notice::AccountExists { link: &sign_in },
+                locale: existing.locale(),
+            },
+            ctx.now,
+        )?;
+        platform.batch(vec![notice]).await?;
+        return accepted();
+    }
     let account = AccountRow {
         id: new_id("u"),
         email: email.as_str().to_string(),
@@ -144,13 +161,14 @@ pub async fn signup(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             p
         }
     })?;
+    accepted()
+}
+
+/// 202: a message is on its way to the address (a verification link for a new account, a
+/// notice for an existing one), and the answer does not say which.
+fn accepted() -> Outcome<Response> {
     json(
-        201,
-        &json!({
-            "user_id": account.id,
-            "email": account.email,
-            "tenant": {"id": tenant_id, "slug": slug.as_str(), "name": body.tenant.name, "plan": "free", "status": "pending"},
-            "verification": "sent",
-        }),
+        202,
+        &json!({"status": "accepted", "detail": "check the mailbox of this address to go on"}),
     )
 }

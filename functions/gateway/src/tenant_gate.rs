@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use tenantry_core::auth::session::MemberState;
+use tenantry_core::auth::session::{MemberState, session_live};
 use tenantry_core::calendar::month_key;
 use tenantry_core::limits::{Limit, Limits};
 use tenantry_core::ratelimit::{SlidingWindow, WindowState};
@@ -70,7 +70,9 @@ const MAX_CACHED_MEMBERS: usize = 10_000;
 struct MemberRow {
     role: Option<String>,
     status: String,
-    session_live: Option<i64>,
+    session_created_at: Option<i64>,
+    session_expires_at: Option<i64>,
+    session_revoked_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -141,9 +143,10 @@ impl TenantGate {
         let db = self.env.d1("DB")?;
         let row: Option<MemberRow> = PlatformDb(&db)
             .first(
-                "SELECT m.role, u.status, (SELECT s.revoked_at IS NULL AND s.expires_at > ?4 FROM sessions s WHERE s.id = ?3 AND s.user_id = u.id) AS session_live \
-                 FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 WHERE u.id = ?2",
-                &[text(tenant_id), text(user_id), text(session), int(now)],
+                "SELECT m.role, u.status, s.created_at AS session_created_at, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at \
+                 FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 \
+                 LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = u.id WHERE u.id = ?2",
+                &[text(tenant_id), text(user_id), text(session)],
             )
             .await
             .map_err(internal_error)?;
@@ -151,7 +154,12 @@ impl TenantGate {
             Some(row) => MemberState {
                 role: row.role,
                 active: row.status == "active",
-                session_live: row.session_live == Some(1),
+                session_live: match (row.session_created_at, row.session_expires_at) {
+                    (Some(created), Some(expires)) => {
+                        session_live(created, expires, row.session_revoked_at.is_some(), now)
+                    }
+                    _ => false,
+                },
             },
             None => MemberState {
                 role: None,
