@@ -5,30 +5,15 @@ access tokens are refused once the tenants' objects reload, within 60 s). The pa
 TENANTRY_PASSWORD or is asked twice.
 
     scripts/set-password.py EMAIL --local .state/dev/d1 | --remote"""
-import argparse
-import getpass
-import os
 import sys
 import time
 
-from tenantry_accounts import check_email, check_password, d1, pbkdf2_phc, quote
+from tenantry_accounts import d1, parse_target, pbkdf2_phc, quote, read_password
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("email")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--local", metavar="DIR")
-    where.add_argument("--remote", action="store_true")
-    args = parser.parse_args()
-    email = check_email(args.email)
-    password = os.environ.get("TENANTRY_PASSWORD")
-    if password is None:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            sys.exit("the passwords differ")
-    check_password(password)
-    where = "remote" if args.remote else args.local
+    email, where = parse_target(__doc__.split("\n")[0])
+    password = read_password()
     found = d1(f"UPDATE users SET password_hash = {quote(pbkdf2_phc(password))}, email_verified = 1, "
                f"updated_at = {int(time.time())} WHERE email = {quote(email)} RETURNING id", where)
     if not found:

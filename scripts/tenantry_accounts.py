@@ -1,7 +1,9 @@
 """Accounts for the operator scripts: password hashes in the PHC form the auth Worker
 verifies (PBKDF2-HMAC-SHA256, 100,000 iterations, as `PASSWORD_HASH=pbkdf2-sha256`; a
 login under a stronger policy rehashes it), and SQL run on D1 with wrangler."""
+import argparse
 import base64
+import getpass
 import hashlib
 import json
 import os
@@ -50,3 +52,25 @@ def d1(sql, where):
     if result.returncode != 0:
         sys.exit(f"wrangler d1 execute failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return json.loads(result.stdout)[0]["results"]
+
+
+def parse_target(description):
+    """EMAIL and where its D1 is (`--local DIR` or `--remote`): (email, where)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("email")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", metavar="DIR", help="the --persist-to directory of wrangler dev")
+    where.add_argument("--remote", action="store_true")
+    args = parser.parse_args()
+    return check_email(args.email), "remote" if args.remote else args.local
+
+
+def read_password():
+    """TENANTRY_PASSWORD, or asked twice; the length rule checked."""
+    password = os.environ.get("TENANTRY_PASSWORD")
+    if password is None:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            sys.exit("the passwords differ")
+    check_password(password)
+    return password

@@ -15,7 +15,7 @@ use tenantry_edge::http::{invalid, json, not_found, read_json};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::routes::{Matched, Route, misrouted};
 use tenantry_edge::tenant_state;
-use tenantry_edge::{Outcome, internal, new_id, random_bytes};
+use tenantry_edge::{Outcome, new_id, random_bytes};
 use worker::{Request, Response};
 
 async fn tenant_json(ctx: &Ctx, id: &str) -> Outcome<serde_json::Value> {
@@ -423,5 +423,5 @@ async fn remove_hostname(ctx: &Ctx, id: &str, hostname: &str) -> Outcome<Respons
         None,
     )
     .await?;
-    Ok(Response::empty().map_err(internal)?.with_status(204))
+    tenantry_edge::http::no_content()
 }

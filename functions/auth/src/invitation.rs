@@ -81,16 +81,15 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         )
     })?;
     let existing = accounts::by_email(ctx, &invitation.email).await?;
+    if let Some(account) = &existing {
+        // Holding the mailed token proves the address: only a suspension refuses here.
+        let mut proven = account.account();
+        proven.email_verified = true;
+        may_sign_in(&proven)?;
+    }
     let mut statements = Vec::new();
     let account = match existing {
         Some(account) if account.password_hash.is_some() => {
-            may_sign_in(
-                &AccountRow {
-                    email_verified: 1,
-                    ..account.clone()
-                }
-                .account(),
-            )?;
             let checked =
                 sessions::check_password(ctx, &account.email, Some(&account), password).await?;
             if !checked.matches {
@@ -108,13 +107,6 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         }
         Some(account) => {
             // An account made by an operator or a member addition, without a password yet.
-            may_sign_in(
-                &AccountRow {
-                    email_verified: 1,
-                    ..account.clone()
-                }
-                .account(),
-            )?;
             check_new_password(password)?;
             let hash = password::hash_new(ctx.password_policy, password).await?;
             statements.push(platform.statement(

@@ -497,9 +497,7 @@ pub async fn logout(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         sessions_changed(ctx, &session.user_id).await?;
         written?;
     }
-    let mut response = Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204);
+    let mut response = tenantry_edge::http::no_content()?;
     response
         .headers_mut()
         .set("set-cookie", &cookie::set("", 0))
@@ -563,9 +561,7 @@ pub async fn end(ctx: &Ctx, id: &str) -> Outcome<Response> {
     let written = PlatformDb(&ctx.db).batch(statements).await;
     sessions_changed(ctx, &account.id).await?;
     written?;
-    Ok(Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204))
+    tenantry_edge::http::no_content()
 }
 
 #[derive(Deserialize)]

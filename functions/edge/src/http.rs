@@ -36,6 +36,13 @@ pub fn problem(problem: &Problem, request_id: &str) -> Result<Response> {
     Ok(response)
 }
 
+/// 204 No Content.
+pub fn no_content() -> Outcome<Response> {
+    Response::empty()
+        .map(|r| r.with_status(204))
+        .map_err(crate::internal)
+}
+
 /// A JSON response.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Outcome<Response> {
     Response::from_json(body)

@@ -318,7 +318,5 @@ async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outco
     )?;
     let entry = t.audit("mailbox.delete", "mail", Some(address.as_str()), None, None)?;
     t.db.batch(vec![next_version(t)?, tombstone, entry]).await?;
-    Ok(Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204))
+    tenantry_edge::http::no_content()
 }

@@ -183,9 +183,7 @@ pub async fn revoke(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
         )?,
     ];
     t.db.batch(statements).await?;
-    Ok(Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204))
+    tenantry_edge::http::no_content()
 }
 
 /// `POST /v1/invitations/{id}/resend`: a new token (the old one stops working) and 7

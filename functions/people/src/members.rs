@@ -165,9 +165,7 @@ pub async fn remove_member(t: &TenantCtx<'_>, user_id: &str) -> Outcome<Response
     let written = t.db.batch(vec![delete, entry]).await;
     invalidate_members(t).await?;
     written?;
-    Ok(Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204))
+    tenantry_edge::http::no_content()
 }
 
 #[derive(Deserialize)]

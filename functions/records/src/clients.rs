@@ -142,7 +142,5 @@ pub async fn delete_client(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
         None,
     )?;
     t.db.batch(vec![delete, entry]).await?;
-    Ok(Response::empty()
-        .map_err(tenantry_edge::internal)?
-        .with_status(204))
+    tenantry_edge::http::no_content()
 }
