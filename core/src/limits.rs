@@ -58,6 +58,9 @@ impl Plan {
                 appointments_per_month: Max(100),
                 mailboxes: Max(5),
                 requests_per_minute: Max(20),
+                mail_messages_per_day: Max(100),
+                mail_messages_per_minute: Max(10),
+                mail_recipients_per_message: Max(20),
             },
             Plan::Starter => Limits {
                 users: Max(5),
@@ -67,6 +70,9 @@ impl Plan {
                 appointments_per_month: Max(1_000),
                 mailboxes: Max(50),
                 requests_per_minute: Max(100),
+                mail_messages_per_day: Max(1_000),
+                mail_messages_per_minute: Max(30),
+                mail_recipients_per_message: Max(50),
             },
             Plan::Professional => Limits {
                 users: Max(25),
@@ -76,6 +82,9 @@ impl Plan {
                 appointments_per_month: Max(10_000),
                 mailboxes: Max(500),
                 requests_per_minute: Max(500),
+                mail_messages_per_day: Max(10_000),
+                mail_messages_per_minute: Max(120),
+                mail_recipients_per_message: Max(100),
             },
             Plan::Enterprise => Limits {
                 users: Unlimited,
@@ -85,6 +94,9 @@ impl Plan {
                 appointments_per_month: Unlimited,
                 mailboxes: Unlimited,
                 requests_per_minute: Max(2_000),
+                mail_messages_per_day: Unlimited,
+                mail_messages_per_minute: Max(600),
+                mail_recipients_per_message: Max(500),
             },
         }
     }
@@ -154,11 +166,17 @@ pub enum Quota {
     Mailboxes,
     /// Requests per minute (the rate limit).
     RequestsPerMinute,
+    /// Messages sent per UTC day through the relay, over all mailboxes.
+    MailMessagesPerDay,
+    /// Messages sent per minute through the relay, over all mailboxes.
+    MailMessagesPerMinute,
+    /// Recipients of one sent message.
+    MailRecipientsPerMessage,
 }
 
 impl Quota {
     /// Every quota.
-    pub const ALL: [Quota; 7] = [
+    pub const ALL: [Quota; 10] = [
         Quota::Users,
         Quota::StorageMb,
         Quota::ApiCallsPerMonth,
@@ -166,6 +184,9 @@ impl Quota {
         Quota::AppointmentsPerMonth,
         Quota::Mailboxes,
         Quota::RequestsPerMinute,
+        Quota::MailMessagesPerDay,
+        Quota::MailMessagesPerMinute,
+        Quota::MailRecipientsPerMessage,
     ];
 
     /// The stored name.
@@ -178,6 +199,9 @@ impl Quota {
             Quota::AppointmentsPerMonth => "appointments_per_month",
             Quota::Mailboxes => "mailboxes",
             Quota::RequestsPerMinute => "requests_per_minute",
+            Quota::MailMessagesPerDay => "mail_messages_per_day",
+            Quota::MailMessagesPerMinute => "mail_messages_per_minute",
+            Quota::MailRecipientsPerMessage => "mail_recipients_per_message",
         }
     }
 
@@ -204,6 +228,12 @@ pub struct Limits {
     pub mailboxes: Limit,
     /// Requests per minute.
     pub requests_per_minute: Limit,
+    /// Messages sent per UTC day.
+    pub mail_messages_per_day: Limit,
+    /// Messages sent per minute.
+    pub mail_messages_per_minute: Limit,
+    /// Recipients of one sent message.
+    pub mail_recipients_per_message: Limit,
 }
 
 impl Limits {
@@ -217,6 +247,9 @@ impl Limits {
             Quota::AppointmentsPerMonth => self.appointments_per_month,
             Quota::Mailboxes => self.mailboxes,
             Quota::RequestsPerMinute => self.requests_per_minute,
+            Quota::MailMessagesPerDay => self.mail_messages_per_day,
+            Quota::MailMessagesPerMinute => self.mail_messages_per_minute,
+            Quota::MailRecipientsPerMessage => self.mail_recipients_per_message,
         }
     }
 
@@ -229,6 +262,9 @@ impl Limits {
             Quota::AppointmentsPerMonth => &mut self.appointments_per_month,
             Quota::Mailboxes => &mut self.mailboxes,
             Quota::RequestsPerMinute => &mut self.requests_per_minute,
+            Quota::MailMessagesPerDay => &mut self.mail_messages_per_day,
+            Quota::MailMessagesPerMinute => &mut self.mail_messages_per_minute,
+            Quota::MailRecipientsPerMessage => &mut self.mail_recipients_per_message,
         }
     }
 
@@ -240,6 +276,15 @@ impl Limits {
             *limits.slot(*quota) = *limit;
         }
         limits
+    }
+
+    /// What the relay enforces on the tenant's outgoing mail.
+    pub const fn sending(&self) -> crate::mail::SendingLimits {
+        crate::mail::SendingLimits {
+            messages_per_day: self.mail_messages_per_day,
+            messages_per_minute: self.mail_messages_per_minute,
+            recipients_per_message: self.mail_recipients_per_message,
+        }
     }
 
     /// Whether `requested` more of `quota` fits on top of `current`.

@@ -6,8 +6,10 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tenantry_core::mail::RetrySchedule;
 
 const ENV_PREFIX: &str = "TENANTRY_RELAY_";
 
@@ -21,6 +23,12 @@ pub struct Config {
     /// SMTP listen addresses.
     #[serde(default = "default_listen")]
     pub listen: Vec<SocketAddr>,
+    /// Submission listeners where STARTTLS comes before AUTH (port 587); none by default.
+    #[serde(default)]
+    pub submission_listen: Vec<SocketAddr>,
+    /// Submission listeners with implicit TLS (port 465); none by default.
+    #[serde(default)]
+    pub submissions_listen: Vec<SocketAddr>,
     /// Metrics and health (`/metrics`, `/healthz`).
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
@@ -54,6 +62,40 @@ pub struct Config {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The outbound queue and remote delivery.
+    #[serde(default)]
+    pub outbound: Outbound,
+}
+
+/// The outbound queue and remote delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbound {
+    /// The spool (default `{mail_root}/.queue`).
+    pub queue_dir: Option<PathBuf>,
+    /// Domain → `host:port` (or `host`): overrides MX lookup (smarthosts, tests).
+    pub transport: BTreeMap<String, String>,
+    /// DNS servers (`ip:port`) for MX and address lookups; the system's when empty.
+    pub dns_servers: Vec<SocketAddr>,
+    /// The port remote MX hosts are reached on.
+    pub mx_port: u16,
+    /// Deliveries in progress at once.
+    pub max_concurrent_deliveries: usize,
+    /// When deferred recipients are tried again and when they bounce.
+    pub retry: RetrySchedule,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            queue_dir: None,
+            transport: BTreeMap::new(),
+            dns_servers: Vec::new(),
+            mx_port: 25,
+            max_concurrent_deliveries: 32,
+            retry: RetrySchedule::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -62,6 +104,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("hostname", &self.hostname)
             .field("listen", &self.listen)
+            .field("submission_listen", &self.submission_listen)
+            .field("submissions_listen", &self.submissions_listen)
             .field("admin_listen", &self.admin_listen)
             .field("mail_root", &self.mail_root)
             .field("cert_dir", &self.cert_dir)
@@ -75,6 +119,7 @@ impl std::fmt::Debug for Config {
             .field("sync_interval_secs", &self.sync_interval_secs)
             .field("usage_push_interval_secs", &self.usage_push_interval_secs)
             .field("limits", &self.limits)
+            .field("outbound", &self.outbound)
             .finish()
     }
 }
@@ -207,10 +252,40 @@ impl Config {
         if l.max_line_bytes < 512 {
             bail!("limits.max_line_bytes must be at least 512 (RFC 5321 4.5.3.1.4)");
         }
+        let submission = !self.submission_listen.is_empty() || !self.submissions_listen.is_empty();
+        if submission && self.cert_dir.is_none() {
+            bail!(
+                "submission_listen and submissions_listen need cert_dir: AUTH is only offered over TLS"
+            );
+        }
+        let o = &self.outbound;
+        if o.max_concurrent_deliveries == 0 || o.retry.first_retry_secs == 0 {
+            bail!(
+                "outbound.max_concurrent_deliveries and outbound.retry.first_retry_secs must be positive"
+            );
+        }
+        if o.retry.max_retry_secs < o.retry.first_retry_secs {
+            bail!("outbound.retry.max_retry_secs must be at least first_retry_secs");
+        }
+        for (domain, target) in &o.transport {
+            if domain.is_empty() || target.is_empty() || domain != &domain.to_ascii_lowercase() {
+                bail!(
+                    "outbound.transport: {domain:?} = {target:?} must map a lowercase domain to host[:port]"
+                );
+            }
+        }
         if self.hostname.is_empty() || self.hostname.contains(char::is_whitespace) {
             bail!("hostname must be a single word");
         }
         Ok(())
+    }
+
+    /// The outbound spool directory.
+    pub fn queue_dir(&self) -> PathBuf {
+        self.outbound
+            .queue_dir
+            .clone()
+            .unwrap_or_else(|| self.mail_root.join(".queue"))
     }
 
     /// The state database URL.
@@ -223,9 +298,13 @@ impl Config {
     /// What `check-config` prints: everything but the API key.
     pub fn describe(&self) -> String {
         format!(
-            "hostname {}\nlisten {:?}\nadmin {}\nmail_root {}\ncert_dir {}\nstate_db {}\ngateway {}\nrelay_api_key {}…\nlimits {:?}",
+            "hostname {}\nlisten {:?}\nsubmission (STARTTLS) {:?}\nsubmission (TLS) {:?}\nqueue {}\noutbound {:?}\nadmin {}\nmail_root {}\ncert_dir {}\nstate_db {}\ngateway {}\nrelay_api_key {}…\nlimits {:?}",
             self.hostname,
             self.listen,
+            self.submission_listen,
+            self.submissions_listen,
+            self.queue_dir().display(),
+            self.outbound,
             self.admin_listen,
             self.mail_root.display(),
             self.cert_dir

@@ -1,13 +1,18 @@
 //! `tenantry-relay`: the SMTP relay (MX) for every tenant mail domain.
 
 mod admin;
+mod auth;
 mod clock;
 mod config;
 mod ids;
 mod maildir;
 mod metrics;
+mod outbound;
 mod outbox;
+mod queue;
+mod queue_cli;
 mod relay;
+mod session;
 mod smtp;
 mod state;
 mod sync;
@@ -17,6 +22,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::Config;
 use relay::Relay;
+use session::Role;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -43,6 +49,11 @@ enum Command {
     /// Load and validate the configuration and certificates, print them (without the
     /// API key), and exit.
     CheckConfig,
+    /// Inspect and act on the outbound queue of a running relay (through its admin port).
+    Queue {
+        #[command(subcommand)]
+        action: queue_cli::Action,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -100,12 +111,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.admin_listen))?;
     tokio::spawn(admin::serve(admin, relay.clone()));
-    for address in &config.listen {
+    outbound::spawn(relay.clone());
+    let listeners = config
+        .listen
+        .iter()
+        .map(|a| (a, Role::Mx, false))
+        .chain(
+            config
+                .submission_listen
+                .iter()
+                .map(|a| (a, Role::Submission, false)),
+        )
+        .chain(
+            config
+                .submissions_listen
+                .iter()
+                .map(|a| (a, Role::Submission, true)),
+        );
+    for (address, role, implicit_tls) in listeners {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("binding {address}"))?;
-        info!(%address, "listening for SMTP");
-        tokio::spawn(accept_loop(listener, relay.clone()));
+        info!(%address, ?role, implicit_tls, "listening for SMTP");
+        tokio::spawn(accept_loop(listener, relay.clone(), role, implicit_tls));
     }
     info!(admin = %config.admin_listen, mail_root = %config.mail_root.display(), "tenantry-relay ready");
     shutdown_signal().await;
@@ -114,7 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, relay: Arc<Relay>) {
+async fn accept_loop(listener: TcpListener, relay: Arc<Relay>, role: Role, implicit_tls: bool) {
     loop {
         let (mut stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -144,7 +172,21 @@ async fn accept_loop(listener: TcpListener, relay: Arc<Relay>) {
         let relay = relay.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            if let Err(error) = smtp::run(relay, Box::new(stream), peer).await {
+            let stream: Box<dyn smtp::Io> = if implicit_tls {
+                let acceptor = relay.tls.clone().expect("checked by the configuration");
+                let wait = std::time::Duration::from_secs(relay.config.limits.command_timeout_secs);
+                match tokio::time::timeout(wait, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    _ => {
+                        info!(%peer, "implicit TLS handshake failed");
+                        drop(slot);
+                        return;
+                    }
+                }
+            } else {
+                Box::new(stream)
+            };
+            if let Err(error) = smtp::run(relay, stream, peer, role, implicit_tls).await {
                 info!(%peer, %error, "session ended with an I/O error");
             }
             drop(slot);
@@ -175,6 +217,7 @@ async fn main() -> std::process::ExitCode {
         let config = load_config(&cli)?;
         match cli.command {
             Command::Serve => serve(config).await,
+            Command::Queue { action } => queue_cli::run(&config, action).await,
             Command::CheckConfig => {
                 load_tls(&config)?;
                 println!("{}", config.describe());

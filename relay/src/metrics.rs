@@ -28,6 +28,9 @@ pub struct Metrics {
     /// Last successful sync, seconds since the epoch (0: never).
     pub replica_synced_at: AtomicI64,
     recipients: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    auth: Mutex<BTreeMap<&'static str, u64>>,
+    outbound: Mutex<BTreeMap<(&'static str, String), u64>>,
+    queue_depth: AtomicU64,
     latency: Mutex<([u64; LATENCY_BUCKETS.len()], u64, f64)>,
 }
 
@@ -37,6 +40,38 @@ impl Metrics {
     pub fn recipient(&self, outcome: &'static str, reason: &'static str) {
         let mut map = self.recipients.lock().expect("metrics lock");
         *map.entry((outcome, reason)).or_default() += 1;
+    }
+
+    /// Counts an AUTH attempt: succeeded, failed or throttled.
+    pub fn auth(&self, outcome: &'static str) {
+        *self
+            .auth
+            .lock()
+            .expect("metrics lock")
+            .entry(outcome)
+            .or_default() += 1;
+    }
+
+    /// Counts one outbound attempt for one recipient, by outcome and enhanced code.
+    pub fn outbound(&self, outcome: &'static str, status: &str) {
+        // Remote servers choose the codes: keep the label set small and well-formed.
+        let status = if status.len() <= 7 && status.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            status.to_string()
+        } else {
+            "other".to_string()
+        };
+        *self
+            .outbound
+            .lock()
+            .expect("metrics lock")
+            .entry((outcome, status))
+            .or_default() += 1;
+    }
+
+    /// The outbound queue's depth now.
+    pub fn queue_depth(&self, depth: usize) {
+        self.queue_depth.store(depth as u64, Ordering::Relaxed);
     }
 
     /// Records the time from end of DATA to durable delivery.
@@ -131,6 +166,24 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "relay_recipients_total{{outcome=\"{outcome}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        counter(
+            &mut out,
+            "relay_queue_depth",
+            "Messages in the outbound queue.",
+            "gauge",
+            self.queue_depth.load(Ordering::Relaxed).to_string(),
+        );
+        out.push_str("# HELP relay_auth_total SMTP AUTH attempts by outcome.\n# TYPE relay_auth_total counter\n");
+        for (outcome, n) in self.auth.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "relay_auth_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP relay_outbound_attempts_total Remote delivery attempts per recipient by outcome and enhanced status code.\n# TYPE relay_outbound_attempts_total counter\n");
+        for ((outcome, status), n) in self.outbound.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "relay_outbound_attempts_total{{outcome=\"{outcome}\",status=\"{status}\"}} {n}"
             );
         }
         let latency = self.latency.lock().expect("metrics lock");

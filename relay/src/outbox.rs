@@ -1,9 +1,10 @@
 //! The platform's outbox (invitations, verifications, resets, welcomes): claimed from the
 //! gateway with a lease, delivered into the hosted mailboxes under the same recipient
 //! policy as mail arriving by SMTP, then acknowledged. A message for a domain this relay
-//! does not host is deferred (outbound delivery is the issue "Mail goes out"); one the
-//! policy refuses for good (no such mailbox) is failed. An acknowledgement that does not
-//! arrive leaves the message to be claimed again after the lease: at least once.
+//! does not host goes into the outbound queue (with the null sender: nobody reads the
+//! bounces of automated notices) and is acknowledged once fsynced there; one the policy
+//! refuses for good (no such mailbox) is failed. An acknowledgement that does not arrive
+//! leaves the message to be claimed again after the lease: at least once.
 
 use crate::clock;
 use crate::relay::Relay;
@@ -14,8 +15,6 @@ use tenantry_core::mail::{RcptContext, RcptDecision, replies};
 use tenantry_core::notify::{Delivery, DeliveryReport};
 use tracing::{info, warn};
 
-/// Seconds before a message for a domain not hosted here is offered again.
-const NOT_HOSTED_RETRY_SECS: i64 = 3600;
 /// Seconds before a message the policy deferred (quota, stale replica) is offered again.
 const DEFERRED_RETRY_SECS: i64 = 300;
 
@@ -95,12 +94,7 @@ async fn deliver(relay: &std::sync::Arc<Relay>, message: &Message) -> Delivery {
     let mailboxes = match decision {
         RcptDecision::Accept { mailboxes, .. } => mailboxes,
         RcptDecision::Reject(reply) if reply == replies::RELAY_DENIED => {
-            return Delivery::Deferred {
-                retry_after_secs: NOT_HOSTED_RETRY_SECS,
-                detail: Some(
-                    "not a hosted domain; this relay delivers to hosted mailboxes only".into(),
-                ),
-            };
+            return enqueue(relay, message, now).await;
         }
         RcptDecision::Reject(reply) => {
             return Delivery::Failed {
@@ -146,6 +140,62 @@ async fn deliver(relay: &std::sync::Arc<Relay>, message: &Message) -> Delivery {
             Delivery::Deferred {
                 retry_after_secs: DEFERRED_RETRY_SECS,
                 detail: Some("local delivery failed".into()),
+            }
+        }
+    }
+}
+
+/// Hands a message for a remote recipient to the outbound queue.
+async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> Delivery {
+    let Ok(recipient) = tenantry_core::mail::Address::parse(&message.recipient) else {
+        return Delivery::Failed {
+            detail: replies::BAD_ADDRESS.to_string(),
+        };
+    };
+    let id = crate::ids::random_id();
+    let received = format!(
+        "Received: from the platform outbox by {} (tenantry-relay) id {id};\r\n\t{}\r\n",
+        relay.config.hostname,
+        clock::rfc5322(now),
+    );
+    let mut content = received.into_bytes();
+    content.extend_from_slice(message.message.as_bytes());
+    let entry = crate::queue::Entry {
+        id: id.clone(),
+        from: String::new(),
+        origin: crate::queue::Origin::Platform {
+            outbox_id: message.id.clone(),
+        },
+        queued_at: now,
+        size: content.len() as u64,
+        recipients: vec![crate::queue::RecipientState {
+            address: recipient.as_str().to_string(),
+            status: crate::queue::Status::Pending,
+            failures: 0,
+            next_attempt_at: now,
+            last_reply: None,
+            last_status: None,
+            remote_mta: None,
+        }],
+    };
+    let queue = relay.queue.clone();
+    match tokio::task::spawn_blocking(move || queue.enqueue(&entry, &content)).await {
+        Ok(Ok(())) => {
+            info!(outbox_id = %message.id, %id, "outbox message queued for remote delivery");
+            Delivery::Delivered
+        }
+        Ok(Err(error)) => {
+            warn!(outbox_id = %message.id, %error, "queueing an outbox message failed");
+            Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some("queueing failed".into()),
+            }
+        }
+        Err(error) => {
+            warn!(outbox_id = %message.id, %error, "queueing task failed");
+            Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some("queueing failed".into()),
             }
         }
     }

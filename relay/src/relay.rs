@@ -1,18 +1,31 @@
 //! The relay's shared state: configuration, the directory replica in memory, storage
 //! and usage counters, metrics, TLS.
 
+use crate::auth::Authenticator;
 use crate::clock;
 use crate::config::Config;
 use crate::maildir::Maildir;
 use crate::metrics::Metrics;
+use crate::outbound::Router;
+use crate::queue::Queue;
 use crate::state::UsageItem;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
+use tenantry_core::mail::submission::Sent;
 use tenantry_core::mail::{Directory, RecipientPolicy, StorageUsage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+
+/// Messages a tenant sent in the current UTC day and minute.
+#[derive(Debug, Default, Clone, Copy)]
+struct SentCounter {
+    day: i64,
+    today: u64,
+    minute: i64,
+    this_minute: u64,
+}
 
 /// Bytes stored per mailbox and per domain.
 #[derive(Debug, Default)]
@@ -51,6 +64,15 @@ pub struct Relay {
     pub metrics: Metrics,
     /// STARTTLS, when certificates are configured.
     pub tls: Option<TlsAcceptor>,
+    /// The outbound spool.
+    pub queue: Arc<Queue>,
+    /// Routes for remote domains.
+    pub router: Router,
+    /// The TLS client of remote deliveries.
+    pub outbound_tls: tokio_rustls::TlsConnector,
+    /// SMTP AUTH: throttling, verified credentials, last uses.
+    pub authenticator: Authenticator,
+    sent: Mutex<HashMap<String, SentCounter>>,
     directory: RwLock<Arc<Directory>>,
     storage: Mutex<Storage>,
     usage: Mutex<HashMap<(String, String), (i64, i64)>>,
@@ -136,6 +158,12 @@ impl Relay {
             max_replica_age_secs: config.limits.max_replica_age_secs,
             max_message_bytes: config.limits.max_message_bytes,
         };
+        let queue = Arc::new(Queue::open(&config.queue_dir())?);
+        let router = Router::new(
+            &config.outbound.dns_servers,
+            config.outbound.transport.clone(),
+            config.outbound.mx_port,
+        )?;
         let metrics = Metrics::default();
         metrics
             .replica_version
@@ -155,6 +183,11 @@ impl Relay {
             maildir,
             metrics,
             tls,
+            queue,
+            router,
+            outbound_tls: crate::outbound::tls_connector(),
+            authenticator: Authenticator::default(),
+            sent: Mutex::new(HashMap::new()),
             directory: RwLock::new(Arc::new(directory)),
             storage: Mutex::new(storage),
             usage: Mutex::new(HashMap::new()),
@@ -231,6 +264,40 @@ impl Relay {
         self.metrics
             .bytes_delivered_total
             .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// What a tenant has sent this UTC day and minute (counted by this relay since it
+    /// started).
+    pub fn sent(&self, tenant_id: &str, now: i64) -> Sent {
+        let sent = self.sent.lock().expect("sent lock");
+        let c = sent.get(tenant_id).copied().unwrap_or_default();
+        Sent {
+            today: if c.day == now.div_euclid(86_400) {
+                c.today
+            } else {
+                0
+            },
+            this_minute: if c.minute == now.div_euclid(60) {
+                c.this_minute
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Counts one message a tenant sent.
+    pub fn count_sent(&self, tenant_id: &str, now: i64) {
+        let mut sent = self.sent.lock().expect("sent lock");
+        let c = sent.entry(tenant_id.to_string()).or_default();
+        let (day, minute) = (now.div_euclid(86_400), now.div_euclid(60));
+        if c.day != day {
+            (c.day, c.today) = (day, 0);
+        }
+        if c.minute != minute {
+            (c.minute, c.this_minute) = (minute, 0);
+        }
+        c.today += 1;
+        c.this_minute += 1;
     }
 
     /// Takes the usage counted since the last call, with each domain's stored bytes.

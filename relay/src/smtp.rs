@@ -1,20 +1,19 @@
-//! One SMTP session: commands parsed by smtp-proto, recipients decided by the core's
-//! policy, messages delivered to Maildir before `250`.
-//!
-//! Replies to pipelined commands are collected and written when the client has nothing
-//! more buffered, as RFC 2920 expects. Command lines must end in CRLF; a bare LF, an
-//! over-long line, a stall past the timeout or too many errors end badly for the
-//! client, never for the relay.
+//! The tokio adapter of the SMTP [`Session`]: it reads and writes the socket, upgrades
+//! to TLS, checks passwords and delivers; the protocol is the session's. Messages for
+//! hosted mailboxes go to Maildir, others into the outbound queue, both fsynced before
+//! `250`.
 
 use crate::clock;
+use crate::queue::{Entry, Origin, RecipientState, Status};
 use crate::relay::{DataReservation, Relay};
-use smtp_proto::{Error as ProtoError, Request};
+use crate::session::{Policy, Recipient, Role, Session, SessionConfig, Step, Transaction};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tenantry_core::mail::{DataDecoder, DataLine, RcptContext, RcptDecision, Reply};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tenantry_core::mail::submission::{self, replies as submission_replies};
+use tenantry_core::mail::{Address, RcptContext, RcptDecision, Reply};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tracing::{info, warn};
 
@@ -22,224 +21,71 @@ use tracing::{info, warn};
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type Reader = BufReader<Box<dyn Io>>;
-
-/// Cap on one line of message content; a longer line makes the message oversize.
-const MAX_DATA_LINE: usize = 1024 * 1024;
-
-/// A line buffer grown past this by one long line is given back rather than kept for
-/// the rest of the session.
-const MAX_KEPT_LINE_CAPACITY: usize = 64 * 1024;
-
-enum Line {
-    Complete,
-    TooLong,
-    Eof,
-}
-
-async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Line> {
-    buf.clear();
-    let mut too_long = false;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(Line::Eof);
-        }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
-        };
-        let n = chunk.len();
-        if !too_long {
-            if buf.len() + n > max {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(chunk);
-            }
-        }
-        reader.consume(n);
-        if done {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete
-            });
-        }
-    }
-}
-
-struct Envelope {
-    from: String,
-    declared_size: u64,
-    recipients: Vec<String>,
-    mailboxes: Vec<String>,
-}
-
-struct Session {
+/// The relay's answers to the session's questions.
+struct RelayPolicy {
     relay: Arc<Relay>,
     peer: SocketAddr,
-    helo: Option<String>,
-    tls: bool,
-    envelope: Option<Envelope>,
-    errors: u32,
-    out: Vec<u8>,
+    role: Role,
+    reservation: DataReservation,
 }
 
-enum Next {
-    Continue,
-    StartTls,
-    Data,
-    Close,
-}
-
-impl Session {
-    fn reply(&mut self, code: u16, enhanced: &str, text: &str) {
-        self.out
-            .extend_from_slice(format!("{code} {enhanced} {text}\r\n").as_bytes());
-        if code >= 500 {
-            self.errors += 1;
-        }
-    }
-
-    fn send(&mut self, reply: Reply) {
-        self.reply(reply.code, reply.enhanced, reply.text);
-    }
-
-    fn ehlo(&mut self, host: &str, extended: bool) {
-        self.helo = Some(host.to_string());
-        self.envelope = None;
-        let hostname = self.relay.config.hostname.clone();
-        if !extended {
-            self.out
-                .extend_from_slice(format!("250 {hostname}\r\n").as_bytes());
-            return;
-        }
-        let mut lines = vec![
-            hostname,
-            format!("SIZE {}", self.relay.config.limits.max_message_bytes),
-            "PIPELINING".into(),
-            "8BITMIME".into(),
-            "ENHANCEDSTATUSCODES".into(),
-        ];
-        if self.relay.tls.is_some() && !self.tls {
-            lines.push("STARTTLS".into());
-        }
-        let last = lines.len() - 1;
-        for (i, line) in lines.iter().enumerate() {
-            let sep = if i == last { ' ' } else { '-' };
-            self.out
-                .extend_from_slice(format!("250{sep}{line}\r\n").as_bytes());
-        }
-    }
-
-    fn command(&mut self, line: &[u8]) -> Next {
-        if !line.ends_with(b"\r\n") {
-            self.reply(500, "5.5.2", "Syntax error: command lines must end in CRLF");
-            return Next::Continue;
-        }
-        let request = match Request::parse(&mut line.iter()) {
-            Ok(request) => request,
-            Err(error) => {
-                let (code, enhanced, text) = match error {
-                    ProtoError::UnknownCommand => (500, "5.5.1", "Command unrecognized"),
-                    ProtoError::InvalidSenderAddress => (501, "5.1.7", "Bad sender address syntax"),
-                    ProtoError::InvalidRecipientAddress => {
-                        (501, "5.1.3", "Bad recipient address syntax")
-                    }
-                    ProtoError::InvalidParameter { .. } => {
-                        (501, "5.5.4", "Invalid command parameter")
-                    }
-                    ProtoError::UnsupportedParameter { .. } => {
-                        (555, "5.5.4", "Unsupported command parameter")
-                    }
-                    _ => (501, "5.5.2", "Syntax error"),
-                };
-                self.reply(code, enhanced, text);
-                return Next::Continue;
-            }
-        };
-        match request {
-            Request::Ehlo { host } => self.ehlo(&host, true),
-            Request::Helo { host } => self.ehlo(&host, false),
-            Request::Lhlo { .. } => self.reply(500, "5.5.1", "This is not an LMTP server"),
-            Request::Mail { from } => {
-                if self.helo.is_none() {
-                    self.reply(503, "5.5.1", "Send EHLO or HELO first");
-                } else if self.envelope.is_some() {
-                    self.reply(503, "5.5.1", "Nested MAIL command");
-                } else if let Err(reply) = self.relay.policy.check_size(from.size as u64) {
-                    self.send(reply);
-                } else {
-                    self.envelope = Some(Envelope {
-                        from: from.address.to_string(),
-                        declared_size: from.size as u64,
-                        recipients: Vec::new(),
-                        mailboxes: Vec::new(),
-                    });
-                    self.reply(250, "2.1.0", "Sender OK");
-                }
-            }
-            Request::Rcpt { to } => self.recipient(&to.address),
-            Request::Data => match &self.envelope {
-                None => self.reply(503, "5.5.1", "Send MAIL first"),
-                Some(e) if e.recipients.is_empty() => {
-                    self.reply(554, "5.5.1", "No valid recipients")
-                }
-                Some(_) => {
-                    self.out
-                        .extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
-                    return Next::Data;
-                }
-            },
-            Request::Rset => {
-                self.envelope = None;
-                self.reply(250, "2.0.0", "Reset OK");
-            }
-            Request::Noop { .. } => self.reply(250, "2.0.0", "OK"),
-            Request::Vrfy { .. } => {
-                self.reply(252, "2.5.0", "Cannot VRFY user, but will accept message")
-            }
-            Request::Help { .. } => self.reply(214, "2.0.0", "See RFC 5321"),
-            Request::Quit => {
-                self.reply(221, "2.0.0", "Bye");
-                return Next::Close;
-            }
-            Request::StartTls => {
-                if self.tls {
-                    self.reply(503, "5.5.1", "TLS already active");
-                } else if self.relay.tls.is_none() {
-                    self.reply(502, "5.5.1", "STARTTLS not available");
-                } else {
-                    self.reply(220, "2.0.0", "Ready to start TLS");
-                    return Next::StartTls;
-                }
-            }
-            Request::Expn { .. }
-            | Request::Auth { .. }
-            | Request::Bdat { .. }
-            | Request::Etrn { .. }
-            | Request::Atrn { .. }
-            | Request::Burl { .. } => self.reply(502, "5.5.1", "Command not implemented"),
-        }
-        Next::Continue
-    }
-
-    fn recipient(&mut self, path: &str) {
-        let Some(envelope) = self.envelope.as_ref() else {
-            self.reply(503, "5.5.1", "Send MAIL first");
-            return;
-        };
-        let context = RcptContext {
-            accepted: envelope.recipients.len(),
-            replica_age_secs: self.relay.replica_age(clock::now_secs()),
-            declared_size: envelope.declared_size,
-        };
+impl RelayPolicy {
+    /// The signed-in mailbox's tenant and sending limits, if it may still send.
+    fn sender_limits(
+        &self,
+        mailbox: &str,
+    ) -> Result<(String, tenantry_core::mail::SendingLimits), Reply> {
         let directory = self.relay.directory();
+        let sign_in = submission::sign_in(&directory, mailbox)
+            .map_err(|_| submission_replies::AUTH_FAILED)?;
+        let domain = mailbox.rsplit_once('@').map_or("", |(_, d)| d);
+        let limits = directory
+            .domain(domain)
+            .map(|d| d.sending)
+            .unwrap_or_default();
+        Ok((sign_in.tenant_id.to_string(), limits))
+    }
+}
+
+impl Policy for RelayPolicy {
+    fn sender(&mut self, authenticated: Option<&str>, from: &str, size: u64) -> Result<(), Reply> {
+        self.relay.policy.check_size(size)?;
+        let Some(mailbox) = authenticated else {
+            return Ok(());
+        };
+        // The replica may have changed since AUTH: a suspended domain stops here.
+        let (tenant, limits) = self.sender_limits(mailbox)?;
+        submission::check_sender(&self.relay.directory(), mailbox, from)?;
+        limits.check_message(self.relay.sent(&tenant, clock::now_secs()))
+    }
+
+    fn recipient(
+        &mut self,
+        authenticated: Option<&str>,
+        accepted: &[Recipient],
+        declared_size: u64,
+        path: &str,
+    ) -> Result<Recipient, Reply> {
+        let directory = self.relay.directory();
+        if let Some(mailbox) = authenticated {
+            let (_, limits) = self.sender_limits(mailbox)?;
+            limits.check_recipient(accepted.len())?;
+            let address =
+                Address::parse_path(path).map_err(|_| tenantry_core::mail::replies::BAD_ADDRESS)?;
+            if accepted.len() >= self.relay.policy.max_recipients {
+                return Err(tenantry_core::mail::replies::TOO_MANY_RECIPIENTS);
+            }
+            if directory.domain(address.domain()).is_none() {
+                return Ok(Recipient::Remote {
+                    address: address.as_str().to_string(),
+                });
+            }
+        }
+        let context = RcptContext {
+            accepted: accepted.len(),
+            replica_age_secs: self.relay.replica_age(clock::now_secs()),
+            declared_size,
+        };
         let decision = self
             .relay
             .with_storage(|storage| self.relay.policy.decide(&directory, path, context, storage));
@@ -252,242 +98,301 @@ impl Session {
             } => {
                 self.relay.metrics.recipient("accepted", reply.enhanced);
                 info!(peer = %self.peer, %recipient, %tenant_id, "recipient accepted");
-                let envelope = self.envelope.as_mut().expect("checked above");
-                envelope.recipients.push(recipient);
-                for mailbox in mailboxes {
-                    if !envelope.mailboxes.contains(&mailbox) {
-                        envelope.mailboxes.push(mailbox);
-                    }
-                }
+                Ok(Recipient::Local {
+                    address: recipient,
+                    mailboxes,
+                })
             }
-            RcptDecision::Defer(_) => {
+            RcptDecision::Defer(reply) => {
                 self.relay.metrics.recipient("deferred", reply.enhanced);
                 info!(peer = %self.peer, recipient = path, code = reply.code, enhanced = reply.enhanced, "recipient deferred");
+                Err(reply)
             }
-            RcptDecision::Reject(_) => {
+            RcptDecision::Reject(reply) => {
                 self.relay.metrics.recipient("rejected", reply.enhanced);
                 info!(peer = %self.peer, recipient = path, code = reply.code, enhanced = reply.enhanced, "recipient rejected");
+                Err(reply)
             }
         }
-        self.send(reply);
     }
 
-    async fn flush(&mut self, reader: &mut Reader) -> io::Result<()> {
-        if !self.out.is_empty() {
-            reader.get_mut().write_all(&self.out).await?;
-            reader.get_mut().flush().await?;
-            self.out.clear();
-        }
-        Ok(())
-    }
-
-    /// Reads the message after 354 and answers it.
-    async fn data(&mut self, reader: &mut Reader) -> io::Result<bool> {
-        let limits = &self.relay.config.limits;
-        let wait = Duration::from_secs(limits.data_timeout_secs);
-        let mut message = Vec::new();
-        let mut line = Vec::new();
-        let mut decoder = DataDecoder::new(limits.max_message_bytes);
-        let mut over_budget = false;
-        // Memory for the message is charged against the relay-wide budget as it grows.
-        let mut reservation = DataReservation::default();
-        loop {
-            match timeout(wait, read_line(reader, &mut line, MAX_DATA_LINE)).await {
-                Err(_) => return self.timed_out(reader).await.map(|_| false),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(Line::Eof)) => return Ok(false),
-                Ok(Ok(Line::TooLong)) => decoder.line_too_long(),
-                Ok(Ok(Line::Complete)) => match decoder.line(&line) {
-                    DataLine::End => break,
-                    DataLine::Skip => {}
-                    DataLine::Content(content) => {
-                        let needed = (message.len() + content.len()) as u64;
-                        if !over_budget && !reservation.cover(&self.relay, needed) {
-                            over_budget = true;
-                        }
-                        if !over_budget {
-                            message.extend_from_slice(content);
-                        }
-                    }
-                },
-            }
-            if decoder.refused() || over_budget {
-                // Refused already: nothing is held, so nothing stays charged either.
-                message = Vec::new();
-                reservation = DataReservation::default();
-            }
-            if line.capacity() > MAX_KEPT_LINE_CAPACITY {
-                line = Vec::new();
-            }
-        }
-        let envelope = self.envelope.take().expect("DATA only follows an envelope");
-        if let Some(reply) = decoder.outcome().reply() {
-            self.send(reply);
-        } else if over_budget {
+    fn reserve(&mut self, bytes: u64) -> bool {
+        let ok = self.reservation.cover(&self.relay, bytes);
+        if !ok {
             self.relay
                 .metrics
                 .data_budget_refusals_total
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(peer = %self.peer, "in-flight DATA budget exhausted; message deferred");
-            self.reply(
-                452,
-                "4.3.1",
-                "Insufficient system resources, try again later",
-            );
-        } else {
-            self.deliver(envelope, message).await;
         }
-        Ok(true)
+        ok
     }
 
-    async fn deliver(&mut self, envelope: Envelope, message: Vec<u8>) {
-        let started = Instant::now();
-        let now = clock::now_secs();
-        let id = crate::ids::random_id();
-        let helo = self.helo.clone().unwrap_or_default();
-        let protocol = if self.tls { "ESMTPS" } else { "ESMTP" };
-        let header = format!(
-            "Return-Path: <{}>\r\nReceived: from {helo} ({})\r\n\tby {} (tenantry-relay) with {protocol} id {id};\r\n\t{}\r\n",
-            envelope.from,
-            self.peer.ip(),
-            self.relay.config.hostname,
-            clock::rfc5322(now),
-        );
-        let size = (header.len() + message.len()) as u64;
-        let directory = self.relay.directory();
-        // Quotas again with the real size: SIZE= is optional and may understate.
-        let refused = self.relay.with_storage(|storage| {
-            envelope.recipients.iter().find_map(|recipient| {
-                let context = RcptContext {
-                    accepted: 0,
-                    replica_age_secs: Some(0),
-                    declared_size: size,
-                };
-                match self
-                    .relay
-                    .policy
-                    .decide(&directory, recipient, context, storage)
-                {
-                    RcptDecision::Accept { .. } => None,
-                    other => Some(other.reply()),
-                }
-            })
-        });
-        if let Some(reply) = refused {
-            self.send(reply);
-            return;
-        }
-        let relay = self.relay.clone();
-        let mailboxes = envelope.mailboxes.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            mailboxes.iter().try_for_each(|mailbox| {
-                relay
-                    .maildir
-                    .deliver(mailbox, &[header.as_bytes(), &message])
-                    .map(|_| ())
-            })
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {
-                for mailbox in &envelope.mailboxes {
-                    self.relay.count_delivery(mailbox, size, now);
-                }
-                self.relay
-                    .metrics
-                    .delivery_latency(started.elapsed().as_secs_f64());
-                info!(peer = %self.peer, %id, size, mailboxes = envelope.mailboxes.len(), "delivered");
-                self.reply(250, "2.0.0", &format!("OK queued as {id}"));
-            }
-            Ok(Err(error)) => {
-                warn!(peer = %self.peer, %id, %error, "delivery failed");
-                self.reply(451, "4.3.0", "Local delivery failed, try again later");
-            }
-            Err(error) => {
-                warn!(peer = %self.peer, %id, %error, "delivery task failed");
-                self.reply(451, "4.3.0", "Local delivery failed, try again later");
-            }
-        }
+    fn release(&mut self) {
+        self.reservation = DataReservation::default();
     }
 
-    async fn timed_out(&mut self, reader: &mut Reader) -> io::Result<()> {
-        info!(peer = %self.peer, "timeout");
-        self.reply(421, "4.4.2", "Timeout, closing connection");
-        self.flush(reader).await
+    fn content(&mut self, authenticated: Option<&str>, message: &[u8]) -> Result<(), Reply> {
+        let Some(mailbox) = authenticated else {
+            return Ok(());
+        };
+        debug_assert_eq!(self.role, Role::Submission);
+        let parsed = mail_parser::MessageParser::new()
+            .parse_headers(message)
+            .ok_or(submission_replies::HEADER_FROM_NOT_OWNED)?;
+        let addresses: Vec<&str> = parsed
+            .from()
+            .map(|from| from.iter().filter_map(|a| a.address()).collect())
+            .unwrap_or_default();
+        submission::check_header_from(&self.relay.directory(), mailbox, addresses.into_iter())
     }
 }
 
-/// Runs a session on an accepted connection until it ends.
-pub async fn run(relay: Arc<Relay>, stream: Box<dyn Io>, peer: SocketAddr) -> io::Result<()> {
-    let mut reader: Reader = BufReader::with_capacity(16 * 1024, stream);
-    let mut session = Session {
-        relay: relay.clone(),
-        peer,
-        helo: None,
-        tls: false,
-        envelope: None,
-        errors: 0,
-        out: format!("220 {} ESMTP tenantry-relay\r\n", relay.config.hostname).into_bytes(),
+/// Delivers an accepted message: hosted mailboxes first, then the queue for the rest.
+async fn deliver(
+    relay: &Arc<Relay>,
+    peer: SocketAddr,
+    t: Transaction,
+) -> (u16, &'static str, String) {
+    let started = Instant::now();
+    let now = clock::now_secs();
+    let id = crate::ids::random_id();
+    let protocol = match (t.tls, t.authenticated.is_some()) {
+        (true, true) => "ESMTPSA",
+        (false, true) => "ESMTPA",
+        (true, false) => "ESMTPS",
+        (false, false) => "ESMTP",
     };
-    let limits = relay.config.limits.clone();
-    let wait = Duration::from_secs(limits.command_timeout_secs);
-    let mut line = Vec::with_capacity(512);
-    loop {
-        if reader.buffer().is_empty() {
-            session.flush(&mut reader).await?;
-        }
-        let read = match timeout(
-            wait,
-            read_line(&mut reader, &mut line, limits.max_line_bytes),
-        )
-        .await
-        {
-            Err(_) => return session.timed_out(&mut reader).await,
-            Ok(read) => read?,
-        };
-        let next = match read {
-            Line::Eof => return session.flush(&mut reader).await,
-            Line::TooLong => {
-                session.reply(500, "5.5.2", "Line too long");
-                Next::Continue
-            }
-            Line::Complete => session.command(&line),
-        };
-        if session.errors >= limits.max_errors {
-            session.reply(421, "4.7.0", "Too many errors, closing connection");
-            return session.flush(&mut reader).await;
-        }
-        match next {
-            Next::Continue => {}
-            Next::Close => return session.flush(&mut reader).await,
-            Next::Data => {
-                session.flush(&mut reader).await?;
-                if !session.data(&mut reader).await? {
-                    return Ok(());
+    let received = format!(
+        "Received: from {} ({})\r\n\tby {} (tenantry-relay) with {protocol} id {id};\r\n\t{}\r\n",
+        t.helo,
+        peer.ip(),
+        relay.config.hostname,
+        clock::rfc5322(now),
+    );
+    let local_header = format!("Return-Path: <{}>\r\n{received}", t.from);
+    let size = (local_header.len() + t.message.len()) as u64;
+    let mut mailboxes: Vec<String> = Vec::new();
+    let mut remote: Vec<String> = Vec::new();
+    for recipient in &t.recipients {
+        match recipient {
+            Recipient::Local {
+                mailboxes: targets, ..
+            } => {
+                for m in targets {
+                    if !mailboxes.contains(m) {
+                        mailboxes.push(m.clone());
+                    }
                 }
             }
-            Next::StartTls => {
-                session.flush(&mut reader).await?;
+            Recipient::Remote { address } => {
+                if !remote.contains(address) {
+                    remote.push(address.clone());
+                }
+            }
+        }
+    }
+    // Quotas again with the real size: SIZE= is optional and may understate.
+    let directory = relay.directory();
+    let refused = relay.with_storage(|storage| {
+        t.recipients.iter().find_map(|recipient| {
+            let Recipient::Local { address, .. } = recipient else {
+                return None;
+            };
+            let context = RcptContext {
+                accepted: 0,
+                replica_age_secs: Some(0),
+                declared_size: size,
+            };
+            match relay.policy.decide(&directory, address, context, storage) {
+                RcptDecision::Accept { .. } => None,
+                other => Some(other.reply()),
+            }
+        })
+    });
+    if let Some(reply) = refused {
+        return (reply.code, reply.enhanced, reply.text.to_string());
+    }
+    let tenant = t.authenticated.as_deref().and_then(|mailbox| {
+        submission::sign_in(&directory, mailbox)
+            .ok()
+            .map(|s| s.tenant_id.to_string())
+    });
+    if let Some(tenant) = &tenant {
+        // Checked again at the end: other sessions of the tenant may have sent meanwhile.
+        let limits = directory
+            .domain(
+                t.authenticated
+                    .as_deref()
+                    .and_then(|m| m.rsplit_once('@'))
+                    .map_or("", |(_, d)| d),
+            )
+            .map(|d| d.sending)
+            .unwrap_or_default();
+        if let Err(reply) = limits.check_message(relay.sent(tenant, now)) {
+            return (reply.code, reply.enhanced, reply.text.to_string());
+        }
+    }
+    let writer = relay.clone();
+    let local_targets = mailboxes.clone();
+    let message = t.message;
+    let entry = (!remote.is_empty()).then(|| Entry {
+        id: id.clone(),
+        from: t.from.clone(),
+        origin: Origin::Submission {
+            tenant_id: tenant.clone().unwrap_or_default(),
+            mailbox: t.authenticated.clone().unwrap_or_default(),
+        },
+        queued_at: now,
+        size: (received.len() + message.len()) as u64,
+        recipients: remote
+            .iter()
+            .map(|address| RecipientState {
+                address: address.clone(),
+                status: Status::Pending,
+                failures: 0,
+                next_attempt_at: now,
+                last_reply: None,
+                last_status: None,
+                remote_mta: None,
+            })
+            .collect(),
+    });
+    let written = tokio::task::spawn_blocking(move || {
+        local_targets.iter().try_for_each(|mailbox| {
+            writer
+                .maildir
+                .deliver(mailbox, &[local_header.as_bytes(), &message])
+                .map(|_| ())
+        })?;
+        if let Some(entry) = &entry {
+            let mut queued = Vec::with_capacity(received.len() + message.len());
+            queued.extend_from_slice(received.as_bytes());
+            queued.extend_from_slice(&message);
+            writer.queue.enqueue(entry, &queued)?;
+        }
+        io::Result::Ok(())
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {
+            for mailbox in &mailboxes {
+                relay.count_delivery(mailbox, size, now);
+            }
+            if let Some(tenant) = &tenant {
+                relay.count_sent(tenant, now);
+            }
+            relay
+                .metrics
+                .delivery_latency(started.elapsed().as_secs_f64());
+            info!(peer = %peer, %id, size, mailboxes = mailboxes.len(), queued = remote.len(), "accepted");
+            (250, "2.0.0", format!("OK queued as {id}"))
+        }
+        Ok(Err(error)) => {
+            warn!(peer = %peer, %id, %error, "delivery failed");
+            (
+                451,
+                "4.3.0",
+                "Local delivery failed, try again later".into(),
+            )
+        }
+        Err(error) => {
+            warn!(peer = %peer, %id, %error, "delivery task failed");
+            (
+                451,
+                "4.3.0",
+                "Local delivery failed, try again later".into(),
+            )
+        }
+    }
+}
+
+async fn write_output(stream: &mut Box<dyn Io>, session: &mut Session) -> io::Result<()> {
+    let out = session.take_output();
+    if !out.is_empty() {
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+    }
+    Ok(())
+}
+
+/// Runs a session on an accepted connection (already TLS for implicit-TLS submission)
+/// until it ends.
+pub async fn run(
+    relay: Arc<Relay>,
+    mut stream: Box<dyn Io>,
+    peer: SocketAddr,
+    role: Role,
+    implicit_tls: bool,
+) -> io::Result<()> {
+    let limits = relay.config.limits.clone();
+    let mut session = Session::new(
+        SessionConfig {
+            role,
+            hostname: relay.config.hostname.clone(),
+            max_message_bytes: limits.max_message_bytes,
+            max_line_bytes: limits.max_line_bytes,
+            max_errors: limits.max_errors,
+            tls_available: relay.tls.is_some(),
+        },
+        implicit_tls,
+    );
+    let mut policy = RelayPolicy {
+        relay: relay.clone(),
+        peer,
+        role,
+        reservation: DataReservation::default(),
+    };
+    let command_wait = Duration::from_secs(limits.command_timeout_secs);
+    let data_wait = Duration::from_secs(limits.data_timeout_secs);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match session.next(&mut policy) {
+            Step::NeedInput => {
+                write_output(&mut stream, &mut session).await?;
+                let wait = if session.in_data() {
+                    data_wait
+                } else {
+                    command_wait
+                };
+                match timeout(wait, stream.read(&mut buf)).await {
+                    Err(_) => {
+                        info!(%peer, "timeout");
+                        session.timed_out();
+                        return write_output(&mut stream, &mut session).await;
+                    }
+                    Ok(Ok(0)) => return write_output(&mut stream, &mut session).await,
+                    Ok(Ok(n)) => session.receive(&buf[..n]),
+                    Ok(Err(error)) => return Err(error),
+                }
+            }
+            Step::StartTls => {
+                write_output(&mut stream, &mut session).await?;
                 let acceptor = relay
                     .tls
                     .clone()
                     .expect("STARTTLS is only offered with TLS");
-                // Anything the client pipelined after STARTTLS is discarded with the
-                // buffer (the CVE-2011-0411 class of injection).
-                let plain = reader.into_inner();
-                let tls = match timeout(wait, acceptor.accept(plain)).await {
-                    Ok(Ok(tls)) => tls,
+                stream = match timeout(command_wait, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
                     Ok(Err(error)) => {
-                        info!(peer = %peer, %error, "TLS handshake failed");
+                        info!(%peer, %error, "TLS handshake failed");
                         return Ok(());
                     }
                     Err(_) => return Ok(()),
                 };
-                reader = BufReader::with_capacity(16 * 1024, Box::new(tls));
-                session.tls = true;
-                session.helo = None;
-                session.envelope = None;
+                session.tls_started();
             }
+            Step::Authenticate { username, password } => {
+                let outcome =
+                    crate::auth::authenticate(&relay, peer.ip(), &username, &password).await;
+                session.authenticated(outcome);
+            }
+            Step::Deliver(transaction) => {
+                let (code, enhanced, text) = deliver(&relay, peer, transaction).await;
+                policy.release();
+                session.delivered((code, enhanced, &text));
+            }
+            Step::Close => return write_output(&mut stream, &mut session).await,
         }
     }
 }

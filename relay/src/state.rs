@@ -268,6 +268,7 @@ impl State {
                 "domain" => snapshot.domains.push(serde_json::from_str(body)?),
                 "mailbox" => snapshot.mailboxes.push(serde_json::from_str(body)?),
                 "alias" => snapshot.aliases.push(serde_json::from_str(body)?),
+                "credential" => snapshot.credentials.push(serde_json::from_str(body)?),
                 other => anyhow::bail!("unknown directory row kind {other:?}"),
             }
         }
@@ -300,6 +301,9 @@ impl State {
         }
         for a in &delta.aliases {
             row("alias", &a.address, a.deleted, serde_json::to_string(a)?);
+        }
+        for c in &delta.credentials {
+            row("credential", &c.id, c.deleted, serde_json::to_string(c)?);
         }
         let version = i64::try_from(delta.version).context("directory version overflows")?;
         statements.push(set_meta("directory_version", version));
@@ -445,6 +449,7 @@ mod tests {
                 status: DomainStatus::Active,
                 max_mailboxes: Limit::Max(3),
                 max_storage_mb: Limit::Max(10),
+                sending: Default::default(),
                 version: 4,
                 deleted: false,
             }],

@@ -170,6 +170,34 @@ pub async fn push_usage_once(
     }
 }
 
+/// Reports the app passwords used since the last report (a batch of no usage items);
+/// what cannot be reported is kept for the next time.
+pub async fn push_app_password_use(relay: &Relay, gateway: &Gateway) -> anyhow::Result<()> {
+    let used = relay.authenticator.take_used();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let batch = serde_json::json!({
+        "batch_id": crate::ids::random_id(),
+        "items": [],
+        "app_passwords_used": used.iter().map(|(id, at)| serde_json::json!({"id": id, "at": at})).collect::<Vec<_>>(),
+    });
+    let url = format!("{}/v1/relay/usage", gateway.base);
+    let sent = gateway
+        .http
+        .post(&url)
+        .bearer_auth(&gateway.api_key)
+        .json(&batch)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    if let Err(error) = sent {
+        relay.authenticator.restore_used(used);
+        bail!("POST {url}: {error}");
+    }
+    Ok(())
+}
+
 /// The background loops: directory sync, usage push and the platform's outbox.
 pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gateway>) {
     let (r, g) = (relay.clone(), gateway.clone());
@@ -220,6 +248,12 @@ pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gatew
         ));
         loop {
             tick.tick().await;
+            if let Err(error) = push_app_password_use(&relay, &gateway).await {
+                warn!(
+                    error = format!("{error:#}"),
+                    "app password use report failed; kept for the next push"
+                );
+            }
             if let Err(error) = push_usage_once(&relay, &state, &gateway).await {
                 warn!(
                     error = format!("{error:#}"),

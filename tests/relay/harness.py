@@ -48,6 +48,9 @@ class RelayProcess:
         self.mail_root = self.workdir / "mail"
         self.port = free_port()
         self.admin_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
+        outbound = overrides.pop("outbound", None)
         self.starts = 0
         self.log_path = self.workdir / "relay-0.log"
         limits = {
@@ -68,6 +71,17 @@ class RelayProcess:
         ]
         if cert_dir:
             lines.append(f'cert_dir = "{cert_dir}"')
+            lines.append(f'submission_listen = ["127.0.0.1:{self.submission_port}"]')
+            lines.append(f'submissions_listen = ["127.0.0.1:{self.submissions_port}"]')
+        if outbound:
+            transport = outbound.pop("transport", {})
+            retry = outbound.pop("retry", {})
+            lines.append("[outbound]")
+            lines += [f"{k} = {v!r}".replace("'", '"') for k, v in outbound.items()]
+            lines.append("[outbound.transport]")
+            lines += [f'"{d}" = "{t}"' for d, t in transport.items()]
+            lines.append("[outbound.retry]")
+            lines += [f"{k} = {v}" for k, v in retry.items()]
         lines.append("[limits]")
         lines += [f"{k} = {v}" for k, v in limits.items()]
         self.config = self.workdir / "relay.toml"
@@ -85,6 +99,7 @@ class RelayProcess:
         # A log file per start, so that readiness is read from this run only.
         self.starts += 1
         self.log_path = self.workdir / f"relay-{self.starts}.log"
+        self.log_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([str(BINARY), "--config", str(self.config), "serve"],
                                             stdout=log, stderr=log, env=self.env())

@@ -16,7 +16,8 @@ class StandinGateway:
     def __init__(self, api_key):
         self.api_key = api_key
         self.version = 0
-        self.rows = {"domains": {}, "mailboxes": {}, "aliases": {}}
+        self.rows = {"domains": {}, "mailboxes": {}, "aliases": {}, "credentials": {}}
+        self.passwords_used = {}
         self.batches = {}
         self.usage = {}
         self.down = False
@@ -89,11 +90,32 @@ class StandinGateway:
         self.version += 1
         return self.version
 
-    def put_domain(self, tenant_id, domain, status="active", max_mailboxes=10, max_storage_mb=10):
+    def put_domain(self, tenant_id, domain, status="active", max_mailboxes=10, max_storage_mb=10,
+                   sending=None):
         with self.lock:
             self.rows["domains"][domain] = {
                 "tenant_id": tenant_id, "domain": domain, "status": status, "max_mailboxes": max_mailboxes,
-                "max_storage_mb": max_storage_mb, "version": self._bump(), "deleted": False}
+                "max_storage_mb": max_storage_mb, "version": self._bump(), "deleted": False,
+                "sending": sending or {"messages_per_day": -1, "messages_per_minute": -1,
+                                       "recipients_per_message": -1}}
+
+    def put_credential(self, tenant_id, credential_id, mailbox, password):
+        """An app password as the mail Worker stores it: an Argon2id PHC string (made with
+        the `cryptography` package, an implementation independent of the relay's)."""
+        import base64, os
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+        salt = os.urandom(16)
+        digest = Argon2id(salt=salt, length=32, iterations=2, lanes=1, memory_cost=19456).derive(password.encode())
+        b64 = lambda b: base64.b64encode(b).decode().rstrip("=")
+        phc = f"$argon2id$v=19$m=19456,t=2,p=1${b64(salt)}${b64(digest)}"
+        with self.lock:
+            self.rows["credentials"][credential_id] = {
+                "tenant_id": tenant_id, "id": credential_id, "mailbox": mailbox, "hash": phc,
+                "version": self._bump(), "deleted": False}
+
+    def revoke_credential(self, credential_id):
+        with self.lock:
+            self.rows["credentials"][credential_id].update(deleted=True, hash="", version=self._bump())
 
     def put_mailbox(self, tenant_id, address, quota_mb=-1, status="active"):
         with self.lock:
@@ -125,6 +147,8 @@ class StandinGateway:
             if batch["batch_id"] in self.batches:
                 return
             self.batches[batch["batch_id"]] = batch
+            for used in batch.get("app_passwords_used", []):
+                self.passwords_used[used["id"]] = used["at"]
             for item in batch["items"]:
                 key = (item["domain"], item["day"])
                 current = self.usage.setdefault(key, {"messages": 0, "bytes": 0, "storage_bytes": 0})

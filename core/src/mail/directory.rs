@@ -56,9 +56,50 @@ pub struct DomainEntry {
     pub max_mailboxes: Limit,
     /// Storage of all its mailboxes together, in MB.
     pub max_storage_mb: Limit,
+    /// What the owning tenant's plan and overrides allow it to send (the same for every
+    /// domain of the tenant).
+    #[serde(default)]
+    pub sending: SendingLimits,
     /// Version of the last change.
     pub version: u64,
     /// A tombstone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A tenant's sending limits, from the plan catalog and its overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendingLimits {
+    /// Messages per UTC day, over all the tenant's mailboxes.
+    pub messages_per_day: Limit,
+    /// Messages per minute, over all the tenant's mailboxes.
+    pub messages_per_minute: Limit,
+    /// Recipients of one message.
+    pub recipients_per_message: Limit,
+}
+
+impl Default for SendingLimits {
+    /// The most restrictive plan's: a domain whose limits are unknown sends little.
+    fn default() -> Self {
+        crate::limits::Plan::Free.limits().sending()
+    }
+}
+
+/// An app password of a mailbox, as the relay needs it: only the slow hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialEntry {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// The password's id (`ap_...`).
+    pub id: String,
+    /// The mailbox it signs in to.
+    pub mailbox: String,
+    /// The PHC string (`$argon2id$...`); empty in a tombstone.
+    #[serde(default)]
+    pub hash: String,
+    /// Version of the last change.
+    pub version: u64,
+    /// A tombstone (revoked).
     #[serde(default)]
     pub deleted: bool,
 }
@@ -116,6 +157,9 @@ pub struct DirectoryDelta {
     /// Changed aliases.
     #[serde(default)]
     pub aliases: Vec<AliasEntry>,
+    /// Changed app passwords.
+    #[serde(default)]
+    pub credentials: Vec<CredentialEntry>,
 }
 
 impl DirectoryDelta {
@@ -128,6 +172,7 @@ impl DirectoryDelta {
         self.domains.extend(page.domains);
         self.mailboxes.extend(page.mailboxes);
         self.aliases.extend(page.aliases);
+        self.credentials.extend(page.credentials);
         Ok(())
     }
 }
@@ -174,6 +219,7 @@ pub struct Directory {
     domains: BTreeMap<String, DomainEntry>,
     mailboxes: BTreeMap<String, MailboxEntry>,
     aliases: BTreeMap<String, AliasEntry>,
+    credentials: BTreeMap<String, CredentialEntry>,
 }
 
 fn merge<T>(
@@ -213,6 +259,7 @@ impl Directory {
             .map(|d| d.version)
             .chain(delta.mailboxes.iter().map(|m| m.version))
             .chain(delta.aliases.iter().map(|a| a.version))
+            .chain(delta.credentials.iter().map(|c| c.version))
             .max()
             .unwrap_or(0);
         if newest_row > delta.version {
@@ -249,6 +296,13 @@ impl Directory {
             |a| a.deleted,
             &mut summary,
         );
+        merge(
+            &mut self.credentials,
+            delta.credentials,
+            |c| &c.id,
+            |c| c.deleted,
+            &mut summary,
+        );
         self.version = delta.version;
         Ok(summary)
     }
@@ -283,6 +337,21 @@ impl Directory {
         self.aliases.values()
     }
 
+    /// The app passwords of a mailbox.
+    pub fn credentials_of<'a>(
+        &'a self,
+        mailbox: &'a str,
+    ) -> impl Iterator<Item = &'a CredentialEntry> + 'a {
+        self.credentials
+            .values()
+            .filter(move |c| c.mailbox == mailbox)
+    }
+
+    /// Every app password.
+    pub fn credentials(&self) -> impl Iterator<Item = &CredentialEntry> {
+        self.credentials.values()
+    }
+
     /// The whole replica as a snapshot, for persisting it.
     pub fn snapshot(&self) -> DirectoryDelta {
         DirectoryDelta {
@@ -291,6 +360,7 @@ impl Directory {
             domains: self.domains.values().cloned().collect(),
             mailboxes: self.mailboxes.values().cloned().collect(),
             aliases: self.aliases.values().cloned().collect(),
+            credentials: self.credentials.values().cloned().collect(),
         }
     }
 }
@@ -309,6 +379,7 @@ pub(crate) mod tests {
             status: DomainStatus::Active,
             max_mailboxes: Limit::Max(10),
             max_storage_mb: Limit::Max(1),
+            sending: SendingLimits::default(),
             version,
             deleted: false,
         }
@@ -336,6 +407,7 @@ pub(crate) mod tests {
                 domains: alloc::vec![domain("a.example", 1)],
                 mailboxes: alloc::vec![mailbox("x@a.example", 2), mailbox("y@a.example", 3)],
                 aliases: alloc::vec![],
+                credentials: alloc::vec![],
             })
             .unwrap();
         assert_eq!(

@@ -6,12 +6,17 @@
 mod address;
 mod data;
 mod directory;
+mod dsn;
 mod policy;
+mod retry;
+pub mod submission;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};
 pub use data::{DataDecoder, DataLine, DataOutcome};
 pub use directory::{
-    AliasEntry, ApplySummary, Directory, DirectoryDelta, DirectoryError, DomainEntry, DomainStatus,
-    MailboxEntry, MailboxKind, MailboxStatus,
+    AliasEntry, ApplySummary, CredentialEntry, Directory, DirectoryDelta, DirectoryError,
+    DomainEntry, DomainStatus, MailboxEntry, MailboxKind, MailboxStatus, SendingLimits,
 };
+pub use dsn::{FailedRecipient, FailureReport, header_block};
 pub use policy::{RcptContext, RcptDecision, RecipientPolicy, Reply, StorageUsage, replies};
+pub use retry::{AttemptOutcome, NextAttempt, RetrySchedule};

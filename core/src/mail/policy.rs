@@ -303,6 +303,7 @@ mod tests {
                     deleted: false,
                 },
             ],
+            credentials: alloc::vec![],
         })
         .unwrap();
         dir

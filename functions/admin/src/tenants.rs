@@ -328,6 +328,12 @@ async fn update_tenant(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respon
     let after = json!({"name": body.name, "plan": body.plan, "limits": body.limits});
     let mut statements = vec![update];
     statements.extend(overrides);
+    if body.plan.is_some() || body.limits.is_some() {
+        // The relay reads the tenant's sending limits off its domain rows.
+        statements.extend(tenantry_edge::directory::restamp_domains(
+            &ctx.db, id, ctx.now,
+        )?);
+    }
     change_tenant(
         ctx,
         id,

@@ -9,7 +9,7 @@
 mod accounts;
 mod cookie;
 mod invitation;
-mod password;
+use tenantry_edge::password;
 mod recovery;
 mod sessions;
 mod signup;

@@ -123,6 +123,9 @@ pub enum Route {
     ListMailboxes,
     CreateMailbox,
     DeleteMailbox,
+    ListAppPasswords,
+    CreateAppPassword,
+    RevokeAppPassword,
     MailDomainUsage,
     RelayDirectory,
     RelayUsage,
@@ -226,6 +229,21 @@ static TABLE: &[Entry] = &[
     entry(Get, "/v1/mail/domains/{}/mailboxes", ListMailboxes),
     entry(Post, "/v1/mail/domains/{}/mailboxes", CreateMailbox),
     entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
+    entry(
+        Get,
+        "/v1/mail/domains/{}/mailboxes/{}/passwords",
+        ListAppPasswords,
+    ),
+    entry(
+        Post,
+        "/v1/mail/domains/{}/mailboxes/{}/passwords",
+        CreateAppPassword,
+    ),
+    entry(
+        Delete,
+        "/v1/mail/domains/{}/mailboxes/{}/passwords/{}",
+        RevokeAppPassword,
+    ),
     entry(Get, "/v1/mail/domains/{}/usage", MailDomainUsage),
     entry(Get, "/v1/relay/directory", RelayDirectory),
     entry(Post, "/v1/relay/usage", RelayUsage),
@@ -344,7 +362,8 @@ impl Route {
             (
                 _,
                 ListMailDomains | CreateMailDomain | UpdateMailDomain | ListMailboxes
-                | CreateMailbox | DeleteMailbox | MailDomainUsage,
+                | CreateMailbox | DeleteMailbox | MailDomainUsage | ListAppPasswords
+                | CreateAppPassword | RevokeAppPassword,
             ) => Service::Mail,
             _ => Service::Records,
         }

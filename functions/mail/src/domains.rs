@@ -9,20 +9,16 @@ use tenantry_core::rbac::Required;
 use tenantry_core::tenant::Hostname;
 use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::Outcome;
-use tenantry_edge::db::{PlatformDb, int, opt_text, text};
+use tenantry_edge::db::{int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::routes::{Route, misrouted};
 use tenantry_edge::tenant_ctx::{Admitted, TenantCtx};
 use worker::{D1PreparedStatement, Request, Response};
 
-/// The statement that takes the next directory version; rows then use
-/// `(SELECT MAX(version) FROM directory_versions)` in the same batch.
-fn next_version(t: &TenantCtx<'_>) -> Outcome<D1PreparedStatement> {
-    PlatformDb(&t.ctx.db).statement(
-        "INSERT INTO directory_versions (created_at) VALUES (?1)",
-        &[int(t.ctx.now)],
-    )
+/// The statement that takes the next directory version for this request's change.
+pub(crate) fn next_version(t: &TenantCtx<'_>) -> Outcome<D1PreparedStatement> {
+    tenantry_edge::directory::next_version(&t.ctx.db, t.ctx.now)
 }
 
 static BY_DOMAIN: Order = Order {
@@ -34,11 +30,11 @@ static BY_ADDRESS: Order = Order {
     descending: false,
 };
 
-const CURRENT_VERSION: &str = "(SELECT MAX(version) FROM directory_versions)";
+pub(crate) use tenantry_edge::directory::CURRENT_VERSION;
 
 #[derive(Serialize, Deserialize)]
-struct DomainRow {
-    domain: String,
+pub(crate) struct DomainRow {
+    pub(crate) domain: String,
     finess: Option<String>,
     organization_name: String,
     organization_type: String,
@@ -67,7 +63,7 @@ fn parse_domain(domain: &str) -> Outcome<String> {
     Ok(host.as_str().to_string())
 }
 
-async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
+pub(crate) async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
     let domain = parse_domain(domain)?;
     t.db.first(
         "SELECT domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at FROM mail_domains WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
@@ -102,6 +98,13 @@ pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome
         }
         Route::CreateMailbox => create_mailbox(&mut req, t, m.param(0)).await,
         Route::DeleteMailbox => delete_mailbox(t, m.param(0), m.param(1)).await,
+        Route::ListAppPasswords => crate::passwords::list(t, m.param(0), m.param(1)).await,
+        Route::CreateAppPassword => {
+            crate::passwords::create(&mut req, t, m.param(0), m.param(1)).await
+        }
+        Route::RevokeAppPassword => {
+            crate::passwords::revoke(t, m.param(0), m.param(1), m.param(2)).await
+        }
         Route::MailDomainUsage => {
             let domain = m.param(0);
             t.require(Required::new("mail", "read"))?;

@@ -3,6 +3,7 @@
 //! request (tenant, principal, rate limit) and hands it over with a signed context.
 
 mod domains;
+mod passwords;
 
 use tenantry_edge::routes::Service;
 use tenantry_edge::tenant_ctx::Admitted;

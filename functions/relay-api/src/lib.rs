@@ -8,10 +8,12 @@ mod outbox;
 
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use tenantry_core::auth::RelayScope;
-use tenantry_core::limits::Limit;
+use tenantry_core::limits::{Limit, Limits, Plan, parse_overrides};
 use tenantry_core::mail::{
-    AliasEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry, MailboxKind, MailboxStatus,
+    AliasEntry, CredentialEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry,
+    MailboxKind, MailboxStatus, SendingLimits,
 };
 use tenantry_core::page::{PageError, PageRequest, encode_cursor};
 use tenantry_core::{ErrorCode, Problem};
@@ -109,6 +111,67 @@ struct AliasRow {
     deleted: f64,
 }
 
+#[derive(Deserialize)]
+struct CredentialRow {
+    tenant_id: String,
+    id: String,
+    mailbox: String,
+    hash: String,
+    version: f64,
+    deleted: f64,
+}
+
+/// The sending limits of the tenants owning `domains` (plan and overrides, as the
+/// gateway applies them to HTTP), one read each for the plans and the overrides.
+async fn sending_limits(
+    platform: &PlatformDb<'_>,
+    domains: &[DomainRow],
+) -> Outcome<BTreeMap<String, SendingLimits>> {
+    let mut ids: Vec<&str> = domains.iter().map(|d| d.tenant_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let ids_json = text(&serde_json::to_string(&ids).map_err(internal)?);
+    #[derive(Deserialize)]
+    struct PlanRow {
+        id: String,
+        plan: Plan,
+    }
+    #[derive(Deserialize)]
+    struct OverrideRow {
+        tenant_id: String,
+        quota: String,
+        value: f64,
+    }
+    let plans: Vec<PlanRow> = platform
+        .all(
+            "SELECT id, plan FROM tenants WHERE id IN (SELECT value FROM json_each(?1))",
+            std::slice::from_ref(&ids_json),
+        )
+        .await?;
+    let overrides: Vec<OverrideRow> = platform
+        .all(
+            "SELECT tenant_id, quota, value FROM limit_overrides WHERE tenant_id IN (SELECT value FROM json_each(?1)) AND quota LIKE 'mail_%'",
+            &[ids_json],
+        )
+        .await?;
+    plans
+        .into_iter()
+        .map(|row| {
+            let own = parse_overrides(
+                overrides
+                    .iter()
+                    .filter(|o| o.tenant_id == row.id)
+                    .map(|o| (o.quota.as_str(), o.value as i64)),
+            )
+            .map_err(|e| internal(format!("stored limit overrides: {e}")))?;
+            Ok((row.id, Limits::for_tenant(row.plan, &own).sending()))
+        })
+        .collect()
+}
+
 async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Response> {
     let url = req.url().map_err(internal)?;
     let since = match url.query_pairs().find(|(k, _)| k == "since") {
@@ -122,15 +185,15 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     };
     let platform = PlatformDb(&ctx.db);
     let cursor = tenantry_edge::http::query_param(&url, "cursor");
-    // The cursor: [the version the listing stops at, and the last domain, mailbox and
-    // alias key sent]. Every page of one listing reads up to the same version, so a row
+    // The cursor: [the version the listing stops at, and the last domain, mailbox,
+    // alias and app password key sent]. Every page of one listing reads up to the same version, so a row
     // changed meanwhile is left to the next delta, never sent half-updated.
-    let page = PageRequest::parse(None, cursor.as_deref(), 4)?;
+    let page = PageRequest::parse(None, cursor.as_deref(), 5)?;
     let (upto, after) = match &page.after {
         Some(values) => {
             let key = |i: usize| values[i].as_str().map(str::to_owned);
-            match (values[0].as_u64(), key(1), key(2), key(3)) {
-                (Some(upto), Some(d), Some(m), Some(a)) => (upto, [d, m, a]),
+            match (values[0].as_u64(), key(1), key(2), key(3), key(4)) {
+                (Some(upto), Some(d), Some(m), Some(a), Some(c)) => (upto, [d, m, a, c]),
                 _ => return Err(PageError::Cursor.into()),
             }
         }
@@ -144,7 +207,10 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 .await?
                 .and_then(|v| v.v)
                 .unwrap_or(0.0) as u64;
-            (version, [String::new(), String::new(), String::new()])
+            (
+                version,
+                [String::new(), String::new(), String::new(), String::new()],
+            )
         }
     };
     let version = upto;
@@ -165,11 +231,12 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         args
     };
     let limit = DIRECTORY_PAGE_ROWS + 1;
-    // Three reads; `version <= ?2` keeps them consistent with each other without a
+    // Four reads; `version <= ?2` keeps them consistent with each other without a
     // transaction.
     let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
     let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
     let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
+    let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[3])).await?;
     // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
     let finished = || "\u{7f}".to_string();
     let mut more = false;
@@ -200,18 +267,34 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|a| a.address.clone()),
         ),
+        next_key(
+            credentials.len(),
+            credentials
+                .get(DIRECTORY_PAGE_ROWS - 1)
+                .map(|c| c.id.clone()),
+        ),
     ];
     domains.truncate(DIRECTORY_PAGE_ROWS);
     mailboxes.truncate(DIRECTORY_PAGE_ROWS);
     aliases.truncate(DIRECTORY_PAGE_ROWS);
-    let next_cursor =
-        more.then(|| encode_cursor(&[json!(upto), json!(keys[0]), json!(keys[1]), json!(keys[2])]));
+    credentials.truncate(DIRECTORY_PAGE_ROWS);
+    let next_cursor = more.then(|| {
+        encode_cursor(&[
+            json!(upto),
+            json!(keys[0]),
+            json!(keys[1]),
+            json!(keys[2]),
+            json!(keys[3]),
+        ])
+    });
+    let sending = sending_limits(&platform, &domains).await?;
     let delta = DirectoryDelta {
         version,
         full,
         domains: domains
             .into_iter()
             .map(|d| DomainEntry {
+                sending: sending.get(&d.tenant_id).copied().unwrap_or_default(),
                 tenant_id: d.tenant_id,
                 domain: d.domain,
                 status: d.status,
@@ -246,6 +329,17 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 })
             })
             .collect::<Outcome<Vec<_>>>()?,
+        credentials: credentials
+            .into_iter()
+            .map(|c| CredentialEntry {
+                tenant_id: c.tenant_id,
+                id: c.id,
+                mailbox: c.mailbox,
+                hash: c.hash,
+                version: c.version as u64,
+                deleted: c.deleted != 0.0,
+            })
+            .collect(),
     };
     let mut answer = serde_json::to_value(&delta).map_err(internal)?;
     answer["next_cursor"] = json!(next_cursor);
@@ -267,6 +361,16 @@ struct UsageItem {
 struct UsageBatch {
     batch_id: String,
     items: Vec<UsageItem>,
+    /// App passwords the relay saw used, with the last time (for the API's `last_used_at`).
+    #[serde(default)]
+    app_passwords_used: Vec<AppPasswordUse>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppPasswordUse {
+    id: String,
+    at: i64,
 }
 
 /// Rows of each table (domains, mailboxes, aliases) one directory page carries; a larger
@@ -285,6 +389,22 @@ fn check_batch(batch: &UsageBatch) -> Outcome<()> {
             "batch_id",
             "must be 1 to 128 visible ASCII characters",
         ));
+    }
+    if batch.app_passwords_used.len() > MAX_USAGE_ITEMS {
+        return Err(invalid(
+            "app_passwords_used",
+            format!("at most {MAX_USAGE_ITEMS} entries per batch"),
+        ));
+    }
+    for (i, used) in batch.app_passwords_used.iter().enumerate() {
+        if tenantry_core::ids::check(&used.id, "ap").is_err()
+            || !(0..=tenantry_edge::http::MAX_STORED_INT).contains(&used.at)
+        {
+            return Err(invalid(
+                &format!("app_passwords_used[{i}]"),
+                "must be {id: an app password id, at: seconds since the epoch}",
+            ));
+        }
     }
     if batch.items.len() > MAX_USAGE_ITEMS {
         return Err(invalid(
@@ -352,6 +472,16 @@ async fn usage(req: &mut Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
              ON CONFLICT (tenant_id, domain, day) DO UPDATE SET messages = messages + excluded.messages, \
              bytes = bytes + excluded.bytes, storage_bytes = excluded.storage_bytes",
             &[text(domain), text(&item.day), int(item.messages), int(item.bytes), int(item.storage_bytes)],
+        )?);
+    }
+    // Last uses only move forward, and only for passwords of tenants this key serves.
+    let (in_scope, scope_arg) = scope_filter(scope, 3)?;
+    for used in &batch.app_passwords_used {
+        let mut args = vec![text(&used.id), int(used.at)];
+        args.extend(scope_arg.clone());
+        statements.push(platform.statement(
+            &format!("UPDATE mail_app_passwords SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1 AND deleted = 0{in_scope}"),
+            &args,
         )?);
     }
     match platform.batch(statements).await {

@@ -204,7 +204,7 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
     let status_change = tenant_status.map(TenantStatus::as_str);
     let tenant_db = TenantDb::new(&db, &tenant.id);
     let platform = PlatformDb(&db);
-    let statements = vec![
+    let mut statements = vec![
         // The event id goes first: a concurrent delivery of the same event fails the
         // whole batch on its primary key and changes nothing.
         platform.statement(
@@ -248,6 +248,15 @@ async fn receive(req: &mut Request, env: &Env, request_id: &str) -> Outcome<Resp
             now_secs(),
         )?,
     ];
+    if plan_change.is_some() {
+        // The relay reads the tenant's sending limits off its domain rows.
+        statements.extend(tenantry_edge::directory::restamp_domains(
+            &db,
+            &tenant.id,
+            now_secs(),
+        )?);
+    }
+
     match tenant_db.batch(statements).await {
         Ok(_) => {}
         Err(p) if p.code == ErrorCode::Conflict => {

@@ -3,8 +3,8 @@
 //! (WebAssembly). The core parses and writes the strings, compares digests and says
 //! when a hash is weaker than the policy and must be redone.
 
+use crate::{Outcome, internal, random_bytes};
 use tenantry_core::auth::password::{PasswordScheme, StoredHash, UnsupportedHash};
-use tenantry_edge::{Outcome, internal, random_bytes};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
