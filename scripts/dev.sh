@@ -11,6 +11,8 @@ GATEWAY_PORT="${GATEWAY_PORT:-8787}"
 CRM_PORT="${CRM_PORT:-8790}"
 SMTP_PORT="${SMTP_PORT:-2525}"
 ADMIN_PORT="${ADMIN_PORT:-9925}"
+SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
+SUBMISSIONS_PORT="${SUBMISSIONS_PORT:-2465}"
 STATE="$TENANTRY_ROOT/.state/dev"
 
 "$TENANTRY_ROOT/scripts/setup.sh"
@@ -31,6 +33,8 @@ grep -q '^STRIPE_PRICE_PLANS=' .dev.vars ||
 grep -q '^SIGNUP_MODE=' .dev.vars || echo "SIGNUP_MODE=open" >> .dev.vars
 grep -q '^CONSOLE_URL=' .dev.vars || echo "CONSOLE_URL=http://127.0.0.1:$GATEWAY_PORT" >> .dev.vars
 grep -q '^MAIL_FROM=' .dev.vars || echo "MAIL_FROM=no-reply@tenantry.localhost" >> .dev.vars
+# Mail goes out: the key DKIM keys are sealed with for the relay.
+grep -q '^RELAY_SEAL_KEY=' .dev.vars || echo "RELAY_SEAL_KEY=$(openssl rand -hex 32)" >> .dev.vars
 
 say "building the relay"
 cargo build -p tenantry-relay --locked
@@ -74,16 +78,29 @@ python3 scripts/set-password.py direction@clinique-lyon.example --local "$STATE/
 python3 scripts/create-superadmin.py operator@tenantry.localhost --local "$STATE/d1" >/dev/null
 unset TENANTRY_PASSWORD
 
-say "starting the relay on 127.0.0.1:$SMTP_PORT"
-TENANTRY_RELAY_RELAY_API_KEY="$(field 'd["relay_api_key"]')" \
-TENANTRY_RELAY_LISTEN="[\"127.0.0.1:$SMTP_PORT\"]" \
-TENANTRY_RELAY_ADMIN_LISTEN="127.0.0.1:$ADMIN_PORT" \
-TENANTRY_RELAY_MAIL_ROOT="$STATE/mail" \
-TENANTRY_RELAY_GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
-TENANTRY_RELAY_HOSTNAME="mx.tenantry.localhost" \
-TENANTRY_RELAY_SYNC_INTERVAL_SECS=5 \
-TENANTRY_RELAY_USAGE_PUSH_INTERVAL_SECS=10 \
-  setsid target/debug/tenantry-relay serve >"$STATE/relay.log" 2>&1 &
+say "starting the relay: MX on 127.0.0.1:$SMTP_PORT, submission on $SUBMISSION_PORT (STARTTLS) and $SUBMISSIONS_PORT (TLS)"
+if [ ! -f "$STATE/certs/default/cert.pem" ]; then
+  mkdir -p "$STATE/certs/default"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=mx.tenantry.localhost" \
+    -addext "subjectAltName=DNS:mx.tenantry.localhost" -keyout "$STATE/certs/default/key.pem" \
+    -out "$STATE/certs/default/cert.pem" 2>/dev/null
+fi
+# The relay's configuration, with its secrets, stays in the local state directory.
+cat > "$STATE/relay.toml" <<TOML
+hostname = "mx.tenantry.localhost"
+listen = ["127.0.0.1:$SMTP_PORT"]
+submission_listen = ["127.0.0.1:$SUBMISSION_PORT"]
+submissions_listen = ["127.0.0.1:$SUBMISSIONS_PORT"]
+admin_listen = "127.0.0.1:$ADMIN_PORT"
+mail_root = "$STATE/mail"
+cert_dir = "$STATE/certs"
+gateway_url = "http://127.0.0.1:$GATEWAY_PORT"
+relay_api_key = "$(field 'd["relay_api_key"]')"
+seal_key = "$(grep '^RELAY_SEAL_KEY=' .dev.vars | cut -d= -f2)"
+sync_interval_secs = 5
+usage_push_interval_secs = 10
+TOML
+setsid target/debug/tenantry-relay --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/dev/null && break; sleep 0.2; done
 
@@ -91,6 +108,10 @@ PARIS_KEY="$(field 'd["tenants"]["paris"]["owner_api_key"]')"
 LYON_KEY="$(field 'd["tenants"]["lyon"]["owner_api_key"]')"
 EMPLOYEE="$(field 'd["tenants"]["paris"]["employee_token"]')"
 PARIS_ID="$(field 'd["tenants"]["paris"]["id"]')"
+APP_USER="$(field 'd["tenants"]["paris"]["app_password"]["mailbox"]')"
+APP_PASSWORD="$(field 'd["tenants"]["paris"]["app_password"]["password"]')"
+DKIM_NAME="$(field 'd["tenants"]["paris"]["dkim"]["name"]')"
+DKIM_VALUE="$(field 'd["tenants"]["paris"]["dkim"]["value"]')"
 cat <<BANNER
 
   Tenantry is running.
@@ -98,7 +119,8 @@ cat <<BANNER
   Gateway    http://127.0.0.1:$GATEWAY_PORT        (logs: $STATE/gateway.log)
              with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it
   EspoCRM    stand-in on http://127.0.0.1:$CRM_PORT (api key demo-espocrm-api-key)
-  SMTP relay 127.0.0.1:$SMTP_PORT, metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail)
+  SMTP relay MX 127.0.0.1:$SMTP_PORT, submission 127.0.0.1:$SUBMISSION_PORT (STARTTLS) and :$SUBMISSIONS_PORT (TLS),
+             metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail, config $STATE/relay.toml)
   Demo credentials: $STATE/demo.json
 
   paris (professional) owner key:  $PARIS_KEY
@@ -121,6 +143,12 @@ cat <<BANNER
     curl -s "http://127.0.0.1:$GATEWAY_PORT/webhook/whatsapp/$PARIS_ID?hub.mode=subscribe&hub.verify_token=demo-verify-paris&hub.challenge=42"
     swaks --server 127.0.0.1:$SMTP_PORT --to dr.martin@hopital-paris.example --from you@example.org
     ls $STATE/mail/hopital-paris.example/dr.martin/new
+
+  Send as $APP_USER (app password $APP_PASSWORD):
+    swaks --server 127.0.0.1:$SUBMISSION_PORT --tls --tls-verify=no --auth PLAIN --auth-user $APP_USER \\
+      --auth-password $APP_PASSWORD --from $APP_USER --to accueil@hopital-paris.example
+    target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains waits here
+  DKIM record to publish for hopital-paris.example:  $DKIM_NAME  TXT  "$DKIM_VALUE"
 
   Ctrl-C stops everything.
 BANNER

@@ -45,8 +45,14 @@ def main():
         call("PUT", "/v1/integrations/whatsapp", whatsapp, token=key)
         if CRM_URL:
             call("PUT", "/v1/integrations/crm", {"base_url": CRM_URL, "api_key": CRM_API_KEY}, token=key)
+        # A mail client's app password for the first mailbox, and a DKIM key for the domain.
+        first = f"{locals_[0]}@{domain}"
+        app_password = call("POST", f"/v1/mail/domains/{domain}/mailboxes/{first}/passwords", {"label": "demo mail client"},
+                            token=key)["password"]
+        dkim = call("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": "ed25519"}, token=key)["dns"]
         out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
-                                "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp}
+                                "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp,
+                                "app_password": {"mailbox": first, "password": app_password}, "dkim": dkim}
     # The relay's credential is a platform relay key, issued by the superadmin.
     out["relay_api_key"] = call("POST", "/v1/admin/relay-keys", {"name": "tenantry-relay (demo)"})["key"]
     print(json.dumps(out, indent=2))

@@ -9,7 +9,8 @@ cd "$TENANTRY_ROOT"
 WORKER_BUILD_VERSION=0.8.7
 CARGO_FUZZ_VERSION=0.13.2
 # swaks drives the relay tests; openssl makes their certificates.
-DEBIAN_PACKAGES=(swaks openssl)
+# postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS.
+DEBIAN_PACKAGES=(swaks openssl postfix dnsmasq-base)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"
@@ -70,6 +71,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  # Postfix asks how to configure itself: not at all (the tests only run its smtp-sink).
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo_cmd debconf-set-selections
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -59,6 +59,11 @@ pub struct Config {
     /// Seconds between usage pushes.
     #[serde(default = "default_usage_interval")]
     pub usage_push_interval_secs: u64,
+    /// The key the gateway seals DKIM keys for relays with (`RELAY_SEAL_KEY` there), 64
+    /// hex characters; without it, tenant domains' keys cannot be opened and their mail
+    /// is deferred. Prefer `TENANTRY_RELAY_SEAL_KEY` over the file.
+    #[serde(default)]
+    pub seal_key: Option<String>,
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
@@ -83,6 +88,20 @@ pub struct Outbound {
     pub max_concurrent_deliveries: usize,
     /// When deferred recipients are tried again and when they bounce.
     pub retry: RetrySchedule,
+    /// The key the platform's own mail (the gateway's outbox) is signed with.
+    pub platform_dkim: Option<PlatformDkim>,
+}
+
+/// The platform's DKIM key: a PKCS#8 PEM file (Ed25519 or RSA) on the relay's host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformDkim {
+    /// The signing domain (`d=`), e.g. the platform's mail domain.
+    pub domain: String,
+    /// The selector (`s=`) whose TXT record holds the public key.
+    pub selector: String,
+    /// The private key file.
+    pub private_key_file: PathBuf,
 }
 
 impl Default for Outbound {
@@ -94,6 +113,7 @@ impl Default for Outbound {
             mx_port: 25,
             max_concurrent_deliveries: 32,
             retry: RetrySchedule::default(),
+            platform_dkim: None,
         }
     }
 }
@@ -116,6 +136,7 @@ impl std::fmt::Debug for Config {
             )
             .field("gateway_url", &self.gateway_url)
             .field("relay_api_key", &redacted(Some(&self.relay_api_key)))
+            .field("seal_key", &redacted(self.seal_key.as_deref()))
             .field("sync_interval_secs", &self.sync_interval_secs)
             .field("usage_push_interval_secs", &self.usage_push_interval_secs)
             .field("limits", &self.limits)

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod clock;
 mod config;
+mod dkim;
 mod ids;
 mod maildir;
 mod metrics;
@@ -153,15 +154,9 @@ async fn accept_loop(listener: TcpListener, relay: Arc<Relay>, role: Role, impli
                 continue;
             }
         };
-        relay
-            .metrics
-            .connections_total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        relay.metrics.connections_total.inc();
         let Some(slot) = relay.admit(peer.ip()) else {
-            relay
-                .metrics
-                .connections_refused_total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            relay.metrics.connections_refused_total.inc();
             tokio::spawn(async move {
                 let _ = stream
                     .write_all(b"421 4.7.0 Too many connections, try again later\r\n")

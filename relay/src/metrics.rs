@@ -1,55 +1,192 @@
-//! Prometheus metrics, in the text exposition format, served on the admin port.
+//! The relay's metrics, kept and exposed (OpenMetrics text) by the `prometheus-client`
+//! crate and served on the admin port.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds of the delivery latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeReason {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeStatus {
+    outcome: &'static str,
+    status: String,
+}
+
 /// Every metric of the relay.
-#[derive(Default)]
 pub struct Metrics {
     /// Connections accepted.
-    pub connections_total: AtomicU64,
+    pub connections_total: Counter,
     /// Connections refused by a connection limit.
-    pub connections_refused_total: AtomicU64,
+    pub connections_refused_total: Counter,
     /// Connections open now.
-    pub connections_active: AtomicI64,
+    pub connections_active: Gauge,
     /// Messages written to a mailbox (one per mailbox).
-    pub messages_delivered_total: AtomicU64,
+    pub messages_delivered_total: Counter,
     /// Bytes written to mailboxes.
-    pub bytes_delivered_total: AtomicU64,
+    pub bytes_delivered_total: Counter,
     /// Messages deferred because the in-flight DATA budget was exhausted.
-    pub data_budget_refusals_total: AtomicU64,
+    pub data_budget_refusals_total: Counter,
     /// Version of the directory replica.
-    pub replica_version: AtomicU64,
+    pub replica_version: Gauge,
     /// Last successful sync, seconds since the epoch (0: never).
-    pub replica_synced_at: AtomicI64,
-    recipients: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    auth: Mutex<BTreeMap<&'static str, u64>>,
-    outbound: Mutex<BTreeMap<(&'static str, String), u64>>,
-    queue_depth: AtomicU64,
-    latency: Mutex<([u64; LATENCY_BUCKETS.len()], u64, f64)>,
+    pub replica_synced_at: Gauge,
+    replica_age: Gauge,
+    queue_depth: Gauge,
+    queue_oldest_age: Gauge,
+    recipients: Family<OutcomeReason, Counter>,
+    auth: Family<Outcome, Counter>,
+    dkim: Family<Outcome, Counter>,
+    outbound: Family<OutcomeStatus, Counter>,
+    latency: Histogram,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            connections_total: Counter::default(),
+            connections_refused_total: Counter::default(),
+            connections_active: Gauge::default(),
+            messages_delivered_total: Counter::default(),
+            bytes_delivered_total: Counter::default(),
+            data_budget_refusals_total: Counter::default(),
+            replica_version: Gauge::default(),
+            replica_synced_at: Gauge::default(),
+            replica_age: Gauge::default(),
+            queue_depth: Gauge::default(),
+            queue_oldest_age: Gauge::default(),
+            recipients: Family::default(),
+            auth: Family::default(),
+            dkim: Family::default(),
+            outbound: Family::default(),
+            latency: Histogram::new(LATENCY_BUCKETS),
+            registry: Registry::default(),
+        };
+        let mut registry = Registry::default();
+        // Counters are exposed with `_total` appended.
+        let counters = [
+            (
+                "relay_connections",
+                "SMTP connections accepted.",
+                &m.connections_total,
+            ),
+            (
+                "relay_connections_refused",
+                "Connections refused by a connection limit.",
+                &m.connections_refused_total,
+            ),
+            (
+                "relay_messages_delivered",
+                "Messages written to a mailbox.",
+                &m.messages_delivered_total,
+            ),
+            (
+                "relay_bytes_delivered",
+                "Bytes written to mailboxes.",
+                &m.bytes_delivered_total,
+            ),
+            (
+                "relay_data_budget_refusals",
+                "Messages deferred (452 4.3.1) because the in-flight DATA budget was exhausted.",
+                &m.data_budget_refusals_total,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        let gauges = [
+            (
+                "relay_connections_active",
+                "SMTP connections open now.",
+                &m.connections_active,
+            ),
+            (
+                "relay_replica_version",
+                "Version of the directory replica.",
+                &m.replica_version,
+            ),
+            (
+                "relay_replica_age_seconds",
+                "Seconds since the last successful directory sync (-1: never).",
+                &m.replica_age,
+            ),
+            (
+                "relay_queue_depth",
+                "Messages in the outbound queue.",
+                &m.queue_depth,
+            ),
+            (
+                "relay_queue_oldest_age_seconds",
+                "Age of the oldest message in the outbound queue (0: empty).",
+                &m.queue_oldest_age,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register(
+            "relay_recipients",
+            "RCPT decisions by outcome and enhanced status code.",
+            m.recipients.clone(),
+        );
+        registry.register(
+            "relay_auth",
+            "SMTP AUTH attempts by outcome.",
+            m.auth.clone(),
+        );
+        registry.register(
+            "relay_dkim_signatures",
+            "DKIM signatures by outcome.",
+            m.dkim.clone(),
+        );
+        registry.register(
+            "relay_outbound_attempts",
+            "Remote delivery attempts per recipient by outcome and enhanced status code.",
+            m.outbound.clone(),
+        );
+        registry.register(
+            "relay_delivery_seconds",
+            "Time from end of DATA to every copy fsynced (mailboxes and queue).",
+            m.latency.clone(),
+        );
+        Metrics { registry, ..m }
+    }
 }
 
 impl Metrics {
     /// Counts a recipient decision: `outcome` is accepted, rejected or deferred, `reason`
     /// the enhanced status code.
     pub fn recipient(&self, outcome: &'static str, reason: &'static str) {
-        let mut map = self.recipients.lock().expect("metrics lock");
-        *map.entry((outcome, reason)).or_default() += 1;
+        self.recipients
+            .get_or_create(&OutcomeReason { outcome, reason })
+            .inc();
     }
 
     /// Counts an AUTH attempt: succeeded, failed or throttled.
     pub fn auth(&self, outcome: &'static str) {
-        *self
-            .auth
-            .lock()
-            .expect("metrics lock")
-            .entry(outcome)
-            .or_default() += 1;
+        self.auth.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts a DKIM signature: signed or failed.
+    pub fn dkim(&self, outcome: &'static str) {
+        self.dkim.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// Counts one outbound attempt for one recipient, by outcome and enhanced code.
@@ -61,143 +198,31 @@ impl Metrics {
         } else {
             "other".to_string()
         };
-        *self
-            .outbound
-            .lock()
-            .expect("metrics lock")
-            .entry((outcome, status))
-            .or_default() += 1;
+        self.outbound
+            .get_or_create(&OutcomeStatus { outcome, status })
+            .inc();
     }
 
-    /// The outbound queue's depth now.
-    pub fn queue_depth(&self, depth: usize) {
-        self.queue_depth.store(depth as u64, Ordering::Relaxed);
+    /// The outbound queue's depth and its oldest message's queueing time.
+    pub fn queue(&self, depth: usize, oldest_queued_at: Option<i64>, now: i64) {
+        self.queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.queue_oldest_age
+            .set(oldest_queued_at.map_or(0, |at| (now - at).max(0)));
     }
 
     /// Records the time from end of DATA to durable delivery.
     pub fn delivery_latency(&self, seconds: f64) {
-        let mut latency = self.latency.lock().expect("metrics lock");
-        for (bucket, bound) in latency.0.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        latency.1 += 1;
-        latency.2 += seconds;
+        self.latency.observe(seconds);
     }
 
     /// The exposition text at time `now` (seconds since the epoch).
     pub fn render(&self, now: i64) -> String {
+        let synced = self.replica_synced_at.get();
+        self.replica_age
+            .set(if synced == 0 { -1 } else { now - synced });
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, kind: &str, value: String| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
-        };
-        counter(
-            &mut out,
-            "relay_connections_total",
-            "SMTP connections accepted.",
-            "counter",
-            self.connections_total.load(Ordering::Relaxed).to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_connections_refused_total",
-            "Connections refused by a connection limit.",
-            "counter",
-            self.connections_refused_total
-                .load(Ordering::Relaxed)
-                .to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_connections_active",
-            "SMTP connections open now.",
-            "gauge",
-            self.connections_active.load(Ordering::Relaxed).to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_messages_delivered_total",
-            "Messages written to a mailbox.",
-            "counter",
-            self.messages_delivered_total
-                .load(Ordering::Relaxed)
-                .to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_bytes_delivered_total",
-            "Bytes written to mailboxes.",
-            "counter",
-            self.bytes_delivered_total
-                .load(Ordering::Relaxed)
-                .to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_data_budget_refusals_total",
-            "Messages deferred (452 4.3.1) because the in-flight DATA budget was exhausted.",
-            "counter",
-            self.data_budget_refusals_total
-                .load(Ordering::Relaxed)
-                .to_string(),
-        );
-        counter(
-            &mut out,
-            "relay_replica_version",
-            "Version of the directory replica.",
-            "gauge",
-            self.replica_version.load(Ordering::Relaxed).to_string(),
-        );
-        let synced = self.replica_synced_at.load(Ordering::Relaxed);
-        let age = if synced == 0 { -1 } else { now - synced };
-        counter(
-            &mut out,
-            "relay_replica_age_seconds",
-            "Seconds since the last successful directory sync (-1: never).",
-            "gauge",
-            age.to_string(),
-        );
-        out.push_str("# HELP relay_recipients_total RCPT decisions by outcome and enhanced status code.\n# TYPE relay_recipients_total counter\n");
-        for ((outcome, reason), n) in self.recipients.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "relay_recipients_total{{outcome=\"{outcome}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        counter(
-            &mut out,
-            "relay_queue_depth",
-            "Messages in the outbound queue.",
-            "gauge",
-            self.queue_depth.load(Ordering::Relaxed).to_string(),
-        );
-        out.push_str("# HELP relay_auth_total SMTP AUTH attempts by outcome.\n# TYPE relay_auth_total counter\n");
-        for (outcome, n) in self.auth.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "relay_auth_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        out.push_str("# HELP relay_outbound_attempts_total Remote delivery attempts per recipient by outcome and enhanced status code.\n# TYPE relay_outbound_attempts_total counter\n");
-        for ((outcome, status), n) in self.outbound.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "relay_outbound_attempts_total{{outcome=\"{outcome}\",status=\"{status}\"}} {n}"
-            );
-        }
-        let latency = self.latency.lock().expect("metrics lock");
-        out.push_str("# HELP relay_delivery_seconds Time from end of DATA to every copy fsynced in new/.\n# TYPE relay_delivery_seconds histogram\n");
-        for (bound, n) in LATENCY_BUCKETS.iter().zip(latency.0) {
-            let _ = writeln!(out, "relay_delivery_seconds_bucket{{le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "relay_delivery_seconds_bucket{{le=\"+Inf\"}} {}",
-            latency.1
-        );
-        let _ = writeln!(out, "relay_delivery_seconds_sum {}", latency.2);
-        let _ = writeln!(out, "relay_delivery_seconds_count {}", latency.1);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
@@ -212,12 +237,28 @@ mod tests {
         metrics.recipient("rejected", "5.7.1");
         metrics.recipient("rejected", "5.7.1");
         metrics.recipient("accepted", "2.1.5");
+        metrics.outbound("deferred", "4.7.1\r\ninjected");
         metrics.delivery_latency(0.003);
-        metrics.replica_synced_at.store(100, Ordering::Relaxed);
+        metrics.replica_synced_at.set(100);
+        metrics.queue(3, Some(40), 130);
         let text = metrics.render(130);
-        assert!(text.contains("relay_recipients_total{outcome=\"rejected\",reason=\"5.7.1\"} 2"));
-        assert!(text.contains("relay_delivery_seconds_bucket{le=\"0.0025\"} 0"));
-        assert!(text.contains("relay_delivery_seconds_bucket{le=\"0.005\"} 1"));
-        assert!(text.contains("relay_replica_age_seconds 30"));
+        assert!(
+            text.contains("relay_recipients_total{outcome=\"rejected\",reason=\"5.7.1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("relay_delivery_seconds_bucket{le=\"0.0025\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("relay_delivery_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("relay_replica_age_seconds 30"), "{text}");
+        assert!(text.contains("relay_queue_oldest_age_seconds 90"), "{text}");
+        assert!(
+            text.contains("relay_outbound_attempts_total{outcome=\"deferred\",status=\"other\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -454,7 +454,9 @@ pub fn spawn(relay: Arc<Relay>) {
                     drop(permit);
                 });
             }
-            relay.metrics.queue_depth(relay.queue.depth());
+            relay
+                .metrics
+                .queue(relay.queue.depth(), relay.queue.oldest(), clock::now_secs());
             let wait = relay
                 .queue
                 .next_due()

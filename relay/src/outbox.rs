@@ -159,6 +159,21 @@ async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> 
         clock::rfc5322(now),
     );
     let mut content = received.into_bytes();
+    match relay.signer.sign_platform(message.message.as_bytes()) {
+        Ok(Some(signature)) => {
+            relay.metrics.dkim("signed");
+            content.extend_from_slice(signature.as_bytes());
+        }
+        Ok(None) => {}
+        Err(error) => {
+            relay.metrics.dkim("failed");
+            warn!(outbox_id = %message.id, error = format!("{error:#}"), "platform DKIM signing failed");
+            return Delivery::Deferred {
+                retry_after_secs: DEFERRED_RETRY_SECS,
+                detail: Some("signing failed".into()),
+            };
+        }
+    }
     content.extend_from_slice(message.message.as_bytes());
     let entry = crate::queue::Entry {
         id: id.clone(),

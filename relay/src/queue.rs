@@ -149,6 +149,8 @@ pub struct Queue {
     schedule: Mutex<BTreeSet<(i64, String)>>,
     /// Entries an attempt holds now (never two attempts of one message at once).
     busy: Mutex<HashSet<String>>,
+    /// When each entry was queued (for the oldest entry's age).
+    queued_at: Mutex<std::collections::HashMap<String, i64>>,
     /// Entries deleted while an attempt held them: that attempt must not write them back.
     deleted: Mutex<HashSet<String>>,
     wake: tokio::sync::Notify,
@@ -176,6 +178,7 @@ impl Queue {
         fs::create_dir_all(&entry)?;
         let mut schedule = BTreeSet::new();
         let mut live = HashSet::new();
+        let mut queued_at = std::collections::HashMap::new();
         for item in fs::read_dir(&entry)? {
             let path = item?.path();
             if path.extension().is_some_and(|e| e == "tmp") {
@@ -190,6 +193,7 @@ impl Queue {
                     if let Some(at) = e.next_attempt_at() {
                         schedule.insert((at, e.id.clone()));
                     }
+                    queued_at.insert(e.id.clone(), e.queued_at);
                     live.insert(e.id);
                 }
                 None => {
@@ -208,6 +212,7 @@ impl Queue {
             dir: dir.to_path_buf(),
             schedule: Mutex::new(schedule),
             busy: Mutex::new(HashSet::new()),
+            queued_at: Mutex::new(queued_at),
             deleted: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
         })
@@ -227,6 +232,10 @@ impl Queue {
         write_synced(&self.message_path(&entry.id), message)?;
         sync_dir(&self.dir.join("msg"))?;
         self.save(entry)?;
+        self.queued_at
+            .lock()
+            .expect("queued lock")
+            .insert(entry.id.clone(), entry.queued_at);
         if let Some(at) = entry.next_attempt_at() {
             self.schedule
                 .lock()
@@ -275,6 +284,7 @@ impl Queue {
             .lock()
             .expect("schedule lock")
             .retain(|(_, e)| e != id);
+        self.queued_at.lock().expect("queued lock").remove(id);
         match fs::remove_file(self.entry_path(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -348,6 +358,16 @@ impl Queue {
     pub fn depth(&self) -> usize {
         self.schedule.lock().expect("schedule lock").len()
             + self.busy.lock().expect("busy lock").len()
+    }
+
+    /// When the oldest queued message was queued.
+    pub fn oldest(&self) -> Option<i64> {
+        self.queued_at
+            .lock()
+            .expect("queued lock")
+            .values()
+            .min()
+            .copied()
     }
 
     /// Every entry id, in schedule order (for `queue list`).

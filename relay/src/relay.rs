@@ -11,7 +11,6 @@ use crate::queue::Queue;
 use crate::state::UsageItem;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use tenantry_core::mail::submission::Sent;
 use tenantry_core::mail::{Directory, RecipientPolicy, StorageUsage};
@@ -72,6 +71,8 @@ pub struct Relay {
     pub outbound_tls: tokio_rustls::TlsConnector,
     /// SMTP AUTH: throttling, verified credentials, last uses.
     pub authenticator: Authenticator,
+    /// DKIM signing.
+    pub signer: crate::dkim::Signer,
     sent: Mutex<HashMap<String, SentCounter>>,
     directory: RwLock<Arc<Directory>>,
     storage: Mutex<Storage>,
@@ -133,10 +134,7 @@ impl Drop for ConnectionSlot {
                 per_ip.remove(&self.ip);
             }
         }
-        self.relay
-            .metrics
-            .connections_active
-            .fetch_sub(1, Ordering::Relaxed);
+        self.relay.metrics.connections_active.dec();
     }
 }
 
@@ -164,13 +162,15 @@ impl Relay {
             config.outbound.transport.clone(),
             config.outbound.mx_port,
         )?;
+        let signer = crate::dkim::Signer::new(
+            config.seal_key.as_deref(),
+            config.outbound.platform_dkim.as_ref(),
+        )?;
         let metrics = Metrics::default();
         metrics
             .replica_version
-            .store(directory.version(), Ordering::Relaxed);
-        metrics
-            .replica_synced_at
-            .store(synced_at.unwrap_or(0), Ordering::Relaxed);
+            .set(i64::try_from(directory.version()).unwrap_or(i64::MAX));
+        metrics.replica_synced_at.set(synced_at.unwrap_or(0));
         let budget_units =
             usize::try_from(config.limits.max_inflight_data_bytes / DATA_BUDGET_UNIT)
                 .unwrap_or(Semaphore::MAX_PERMITS)
@@ -187,6 +187,7 @@ impl Relay {
             router,
             outbound_tls: crate::outbound::tls_connector(),
             authenticator: Authenticator::default(),
+            signer,
             sent: Mutex::new(HashMap::new()),
             directory: RwLock::new(Arc::new(directory)),
             storage: Mutex::new(storage),
@@ -204,9 +205,7 @@ impl Relay {
             return None;
         }
         *count += 1;
-        self.metrics
-            .connections_active
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics.connections_active.inc();
         Some(ConnectionSlot {
             relay: self.clone(),
             ip,
@@ -223,23 +222,19 @@ impl Relay {
     pub fn set_directory(&self, directory: Directory, synced_at: i64) {
         self.metrics
             .replica_version
-            .store(directory.version(), Ordering::Relaxed);
-        self.metrics
-            .replica_synced_at
-            .store(synced_at, Ordering::Relaxed);
+            .set(i64::try_from(directory.version()).unwrap_or(i64::MAX));
+        self.metrics.replica_synced_at.set(synced_at);
         *self.directory.write().expect("directory lock") = Arc::new(directory);
     }
 
     /// Records a sync that brought nothing new: the replica is fresh again.
     pub fn mark_synced(&self, synced_at: i64) {
-        self.metrics
-            .replica_synced_at
-            .store(synced_at, Ordering::Relaxed);
+        self.metrics.replica_synced_at.set(synced_at);
     }
 
     /// Seconds since the last successful sync, `None` if never.
     pub fn replica_age(&self, now: i64) -> Option<u64> {
-        match self.metrics.replica_synced_at.load(Ordering::Relaxed) {
+        match self.metrics.replica_synced_at.get() {
             0 => None,
             at => Some(u64::try_from(now - at).unwrap_or(0)),
         }
@@ -258,12 +253,8 @@ impl Relay {
         let entry = usage.entry((domain, clock::utc_day(now))).or_default();
         entry.0 += 1;
         entry.1 += i64::try_from(bytes).unwrap_or(i64::MAX);
-        self.metrics
-            .messages_delivered_total
-            .fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .bytes_delivered_total
-            .fetch_add(bytes, Ordering::Relaxed);
+        self.metrics.messages_delivered_total.inc();
+        self.metrics.bytes_delivered_total.inc_by(bytes);
     }
 
     /// What a tenant has sent this UTC day and minute (counted by this relay since it

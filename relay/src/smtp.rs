@@ -119,10 +119,7 @@ impl Policy for RelayPolicy {
     fn reserve(&mut self, bytes: u64) -> bool {
         let ok = self.reservation.cover(&self.relay, bytes);
         if !ok {
-            self.relay
-                .metrics
-                .data_budget_refusals_total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.relay.metrics.data_budget_refusals_total.inc();
             warn!(peer = %self.peer, "in-flight DATA budget exhausted; message deferred");
         }
         ok
@@ -233,6 +230,34 @@ async fn deliver(
             return (reply.code, reply.enhanced, reply.text.to_string());
         }
     }
+    // Remote copies carry the signature of the `From:` domain's active key.
+    let signature = if remote.is_empty() {
+        None
+    } else {
+        let domain = header_from_domain(&t.message).unwrap_or_else(|| {
+            t.from
+                .rsplit_once('@')
+                .map_or("", |(_, d)| d)
+                .to_ascii_lowercase()
+        });
+        match relay.signer.sign_tenant(&directory, &domain, &t.message) {
+            Ok(signature) => {
+                if signature.is_some() {
+                    relay.metrics.dkim("signed");
+                }
+                signature
+            }
+            Err(error) => {
+                relay.metrics.dkim("failed");
+                warn!(peer = %peer, %id, %domain, error = format!("{error:#}"), "DKIM signing failed; message deferred");
+                return (
+                    451,
+                    "4.7.5",
+                    "Cannot sign the message now, try again later".into(),
+                );
+            }
+        }
+    };
     let writer = relay.clone();
     let local_targets = mailboxes.clone();
     let message = t.message;
@@ -266,8 +291,11 @@ async fn deliver(
                 .map(|_| ())
         })?;
         if let Some(entry) = &entry {
-            let mut queued = Vec::with_capacity(received.len() + message.len());
+            let mut queued = Vec::with_capacity(received.len() + message.len() + 1024);
             queued.extend_from_slice(received.as_bytes());
+            if let Some(signature) = &signature {
+                queued.extend_from_slice(signature.as_bytes());
+            }
             queued.extend_from_slice(&message);
             writer.queue.enqueue(entry, &queued)?;
         }
@@ -305,6 +333,13 @@ async fn deliver(
             )
         }
     }
+}
+
+/// The domain of the first `From:` address, lowercase.
+fn header_from_domain(message: &[u8]) -> Option<String> {
+    let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
+    let address = parsed.from()?.first()?.address()?;
+    Some(address.rsplit_once('@')?.1.to_ascii_lowercase())
 }
 
 async fn write_output(stream: &mut Box<dyn Io>, session: &mut Session) -> io::Result<()> {

@@ -269,6 +269,7 @@ impl State {
                 "mailbox" => snapshot.mailboxes.push(serde_json::from_str(body)?),
                 "alias" => snapshot.aliases.push(serde_json::from_str(body)?),
                 "credential" => snapshot.credentials.push(serde_json::from_str(body)?),
+                "dkim" => snapshot.dkim.push(serde_json::from_str(body)?),
                 other => anyhow::bail!("unknown directory row kind {other:?}"),
             }
         }
@@ -304,6 +305,10 @@ impl State {
         }
         for c in &delta.credentials {
             row("credential", &c.id, c.deleted, serde_json::to_string(c)?);
+        }
+        for k in &delta.dkim {
+            // Sealed for the relay: the replica never holds a key in the clear.
+            row("dkim", &k.id, k.deleted, serde_json::to_string(k)?);
         }
         let version = i64::try_from(delta.version).context("directory version overflows")?;
         statements.push(set_meta("directory_version", version));

@@ -25,6 +25,8 @@ SEAL_MASTER_KEY = "22" * 32
 SEAL_KEY_ID = "k2"
 SEAL_RETIRED_KEYS = {"k1": "11" * 32}
 INTERNAL_SECRET = "test-internal-secret-0123456789"
+# What the gateway seals DKIM keys for relays with (the relays' `seal_key`).
+RELAY_SEAL_KEY = "33" * 32
 STRIPE_SECRETS = ["whsec_test_current_0123456789", "whsec_test_rotating_out_0123456789"]
 STRIPE_PRICE_PLANS = {"price_starter": "starter", "price_pro": "professional", "price_enterprise": "enterprise"}
 CRM_TIMEOUT_MS = 1500
@@ -35,7 +37,7 @@ SECRETS = {
     "STRIPE_WEBHOOK_SECRETS": ",".join(STRIPE_SECRETS), "STRIPE_PRICE_PLANS": json.dumps(STRIPE_PRICE_PLANS),
     "STRIPE_SUSPEND_UNPAID": "true", "CRM_TIMEOUT_MS": str(CRM_TIMEOUT_MS),
     "CRM_MAX_RESPONSE_BYTES": str(CRM_MAX_RESPONSE_BYTES), "USAGE_FLUSH_SECS": "1",
-    "SIGNUP_MODE": "open", "CONSOLE_URL": "https://console.tenantry.test", "MAIL_FROM": "no-reply@tenantry.test",
+    "RELAY_SEAL_KEY": RELAY_SEAL_KEY, "SIGNUP_MODE": "open", "CONSOLE_URL": "https://console.tenantry.test", "MAIL_FROM": "no-reply@tenantry.test",
 }
 
 

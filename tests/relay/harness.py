@@ -41,8 +41,8 @@ def make_certificates(directory, names):
 
 class RelayProcess:
     def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, state_db=None,
-                 state_db_auth_token=None, **overrides):
-        self.api_key, self.state_db_auth_token = api_key, state_db_auth_token
+                 state_db_auth_token=None, seal_key=None, **overrides):
+        self.api_key, self.state_db_auth_token, self.seal_key = api_key, state_db_auth_token, seal_key
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.mail_root = self.workdir / "mail"
@@ -77,11 +77,15 @@ class RelayProcess:
             transport = outbound.pop("transport", {})
             retry = outbound.pop("retry", {})
             lines.append("[outbound]")
+            platform_dkim = outbound.pop("platform_dkim", None)
             lines += [f"{k} = {v!r}".replace("'", '"') for k, v in outbound.items()]
             lines.append("[outbound.transport]")
             lines += [f'"{d}" = "{t}"' for d, t in transport.items()]
             lines.append("[outbound.retry]")
             lines += [f"{k} = {v}" for k, v in retry.items()]
+            if platform_dkim:
+                lines.append("[outbound.platform_dkim]")
+                lines += [f'{k} = "{v}"' for k, v in platform_dkim.items()]
         lines.append("[limits]")
         lines += [f"{k} = {v}" for k, v in limits.items()]
         self.config = self.workdir / "relay.toml"
@@ -93,6 +97,8 @@ class RelayProcess:
         env = {**os.environ, "TENANTRY_RELAY_RELAY_API_KEY": self.api_key, "RUST_LOG": "info"}
         if self.state_db_auth_token:
             env["TENANTRY_RELAY_STATE_DB_AUTH_TOKEN"] = self.state_db_auth_token
+        if self.seal_key:
+            env["TENANTRY_RELAY_SEAL_KEY"] = self.seal_key
         return env
 
     def start(self, wait_for_sync=True):

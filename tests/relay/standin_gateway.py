@@ -18,6 +18,7 @@ class StandinGateway:
         self.version = 0
         self.rows = {"domains": {}, "mailboxes": {}, "aliases": {}, "credentials": {}}
         self.passwords_used = {}
+        self.outbox, self.outbox_acks = [], []
         self.batches = {}
         self.usage = {}
         self.down = False
@@ -57,7 +58,9 @@ class StandinGateway:
                 if url.path == "/v1/relay/outbox":
                     # The platform's outbox as the real gateway answers it when empty.
                     if self.authorized():
-                        self.reply(200, {"claim_id": "clm_" + "0" * 24, "lease_seconds": 300, "messages": []})
+                        with gateway.lock:
+                            claimed, gateway.outbox = gateway.outbox, []
+                        self.reply(200, {"claim_id": "clm_" + "0" * 24, "lease_seconds": 300, "messages": claimed})
                     return
                 if url.path != "/v1/relay/directory":
                     return self.problem(404, "not_found")
@@ -70,6 +73,11 @@ class StandinGateway:
                 self.reply(200, gateway.delta(since))
 
             def do_POST(self):
+                if urlparse(self.path).path == "/v1/relay/outbox/ack" and self.authorized():
+                    body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                    with gateway.lock:
+                        gateway.outbox_acks.extend(body["results"])
+                    return self.reply(200, {"acknowledged": len(body["results"])})
                 if urlparse(self.path).path != "/v1/relay/usage":
                     return self.problem(404, "not_found")
                 if not self.authorized():

@@ -2,6 +2,7 @@
 sending limits, and the outbound queue to scripted remote MX hosts: real TCP, Python's
 smtplib, the real relay binary."""
 import base64
+import pathlib
 import smtplib
 import ssl
 import tempfile
@@ -336,6 +337,51 @@ class QueueTest(unittest.TestCase):
         finally:
             relay.stop()
             remote.stop()
+
+
+class PlatformMailTest(unittest.TestCase):
+    def test_the_outbox_goes_out_through_the_queue_signed_with_the_platform_key(self):
+        """A platform notice for a remote address is queued, signed with the platform's
+        Ed25519 key, delivered to the remote MX, and verified there by dkimpy (an
+        implementation independent of mail-auth) against the key's TXT record."""
+        import dkim
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        gateway = StandinGateway(API_KEY)
+        gateway.put_domain("t_paris", PARIS)
+        remote = RemoteMx()
+        workdir = pathlib.Path(tempfile.mkdtemp(prefix="relay-platform-"))
+        key = Ed25519PrivateKey.generate()
+        key_file = workdir / "platform-dkim.pem"
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        txt = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(public)
+        relay = RelayProcess(gateway.url, workdir=workdir / "relay", outbound={
+            "transport": {"remote.test": f"127.0.0.1:{remote.port}"},
+            "platform_dkim": {"domain": "tenantry.test", "selector": "platform", "private_key_file": str(key_file)},
+        }).start()
+        try:
+            notice = (b"From: Tenantry <no-reply@tenantry.test>\r\nTo: <new.user@remote.test>\r\n"
+                      b"Subject: You are invited\r\nDate: Tue, 24 Nov 2026 05:00:00 +0000\r\n"
+                      b"Message-ID: <n1@tenantry.test>\r\n\r\nFollow the link.\r\n")
+            with gateway.lock:
+                gateway.outbox.append({"id": "obx_1", "recipient": "new.user@remote.test",
+                                       "message": notice.decode()})
+            got = wait_for(lambda: remote.received_by("new.user@remote.test"), what="the notice delivered")
+            mail_from, _, data = got[0]
+            self.assertEqual(mail_from, "", "notices go out with the null sender")
+            self.assertEqual(gateway.outbox_acks, [{"id": "obx_1", "outcome": "delivered"}],
+                             "acknowledged once the queue holds it")
+            dns = lambda name, timeout=5: txt if name == b"platform._domainkey.tenantry.test." else None
+            self.assertTrue(dkim.verify(data, dnsfunc=dns), data[:600])
+            self.assertFalse(dkim.verify(data.replace(b"Follow the link.", b"Follow my link."), dnsfunc=dns),
+                             "a changed body fails verification: the check can fail")
+            self.assertIn('relay_dkim_signatures_total{outcome="signed"} 1', relay.metrics())
+        finally:
+            relay.stop()
+            remote.stop()
+            gateway.stop()
 
 
 if __name__ == "__main__":

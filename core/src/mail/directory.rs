@@ -6,6 +6,7 @@
 //! (`deleted: true`). A full snapshot (`since=0`) replaces the replica. A replica never
 //! moves backwards: a delta older than what it holds is refused.
 
+use super::dkim::{DkimEntry, DkimState};
 use crate::limits::Limit;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -160,6 +161,9 @@ pub struct DirectoryDelta {
     /// Changed app passwords.
     #[serde(default)]
     pub credentials: Vec<CredentialEntry>,
+    /// Changed DKIM keys.
+    #[serde(default)]
+    pub dkim: Vec<DkimEntry>,
 }
 
 impl DirectoryDelta {
@@ -173,6 +177,7 @@ impl DirectoryDelta {
         self.mailboxes.extend(page.mailboxes);
         self.aliases.extend(page.aliases);
         self.credentials.extend(page.credentials);
+        self.dkim.extend(page.dkim);
         Ok(())
     }
 }
@@ -220,6 +225,7 @@ pub struct Directory {
     mailboxes: BTreeMap<String, MailboxEntry>,
     aliases: BTreeMap<String, AliasEntry>,
     credentials: BTreeMap<String, CredentialEntry>,
+    dkim: BTreeMap<String, DkimEntry>,
 }
 
 fn merge<T>(
@@ -260,6 +266,7 @@ impl Directory {
             .chain(delta.mailboxes.iter().map(|m| m.version))
             .chain(delta.aliases.iter().map(|a| a.version))
             .chain(delta.credentials.iter().map(|c| c.version))
+            .chain(delta.dkim.iter().map(|k| k.version))
             .max()
             .unwrap_or(0);
         if newest_row > delta.version {
@@ -301,6 +308,13 @@ impl Directory {
             delta.credentials,
             |c| &c.id,
             |c| c.deleted,
+            &mut summary,
+        );
+        merge(
+            &mut self.dkim,
+            delta.dkim,
+            |k| &k.id,
+            |k| k.deleted || k.state == DkimState::Retired,
             &mut summary,
         );
         self.version = delta.version;
@@ -347,6 +361,19 @@ impl Directory {
             .filter(move |c| c.mailbox == mailbox)
     }
 
+    /// The key that signs mail from `domain`: its active key, of the domain's own tenant.
+    pub fn dkim_signing_key(&self, domain: &str) -> Option<&DkimEntry> {
+        let owner = &self.domains.get(domain)?.tenant_id;
+        self.dkim
+            .values()
+            .find(|k| k.domain == domain && k.state == DkimState::Active && &k.tenant_id == owner)
+    }
+
+    /// Every DKIM key.
+    pub fn dkim_keys(&self) -> impl Iterator<Item = &DkimEntry> {
+        self.dkim.values()
+    }
+
     /// Every app password.
     pub fn credentials(&self) -> impl Iterator<Item = &CredentialEntry> {
         self.credentials.values()
@@ -361,6 +388,7 @@ impl Directory {
             mailboxes: self.mailboxes.values().cloned().collect(),
             aliases: self.aliases.values().cloned().collect(),
             credentials: self.credentials.values().cloned().collect(),
+            dkim: self.dkim.values().cloned().collect(),
         }
     }
 }
@@ -408,6 +436,7 @@ pub(crate) mod tests {
                 mailboxes: alloc::vec![mailbox("x@a.example", 2), mailbox("y@a.example", 3)],
                 aliases: alloc::vec![],
                 credentials: alloc::vec![],
+                dkim: alloc::vec![],
             })
             .unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@
 mod address;
 mod data;
 mod directory;
+pub mod dkim;
 mod dsn;
 mod policy;
 mod retry;

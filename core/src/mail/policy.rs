@@ -304,6 +304,7 @@ mod tests {
                 },
             ],
             credentials: alloc::vec![],
+            dkim: alloc::vec![],
         })
         .unwrap();
         dir

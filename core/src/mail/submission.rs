@@ -290,6 +290,7 @@ mod tests {
                 credential("ap_2", "off@paris.test", "t_paris"),
                 credential("ap_3", "eve@lyon.test", "t_lyon"),
             ],
+            dkim: vec![],
         })
         .unwrap();
         d

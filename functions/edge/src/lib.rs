@@ -17,6 +17,7 @@ pub mod routes;
 pub mod tenant_ctx;
 pub mod tenant_state;
 pub mod users;
+pub mod webcrypto;
 
 use tenantry_core::{ErrorCode, Problem};
 

@@ -3,6 +3,7 @@
 //! (WebAssembly). The core parses and writes the strings, compares digests and says
 //! when a hash is weaker than the policy and must be redone.
 
+use crate::webcrypto::{js_error, subtle};
 use crate::{Outcome, internal, random_bytes};
 use tenantry_core::auth::password::{PasswordScheme, StoredHash, UnsupportedHash};
 use wasm_bindgen::{JsCast, JsValue};
@@ -15,15 +16,8 @@ const DIGEST_LEN: usize = 32;
 /// known one does); it never matches anything, as no digest is compared.
 const DECOY_SALT: [u8; 16] = *b"tenantry-decoy-s";
 
-fn js_error(error: JsValue) -> tenantry_core::Problem {
-    internal(format!("WebCrypto: {error:?}"))
-}
-
 async fn pbkdf2(password: &[u8], salt: &[u8], iterations: u32, len: usize) -> Outcome<Vec<u8>> {
-    let crypto: web_sys::Crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
-        .map_err(js_error)?
-        .unchecked_into();
-    let subtle = crypto.subtle();
+    let subtle = subtle()?;
     let usages = js_sys::Array::of1(&"deriveBits".into());
     let key = JsFuture::from(
         subtle

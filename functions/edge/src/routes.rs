@@ -126,6 +126,8 @@ pub enum Route {
     ListAppPasswords,
     CreateAppPassword,
     RevokeAppPassword,
+    ListDkimKeys,
+    CreateDkimKey,
     MailDomainUsage,
     RelayDirectory,
     RelayUsage,
@@ -229,6 +231,8 @@ static TABLE: &[Entry] = &[
     entry(Get, "/v1/mail/domains/{}/mailboxes", ListMailboxes),
     entry(Post, "/v1/mail/domains/{}/mailboxes", CreateMailbox),
     entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
+    entry(Get, "/v1/mail/domains/{}/dkim", ListDkimKeys),
+    entry(Post, "/v1/mail/domains/{}/dkim", CreateDkimKey),
     entry(
         Get,
         "/v1/mail/domains/{}/mailboxes/{}/passwords",
@@ -363,7 +367,7 @@ impl Route {
                 _,
                 ListMailDomains | CreateMailDomain | UpdateMailDomain | ListMailboxes
                 | CreateMailbox | DeleteMailbox | MailDomainUsage | ListAppPasswords
-                | CreateAppPassword | RevokeAppPassword,
+                | CreateAppPassword | RevokeAppPassword | ListDkimKeys | CreateDkimKey,
             ) => Service::Mail,
             _ => Service::Records,
         }

@@ -98,6 +98,8 @@ pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome
         }
         Route::CreateMailbox => create_mailbox(&mut req, t, m.param(0)).await,
         Route::DeleteMailbox => delete_mailbox(t, m.param(0), m.param(1)).await,
+        Route::ListDkimKeys => crate::dkim::list(t, m.param(0)).await,
+        Route::CreateDkimKey => crate::dkim::create(&mut req, t, m.param(0)).await,
         Route::ListAppPasswords => crate::passwords::list(t, m.param(0), m.param(1)).await,
         Route::CreateAppPassword => {
             crate::passwords::create(&mut req, t, m.param(0), m.param(1)).await

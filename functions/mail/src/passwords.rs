@@ -92,7 +92,7 @@ pub async fn create(
     let hash = password::hash_new(APP_PASSWORD_HASH, &secret).await?;
     let id = new_id("ap");
     let insert = t.db.statement(
-        &format!("INSERT INTO mail_app_passwords (id, tenant_id, mailbox, label, hash, created_at, version) VALUES (?2, ?1, ?3, ?4, ?5, ?6, {CURRENT_VERSION})"),
+        &format!("INSERT INTO mail_app_passwords (tenant_id, id, mailbox, label, hash, created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, {CURRENT_VERSION})"),
         &[text(&id), text(&mailbox), text(&body.label), text(&hash), int(t.ctx.now)],
     )?;
     let after = json!({"id": id, "mailbox": mailbox, "label": body.label});

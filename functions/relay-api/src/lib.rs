@@ -11,11 +11,13 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use tenantry_core::auth::RelayScope;
 use tenantry_core::limits::{Limit, Limits, Plan, parse_overrides};
+use tenantry_core::mail::dkim::{self, DkimAlgorithm, DkimEntry, DkimState, RELAY_SEAL_KEY_ID};
 use tenantry_core::mail::{
     AliasEntry, CredentialEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry,
     MailboxKind, MailboxStatus, SendingLimits,
 };
 use tenantry_core::page::{PageError, PageRequest, encode_cursor};
+use tenantry_core::seal::{Keyring, MasterKey};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
@@ -36,6 +38,7 @@ fn scope_filter(scope: &RelayScope, n: usize) -> Outcome<(String, Option<wasm_bi
 
 /// A relay key's request, as the gateway vouched for it.
 pub struct Ctx {
+    pub env: Env,
     pub db: D1Database,
     pub request_id: String,
     pub now: i64,
@@ -64,6 +67,7 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         now: now_secs(),
         subject,
         scope,
+        env,
     };
     match matched.route {
         Route::RelayDirectory => directory(&req, &ctx, &ctx.scope).await,
@@ -109,6 +113,80 @@ struct AliasRow {
     targets: String,
     version: f64,
     deleted: f64,
+}
+
+#[derive(Deserialize)]
+struct DkimRow {
+    tenant_id: String,
+    id: String,
+    domain: String,
+    selector: String,
+    algorithm: DkimAlgorithm,
+    state: DkimState,
+    private_key: String,
+    version: f64,
+    deleted: f64,
+}
+
+/// The keyring relays open DKIM keys with (`RELAY_SEAL_KEY`, 64 hex characters).
+fn relay_keyring(env: &Env) -> Outcome<Keyring> {
+    let hex = env
+        .secret("RELAY_SEAL_KEY")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("RELAY_SEAL_KEY").map(|v| v.to_string()))
+        .map_err(|_| {
+            Problem::new(
+                ErrorCode::Misconfigured,
+                "RELAY_SEAL_KEY is not set: DKIM keys cannot be sent to relays",
+            )
+        })?;
+    let key = MasterKey::from_hex(RELAY_SEAL_KEY_ID, &hex).map_err(|_| {
+        Problem::new(
+            ErrorCode::Misconfigured,
+            "RELAY_SEAL_KEY must be 64 hex characters",
+        )
+    })?;
+    Ok(Keyring::new(key, Vec::new()))
+}
+
+/// DKIM rows as relays receive them: the private key opened with the tenant's key and
+/// sealed again with the relays' key, never in the clear on the wire or in a replica. A
+/// key that cannot be opened fails the listing (closed, never an empty key).
+fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Outcome<Vec<DkimEntry>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (tenant_keys, relay_keys) = (tenantry_edge::config::keyring(env)?, relay_keyring(env)?);
+    rows.into_iter()
+        .map(|k| {
+            let live = k.deleted == 0.0 && k.state != DkimState::Retired;
+            let sealed_key = if live {
+                let field = dkim::sealed_field(&k.id);
+                let private = tenant_keys
+                    .open(&k.tenant_id, &field, &k.private_key)
+                    .map_err(|e| internal(format!("DKIM key {} cannot be opened: {e}", k.id)))?;
+                relay_keys.seal(
+                    &k.tenant_id,
+                    &field,
+                    &private,
+                    tenantry_edge::random_bytes(),
+                )
+            } else {
+                String::new()
+            };
+            Ok(DkimEntry {
+                tenant_id: k.tenant_id,
+                id: k.id,
+                domain: k.domain,
+                selector: k.selector,
+                algorithm: k.algorithm,
+                state: k.state,
+                sealed_key,
+                version: k.version as u64,
+                deleted: !live,
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -186,14 +264,16 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     let platform = PlatformDb(&ctx.db);
     let cursor = tenantry_edge::http::query_param(&url, "cursor");
     // The cursor: [the version the listing stops at, and the last domain, mailbox,
-    // alias and app password key sent]. Every page of one listing reads up to the same version, so a row
+    // alias, app password and DKIM key sent]. Every page of one listing reads up to the same version, so a row
     // changed meanwhile is left to the next delta, never sent half-updated.
-    let page = PageRequest::parse(None, cursor.as_deref(), 5)?;
+    let page = PageRequest::parse(None, cursor.as_deref(), 6)?;
     let (upto, after) = match &page.after {
         Some(values) => {
             let key = |i: usize| values[i].as_str().map(str::to_owned);
-            match (values[0].as_u64(), key(1), key(2), key(3), key(4)) {
-                (Some(upto), Some(d), Some(m), Some(a), Some(c)) => (upto, [d, m, a, c]),
+            match (values[0].as_u64(), key(1), key(2), key(3), key(4), key(5)) {
+                (Some(upto), Some(d), Some(m), Some(a), Some(c), Some(k)) => {
+                    (upto, [d, m, a, c, k])
+                }
                 _ => return Err(PageError::Cursor.into()),
             }
         }
@@ -207,10 +287,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 .await?
                 .and_then(|v| v.v)
                 .unwrap_or(0.0) as u64;
-            (
-                version,
-                [String::new(), String::new(), String::new(), String::new()],
-            )
+            (version, core::array::from_fn(|_| String::new()))
         }
     };
     let version = upto;
@@ -231,12 +308,15 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         args
     };
     let limit = DIRECTORY_PAGE_ROWS + 1;
-    // Four reads; `version <= ?2` keeps them consistent with each other without a
+    // Five reads; `version <= ?2` keeps them consistent with each other without a
     // transaction.
     let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
     let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
     let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
     let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[3])).await?;
+    // A snapshot needs no retired key: relays only ever sign with live ones.
+    let dkim_filter = if full { " AND state != 'retired'" } else { "" };
+    let mut dkim_rows: Vec<DkimRow> = platform.all(&format!("SELECT tenant_id, id, domain, selector, algorithm, state, private_key, version, deleted FROM mail_dkim_keys WHERE {filter}{dkim_filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[4])).await?;
     // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
     let finished = || "\u{7f}".to_string();
     let mut more = false;
@@ -273,11 +353,16 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|c| c.id.clone()),
         ),
+        next_key(
+            dkim_rows.len(),
+            dkim_rows.get(DIRECTORY_PAGE_ROWS - 1).map(|k| k.id.clone()),
+        ),
     ];
     domains.truncate(DIRECTORY_PAGE_ROWS);
     mailboxes.truncate(DIRECTORY_PAGE_ROWS);
     aliases.truncate(DIRECTORY_PAGE_ROWS);
     credentials.truncate(DIRECTORY_PAGE_ROWS);
+    dkim_rows.truncate(DIRECTORY_PAGE_ROWS);
     let next_cursor = more.then(|| {
         encode_cursor(&[
             json!(upto),
@@ -285,6 +370,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             json!(keys[1]),
             json!(keys[2]),
             json!(keys[3]),
+            json!(keys[4]),
         ])
     });
     let sending = sending_limits(&platform, &domains).await?;
@@ -340,6 +426,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 deleted: c.deleted != 0.0,
             })
             .collect(),
+        dkim: dkim_entries(&ctx.env, dkim_rows)?,
     };
     let mut answer = serde_json::to_value(&delta).map_err(internal)?;
     answer["next_cursor"] = json!(next_cursor);
