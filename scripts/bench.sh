@@ -5,8 +5,12 @@
 #                            next to /healthz, a CRM GET proxied vs direct; the ten Workers' sizes
 #   scripts/bench.sh auth    password hashing (argon2id vs PBKDF2) under workerd, login, refresh and
 #                            GET /v1/tenant with a fresh session token, next to /healthz
-#   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 under smtp-source (needs root:
-#                            installs Debian's postfix and runs a bench-only instance on :2526)
+#   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 as an MX, in clear (smtp-source)
+#                            and with STARTTLS on every session (needs root: installs Debian's
+#                            postfix and runs a bench-only instance on :2526)
+#   scripts/bench.sh smtp-out  submission with STARTTLS and AUTH relayed to a loopback smtp-sink,
+#                            next to Postfix as a submission relay (Cyrus SASL); the relay's
+#                            memory with 100,000 deferred messages (needs root, like smtp)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
@@ -35,12 +39,22 @@ case "$mode" in
       echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix
     fi
-    say "cargo build --release -p tenantry-relay"
-    cargo build --release -p tenantry-relay --locked
+    say "cargo build --release -p tenantry-relay (and its smtp_load example)"
+    cargo build --release -p tenantry-relay --locked --examples --bins
     python3 scripts/bench/smtp.py
     ;;
+  smtp-out)
+    if ! command -v smtp-sink >/dev/null || ! command -v saslpasswd2 >/dev/null; then
+      say "apt-get install postfix sasl2-bin libsasl2-modules (the peer submission relay and the sink)"
+      echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix sasl2-bin libsasl2-modules
+    fi
+    say "cargo build --release -p tenantry-relay (and its smtp_load example)"
+    cargo build --release -p tenantry-relay --locked --examples --bins
+    python3 scripts/bench/smtp_out.py
+    ;;
   *)
-    echo "usage: scripts/bench.sh core|http|auth|smtp" >&2
+    echo "usage: scripts/bench.sh core|http|auth|smtp|smtp-out" >&2
     exit 2
     ;;
 esac

@@ -86,6 +86,8 @@ pub struct Outbound {
     pub mx_port: u16,
     /// Deliveries in progress at once.
     pub max_concurrent_deliveries: usize,
+    /// Connections to one destination domain at once.
+    pub max_connections_per_destination: usize,
     /// When deferred recipients are tried again and when they bounce.
     pub retry: RetrySchedule,
     /// The key the platform's own mail (the gateway's outbox) is signed with.
@@ -112,6 +114,7 @@ impl Default for Outbound {
             dns_servers: Vec::new(),
             mx_port: 25,
             max_concurrent_deliveries: 32,
+            max_connections_per_destination: 8,
             retry: RetrySchedule::default(),
             platform_dkim: None,
         }
@@ -280,9 +283,12 @@ impl Config {
             );
         }
         let o = &self.outbound;
-        if o.max_concurrent_deliveries == 0 || o.retry.first_retry_secs == 0 {
+        if o.max_concurrent_deliveries == 0
+            || o.max_connections_per_destination == 0
+            || o.retry.first_retry_secs == 0
+        {
             bail!(
-                "outbound.max_concurrent_deliveries and outbound.retry.first_retry_secs must be positive"
+                "outbound.max_concurrent_deliveries, max_connections_per_destination and retry.first_retry_secs must be positive"
             );
         }
         if o.retry.max_retry_secs < o.retry.first_retry_secs {

@@ -385,20 +385,28 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
             .iter()
             .map(|&i| entry.recipients[i].address.clone())
             .collect();
+        // At most a few connections to one destination at once, whatever the number of
+        // messages waiting for it (the remote's limits, and fairness between domains).
+        let _slot = relay.destination_slot(&domain).await;
         let attempts = match relay.router.route(&domain).await {
             Ok(route) => deliver_route(&relay, &route, &entry.from, &addresses, &message).await,
             Err(outcome) => vec![outcome; indices.len()],
         };
         let now = clock::now_secs();
+        let mut outcomes = Vec::with_capacity(indices.len());
         for (&i, a) in indices.iter().zip(attempts) {
             relay.metrics.outbound(outcome_label(a.outcome), &a.status);
-            info!(%id, recipient = %entry.recipients[i].address, outcome = outcome_label(a.outcome), reply = %a.reply, "outbound attempt");
+            outcomes.push((i, a.outcome, a.reply.clone()));
             entry.record(i, a, &relay.config.outbound.retry, now);
         }
         // Written at once: a recipient that got its 250 is never sent to again.
         let save = queue.clone();
         let saved = entry.clone();
         tokio::task::spawn_blocking(move || save.save(&saved)).await??;
+        // Logged once recorded: a "delivered" line means the queue will not send again.
+        for (i, outcome, reply) in outcomes {
+            info!(%id, recipient = %entry.recipients[i].address, outcome = outcome_label(outcome), %reply, "outbound attempt");
+        }
     }
     if entry.is_done() {
         let relay2 = relay.clone();

@@ -74,6 +74,7 @@ pub struct Relay {
     /// DKIM signing.
     pub signer: crate::dkim::Signer,
     sent: Mutex<HashMap<String, SentCounter>>,
+    destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
     directory: RwLock<Arc<Directory>>,
     storage: Mutex<Storage>,
     usage: Mutex<HashMap<(String, String), (i64, i64)>>,
@@ -189,6 +190,7 @@ impl Relay {
             authenticator: Authenticator::default(),
             signer,
             sent: Mutex::new(HashMap::new()),
+            destinations: Mutex::new(HashMap::new()),
             directory: RwLock::new(Arc::new(directory)),
             storage: Mutex::new(storage),
             usage: Mutex::new(HashMap::new()),
@@ -255,6 +257,26 @@ impl Relay {
         entry.1 += i64::try_from(bytes).unwrap_or(i64::MAX);
         self.metrics.messages_delivered_total.inc();
         self.metrics.bytes_delivered_total.inc_by(bytes);
+    }
+
+    /// A connection slot for a destination domain (`outbound.max_connections_per_destination`
+    /// at once); unused destinations are forgotten.
+    pub async fn destination_slot(&self, domain: &str) -> OwnedSemaphorePermit {
+        let semaphore = {
+            let mut destinations = self.destinations.lock().expect("destinations lock");
+            if destinations.len() > 10_000 {
+                destinations.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            destinations
+                .entry(domain.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(
+                        self.config.outbound.max_connections_per_destination,
+                    ))
+                })
+                .clone()
+        };
+        semaphore.acquire_owned().await.expect("never closed")
     }
 
     /// What a tenant has sent this UTC day and minute (counted by this relay since it

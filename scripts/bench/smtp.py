@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""SMTP benchmark: tenantry-relay next to Postfix 3.7 under the same smtp-source load.
+"""SMTP benchmark: tenantry-relay next to Postfix 3.7 under the same load.
 
 Both are a virtual-domain Maildir MX on loopback, both fsync every message before 250.
 The rate is messages delivered into new/ per second, from the start of the load until
-the last message is in new/. Then the relay's resident memory with 1,000 idle
-connections. Run it through `scripts/bench.sh smtp` (it installs Postfix and builds the
+the last message is in new/: first in clear under Postfix's smtp-source, then with
+STARTTLS on every session (real MX traffic is encrypted) under `smtp_load`, the relay
+crate's mail-send client. Then the relay's resident memory with 1,000 idle connections. Run it through `scripts/bench.sh smtp` (it installs Postfix and builds the
 relay); it needs root for Postfix and rewrites /etc/postfix for a bench-only instance.
 """
 import os
@@ -85,38 +86,48 @@ def wait_delivered(new_dir, expected, started, load, timeout=300):
     return elapsed
 
 
-def timed_round(port, new_dir):
+def smtp_load_tls(port, recipient):
+    return subprocess.Popen(
+        [str(ROOT / "target" / "release" / "examples" / "smtp_load"), "--port", str(port), "--sessions", str(SESSIONS),
+         "--messages", str(MESSAGES), "--size", str(SIZE), "--starttls", "--from", "load@bench.example", "--to", recipient],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def timed_round(port, new_dir, tls=False):
     """Messages per second from the start of the load until the last one is in new/.
     Mailboxes are not emptied between rounds: deleting thousands of files just before
     a round leaves the file system busy and skews whichever MX runs next."""
     before = count(new_dir)
     started = time.time()
-    load = smtp_source(port, MAILBOX)
+    load = (smtp_load_tls if tls else smtp_source)(port, MAILBOX)
     return MESSAGES / wait_delivered(new_dir, before + MESSAGES, started, load)
 
 
-def setup_postfix(mail_root):
+def certificate(directory):
+    """A self-signed certificate for both servers' STARTTLS."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=bench.tenantry.test", "-keyout", directory / "key.pem",
+                    "-out", directory / "cert.pem"], check=True, capture_output=True)
+    return directory / "cert.pem", directory / "key.pem"
+
+
+def run_postfix(settings, port=POSTFIX_PORT):
+    """A bench-only Postfix on 127.0.0.1:`port` with these main.cf settings (besides its
+    host name and loopback-only interfaces), started with an empty queue."""
     main_cf = pathlib.Path("/etc/postfix/main.cf")
     if main_cf.exists() and MARKER not in main_cf.read_text():
         sys.exit("/etc/postfix/main.cf belongs to another Postfix; refusing to replace it")
-    uid, gid = int(subprocess.check_output(["id", "-u", "postfix"])), int(subprocess.check_output(["id", "-g", "postfix"]))
-    pathlib.Path("/etc/postfix/vmailbox").write_text(f"{MAILBOX} {DOMAIN}/bench/\n")
     main_cf.write_text(f"""{MARKER}
 compatibility_level = 3.6
 myhostname = postfix.bench.test
 mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = {DOMAIN}
-virtual_mailbox_base = {mail_root}
-virtual_mailbox_maps = texthash:/etc/postfix/vmailbox
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
-virtual_minimum_uid = {min(uid, 100)}
 smtpd_client_connection_count_limit = 0
-""")
-    pathlib.Path("/etc/postfix/master.cf").write_text(MASTER_CF)
+{settings}""")
+    pathlib.Path("/etc/postfix/master.cf").write_text(
+        MASTER_CF.replace(f"127.0.0.1:{POSTFIX_PORT} inet", f"127.0.0.1:{port} inet"))
     subprocess.run(["postfix", "stop"], capture_output=True)
     subprocess.run(["postsuper", "-d", "ALL"], capture_output=True)
     subprocess.run(["postfix", "check"], check=True)
@@ -124,11 +135,27 @@ smtpd_client_connection_count_limit = 0
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", POSTFIX_PORT), timeout=1).close()
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.2)
     sys.exit("Postfix did not start")
+
+
+def setup_postfix(mail_root, cert, key):
+    uid, gid = int(subprocess.check_output(["id", "-u", "postfix"])), int(subprocess.check_output(["id", "-g", "postfix"]))
+    pathlib.Path("/etc/postfix/vmailbox").write_text(f"{MAILBOX} {DOMAIN}/bench/\n")
+    run_postfix(f"""mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = {DOMAIN}
+virtual_mailbox_base = {mail_root}
+virtual_mailbox_maps = texthash:/etc/postfix/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_minimum_uid = {min(uid, 100)}
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+""")
 
 
 def rss_kib(pid):
@@ -163,21 +190,28 @@ def main():
     os.environ["RELAY_TEST_BINARY"] = str(ROOT / "target" / "release" / "tenantry-relay")
     import harness
     harness.BINARY = pathlib.Path(os.environ["RELAY_TEST_BINARY"])
-    relay = RelayProcess(gateway.url, workdir=work / "relay",
+    cert, key = certificate(work / "certs" / "default")
+    relay = RelayProcess(gateway.url, workdir=work / "relay", cert_dir=work / "certs",
                          limits={"max_message_bytes": 10_000_000, "max_connections_per_ip": 2000,
                                  "max_connections": 2000, "max_recipients": 100})
     relay.start()
     postfix_root = work / "postfix-mail"
     postfix_root.mkdir()
     shutil.chown(postfix_root, "postfix", "postfix")
-    setup_postfix(postfix_root)
+    setup_postfix(postfix_root, cert, key)
     results = {"postfix": [], "tenantry-relay": []}
+    tls_results = {"postfix": [], "tenantry-relay": []}
     try:
         for round_number in range(1, ROUNDS + 1):
             results["postfix"].append(timed_round(POSTFIX_PORT, postfix_root / DOMAIN / "bench" / "new"))
             results["tenantry-relay"].append(timed_round(relay.port, relay.maildir(MAILBOX)))
             print(f"round {round_number}/{ROUNDS}: postfix {results['postfix'][-1]:.0f} msg/s, "
                   f"tenantry-relay {results['tenantry-relay'][-1]:.0f} msg/s", flush=True)
+        for round_number in range(1, ROUNDS + 1):
+            tls_results["postfix"].append(timed_round(POSTFIX_PORT, postfix_root / DOMAIN / "bench" / "new", tls=True))
+            tls_results["tenantry-relay"].append(timed_round(relay.port, relay.maildir(MAILBOX), tls=True))
+            print(f"STARTTLS round {round_number}/{ROUNDS}: postfix {tls_results['postfix'][-1]:.0f} msg/s, "
+                  f"tenantry-relay {tls_results['tenantry-relay'][-1]:.0f} msg/s", flush=True)
         before, during = idle_memory(relay)
     finally:
         subprocess.run(["postfix", "stop"], capture_output=True)
@@ -192,6 +226,12 @@ def main():
           f"{', '.join(f'{r:.0f}' for r in results['postfix'])} |")
     print(f"| tenantry-relay | {ours:.0f} | {', '.join(f'{r:.0f}' for r in results['tenantry-relay'])} |")
     print(f"ratio tenantry-relay / Postfix: {ours / postfix:.2f}x")
+    postfix_tls, ours_tls = statistics.median(tls_results["postfix"]), statistics.median(tls_results["tenantry-relay"])
+    print()
+    print(f"with STARTTLS on every session (smtp_load, mail-send client, TLS 1.3, P-256 certificate):")
+    print(f"| Postfix | {postfix_tls:.0f} | {', '.join(f'{r:.0f}' for r in tls_results['postfix'])} |")
+    print(f"| tenantry-relay | {ours_tls:.0f} | {', '.join(f'{r:.0f}' for r in tls_results['tenantry-relay'])} |")
+    print(f"ratio tenantry-relay / Postfix with STARTTLS: {ours_tls / postfix_tls:.2f}x")
     print(f"tenantry-relay RSS: {before / 1024:.1f} MiB idle, {during / 1024:.1f} MiB with 1,000 idle connections")
 
 

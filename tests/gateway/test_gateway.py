@@ -130,6 +130,15 @@ class ClientsTest(Base):
         self.assertEqual(self.req("DELETE", f"/v1/clients/{client_id}", token=self.key_a).status, 204)
         self.assertProblem(self.req("GET", f"/v1/clients/{client_id}", token=self.key_a), 404, "not_found")
 
+    def test_a_client_is_deleted_with_its_appointments(self):
+        client_id = self.req("POST", "/v1/clients", {"name": "Bea"}, token=self.key_a).json()["id"]
+        r = self.req("POST", "/v1/appointments", {"client_id": client_id, "starts_at": 1900000000, "ends_at": 1900003600},
+                     token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.req("DELETE", f"/v1/clients/{client_id}", token=self.key_a).status, 204)
+        left = self.req("GET", "/v1/appointments", token=self.key_a).json()["appointments"]
+        self.assertNotIn(client_id, [a["client_id"] for a in left])
+
     def test_bad_input_writes_nothing(self):
         before = self.req("GET", "/v1/clients", token=self.key_a).json()["clients"]
         for body in ({}, {"name": ""}, {"name": "x", "email": "not-an-address"}, {"name": "x", "unknown": 1}, {"name": 5}, {"name": "x", "phone": "call me"}):

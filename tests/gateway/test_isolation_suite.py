@@ -58,6 +58,9 @@ class IsolationSuite(unittest.TestCase):
         ok(req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": MARKER, "organization_type": "clinic",
                                             "max_mailboxes": 5, "max_storage_mb": 10}, token=key))
         ok(req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"alpha@{domain}", "kind": "personal"}, token=key))
+        app_password = req("POST", f"/v1/mail/domains/{domain}/mailboxes/alpha@{domain}/passwords", {"label": MARKER}, token=key)
+        ok(app_password)
+        ok(req("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": "ed25519"}, token=key))
         whatsapp = {"phone_number_id": "1234509876", "verify_token": "alpha-verify", "app_secret": "alpha-app-secret",
                     "access_token": "alpha-access"}
         ok(req("PUT", "/v1/integrations/whatsapp", whatsapp, token=key))
@@ -80,6 +83,7 @@ class IsolationSuite(unittest.TestCase):
             ("get", "/v1/conversations/{id}/messages"): {"id": conversation},
             ("delete", "/v1/invitations/{id}"): {"id": invitation.json()["id"]},
             ("post", "/v1/invitations/{id}/resend"): {"id": invitation.json()["id"]},
+            ("delete", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords/{id}"): {"id": app_password.json()["id"]},
         }
         cls.owner_b = cls.b["owner_api_key"]
         cls.jwt_b = mint_jwt({"sub": cls.b["owner"]["user_id"], "tenant_id": cls.id_b, "tenant_role": "owner",
@@ -102,6 +106,8 @@ class IsolationSuite(unittest.TestCase):
                                        "max_mailboxes": 1, "max_storage_mb": 1},
         ("patch", "/v1/mail/domains/{domain}"): {"status": "suspended"},
         ("post", "/v1/mail/domains/{domain}/mailboxes"): {"address": "bravo@iso-alpha.mail.example", "kind": "personal"},
+        ("post", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"): {"label": "bravo"},
+        ("post", "/v1/mail/domains/{domain}/dkim"): {"algorithm": "ed25519"},
         ("get", "/v1/crm/{path}"): None, ("post", "/v1/crm/{path}"): {"name": "B"}, ("put", "/v1/crm/{path}"): {"name": "B"},
         ("patch", "/v1/crm/{path}"): {"name": "B"}, ("delete", "/v1/crm/{path}"): None,
     }
@@ -122,6 +128,10 @@ class IsolationSuite(unittest.TestCase):
         ("get", "/v1/crm/{path}"), ("post", "/v1/crm/{path}"), ("put", "/v1/crm/{path}"), ("patch", "/v1/crm/{path}"),
         ("delete", "/v1/crm/{path}"), ("get", "/v1/invitations"), ("post", "/v1/invitations"),
         ("delete", "/v1/invitations/{id}"), ("post", "/v1/invitations/{id}/resend"),
+        ("get", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"),
+        ("post", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"),
+        ("delete", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords/{id}"),
+        ("get", "/v1/mail/domains/{domain}/dkim"), ("post", "/v1/mail/domains/{domain}/dkim"),
     }
 
     def snapshot(self):
@@ -131,7 +141,8 @@ class IsolationSuite(unittest.TestCase):
                   "settings": "key, value", "integrations": "kind, sealed, updated_at", "conversations": "id, contact_name",
                   "messages": "message_id, body", "mail_domains": "domain, status, version, deleted",
                   "mailboxes": "address, status, version, deleted", "audit_log": "id", "mail_usage": "domain, day, messages",
-                  "invitations": "id, email, role, token_hash, expires_at, revoked_at", "outbound_messages": "id, recipient"}
+                  "invitations": "id, email, role, token_hash, expires_at, revoked_at", "outbound_messages": "id, recipient",
+                  "mail_app_passwords": "id, label, hash, deleted", "mail_dkim_keys": "id, state, private_key"}
         # One SELECT of scalar subqueries (D1 limits compound SELECTs).
         sql = "SELECT " + ", ".join(
             f"(SELECT COUNT(*) || ':' || IFNULL(group_concat({' || '.join(f'quote({c.strip()})' for c in columns.split(','))}), '') "

@@ -2,12 +2,15 @@
 hosts: it records what it accepts and answers RCPT as its script says (accept, grey-list
 the first attempt of each recipient, or refuse for good)."""
 import socket
+import ssl
 import threading
 
 
 class RemoteMx:
-    def __init__(self, mode="accept", data_delay=0.0):
-        self.mode, self.data_delay = mode, data_delay
+    def __init__(self, mode="accept", data_delay=0.0, tls=None):
+        """`tls`: an ssl.SSLContext to offer STARTTLS with."""
+        self.mode, self.data_delay, self.tls = mode, data_delay, tls
+        self.tls_sessions = 0
         self.messages = []  # (mail_from, [rcpt], data bytes)
         self.attempts = {}  # recipient -> RCPT count
         self.starttls_offered = False
@@ -60,7 +63,14 @@ class RemoteMx:
                 cmd = line.decode(errors="replace").strip()
                 verb = cmd.split(" ")[0].upper().split(":")[0]
                 if verb in ("EHLO", "HELO"):
-                    send(b"250-remote.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                    offer = b"250-STARTTLS\r\n" if self.tls and not isinstance(conn, ssl.SSLSocket) else b""
+                    send(b"250-remote.test\r\n" + offer + b"250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == "STARTTLS" and self.tls:
+                    send(b"220 2.0.0 Ready to start TLS\r\n")
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                    f, send = conn.makefile("rb"), conn.sendall
+                    with self.lock:
+                        self.tls_sessions += 1
                 elif verb == "MAIL":
                     mail_from, rcpts = cmd[cmd.index("<") + 1:cmd.rindex(">")], []
                     send(b"250 2.1.0 OK\r\n")

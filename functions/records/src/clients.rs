@@ -130,6 +130,11 @@ pub async fn update_client(req: &mut Request, t: &TenantCtx<'_>, id: &str) -> Ou
 pub async fn delete_client(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
     let before = load_client(t, id).await?;
     t.require(Required::new("clients", "delete"))?;
+    // A client's appointments go with it (they reference it, and are about the person).
+    let appointments = t.db.statement(
+        "DELETE FROM appointments WHERE tenant_id = ?1 AND client_id = ?2",
+        &[text(id)],
+    )?;
     let delete = t.db.statement(
         "DELETE FROM clients WHERE tenant_id = ?1 AND id = ?2",
         &[text(id)],
@@ -141,6 +146,6 @@ pub async fn delete_client(t: &TenantCtx<'_>, id: &str) -> Outcome<Response> {
         serde_json::to_value(&before).ok(),
         None,
     )?;
-    t.db.batch(vec![delete, entry]).await?;
+    t.db.batch(vec![appointments, delete, entry]).await?;
     tenantry_edge::http::no_content()
 }
