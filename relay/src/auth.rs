@@ -31,6 +31,7 @@ pub struct Authenticator {
     verified: Mutex<HashMap<[u8; 32], i64>>,
     /// Credential ids and when they were last used, for the usage report.
     used: Mutex<HashMap<String, i64>>,
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn cache_key(id: &str, hash: &str, password: &str) -> [u8; 32] {
@@ -76,37 +77,50 @@ fn verify(stored: &str, password: &str) -> bool {
 }
 
 impl Authenticator {
-    fn begin(&self, keys: &[String], now: i64) -> Result<(), Reply> {
+    fn throttled(&self, keys: &[&str], now: i64) -> bool {
         let mut failures = self.failures.lock().expect("failures lock");
-        if keys.iter().any(|k| {
+        keys.iter().any(|k| {
             failures
-                .get_mut(k)
+                .get_mut(*k)
                 .is_some_and(|log| log.retry_after(now).is_some())
-        }) {
-            return Err(replies::AUTH_THROTTLED);
-        }
-        if failures.len() + keys.len() > MAX_THROTTLED_KEYS {
+        })
+    }
+
+    /// Counts an attempt on `key` as a failure now (forgiven if it succeeds).
+    fn begin(&self, key: &str, now: i64) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        if failures.len() >= MAX_THROTTLED_KEYS {
             failures.retain(|_, log| log.retry_after(now).is_some());
-            if failures.len() + keys.len() > MAX_THROTTLED_KEYS {
+            if failures.len() >= MAX_THROTTLED_KEYS {
                 failures.clear();
             }
         }
-        for key in keys {
-            let _ = failures.entry(key.clone()).or_default().begin(now);
-        }
-        Ok(())
+        let _ = failures.entry(key.to_string()).or_default().begin(now);
     }
 
-    fn succeeded(&self, keys: &[String]) {
+    fn forgive(&self, key: &str) {
         let mut failures = self.failures.lock().expect("failures lock");
-        for key in keys {
-            if let Some(log) = failures.get_mut(key) {
-                log.forgive();
-                if log.is_empty() {
-                    failures.remove(key);
-                }
+        if let Some(log) = failures.get_mut(key) {
+            log.forgive();
+            if log.is_empty() {
+                failures.remove(key);
             }
         }
+    }
+
+    /// The account's turn to verify: one hash at a time per account, so concurrent
+    /// sessions of a client wait for the first verification (and then find it in the
+    /// cache) while parallel guesses against one account get no more tries.
+    fn account_turn(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().expect("turns lock");
+        if turns.len() >= MAX_THROTTLED_KEYS {
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        turns.entry(account.to_string()).or_default().clone()
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> bool {
+        self.verified.lock().expect("cache lock").contains_key(key)
     }
 
     /// Takes the credentials used since the last call, with their last use.
@@ -127,6 +141,11 @@ impl Authenticator {
 }
 
 /// Signs `username` in with `password`: the mailbox, or the reply to refuse with.
+///
+/// A pair verified before is accepted from the cache whatever the throttle says (the
+/// owner of a password is not locked out by someone else's guesses; a guess is never in
+/// the cache). Otherwise a throttled client address or account is refused; the account's
+/// attempt is counted before the hash, the address's after it.
 pub async fn authenticate(
     relay: &Arc<Relay>,
     client: IpAddr,
@@ -136,46 +155,72 @@ pub async fn authenticate(
     let now = clock::now_secs();
     let auth = &relay.authenticator;
     let account = username.to_ascii_lowercase();
-    let keys = [format!("ip:{client}"), format!("account:{account}")];
-    if let Err(reply) = auth.begin(&keys, now) {
-        relay.metrics.auth("throttled");
-        info!(%client, "AUTH throttled");
-        return Err(reply);
-    }
+    let (ip_key, account_key) = (format!("ip:{client}"), format!("account:{account}"));
     let directory = relay.directory();
-    let candidates: Vec<(String, String)> = match submission::sign_in(&directory, &account) {
-        Ok(sign_in) => sign_in
-            .credentials
+    let candidates: Vec<(String, [u8; 32], String)> =
+        match submission::sign_in(&directory, &account) {
+            Ok(sign_in) => sign_in
+                .credentials
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        cache_key(&c.id, &c.hash, password),
+                        c.hash.clone(),
+                    )
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+    let hit = |candidates: &[(String, [u8; 32], String)]| {
+        candidates
             .iter()
-            .map(|c| (c.id.clone(), c.hash.clone()))
-            .collect(),
-        Err(_) => Vec::new(),
+            .find(|(_, key, _)| auth.cached(key))
+            .map(|(id, _, _)| id.clone())
     };
-    let mut matched = None;
-    for (id, hash) in candidates {
-        let key = cache_key(&id, &hash, password);
-        if auth.verified.lock().expect("cache lock").contains_key(&key) {
-            matched = Some(id);
-            break;
+    let mut matched = hit(&candidates);
+    if matched.is_none() {
+        if auth.throttled(&[&ip_key, &account_key], now) {
+            relay.metrics.auth("throttled");
+            info!(%client, "AUTH throttled");
+            return Err(replies::AUTH_THROTTLED);
         }
-        let password = password.to_string();
-        let hash_for_check = hash.clone();
-        let ok = tokio::task::spawn_blocking(move || verify(&hash_for_check, &password))
-            .await
-            .unwrap_or(false);
-        if ok {
-            let mut cache = auth.verified.lock().expect("cache lock");
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
+        let turn = auth.account_turn(&account);
+        let _turn = turn.lock().await;
+        // Another session of the same client may have verified meanwhile, or parallel
+        // guesses spent the account's tries.
+        matched = hit(&candidates);
+        if matched.is_none() && auth.throttled(&[&ip_key, &account_key], clock::now_secs()) {
+            relay.metrics.auth("throttled");
+            info!(%client, "AUTH throttled");
+            return Err(replies::AUTH_THROTTLED);
+        }
+        if matched.is_none() {
+            auth.begin(&account_key, now);
+            for (id, key, hash) in &candidates {
+                let (hash, password) = (hash.clone(), password.to_string());
+                let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+                    .await
+                    .unwrap_or(false);
+                if ok {
+                    let mut cache = auth.verified.lock().expect("cache lock");
+                    if cache.len() >= MAX_CACHED {
+                        cache.clear();
+                    }
+                    cache.insert(*key, now);
+                    matched = Some(id.clone());
+                    break;
+                }
             }
-            cache.insert(key, now);
-            matched = Some(id);
-            break;
+            if matched.is_some() {
+                auth.forgive(&account_key);
+            } else {
+                auth.begin(&ip_key, now);
+            }
         }
     }
     match matched {
         Some(id) => {
-            auth.succeeded(&keys);
             auth.used.lock().expect("used lock").insert(id, now);
             relay.metrics.auth("succeeded");
             info!(%client, mailbox = %account, "AUTH succeeded");

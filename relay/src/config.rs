@@ -114,7 +114,7 @@ impl Default for Outbound {
             dns_servers: Vec::new(),
             mx_port: 25,
             max_concurrent_deliveries: 32,
-            max_connections_per_destination: 8,
+            max_connections_per_destination: 20,
             retry: RetrySchedule::default(),
             platform_dkim: None,
         }

@@ -238,7 +238,12 @@ async fn deliver_route(
     for (host, addr) in route {
         let mta = host.as_str();
         let mut client = match SmtpClient::connect(*addr, CONNECT_TIMEOUT).await {
-            Ok(client) => client,
+            Ok(client) => {
+                // mail-send writes the content and the final dot separately: without this
+                // the dot waits for the remote's delayed ACK.
+                let _ = client.stream.set_nodelay(true);
+                client
+            }
             Err(error) => {
                 last = Attempt::temporary(
                     format!("connecting to {host} ({addr}): {error}"),
@@ -303,7 +308,9 @@ async fn deliver_route(
 }
 
 async fn plain_again(addr: SocketAddr, helo: &str) -> mail_send::Result<SmtpClient<TcpStream>> {
-    let mut client = SmtpClient::connect(addr, CONNECT_TIMEOUT).await?;
+    let client = SmtpClient::connect(addr, CONNECT_TIMEOUT).await?;
+    let _ = client.stream.set_nodelay(true);
+    let mut client = client;
     client.read().await?.assert_positive_completion()?;
     client.ehlo(helo).await?;
     Ok(client)
@@ -399,16 +406,37 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
             outcomes.push((i, a.outcome, a.reply.clone()));
             entry.record(i, a, &relay.config.outbound.retry, now);
         }
-        // Written at once: a recipient that got its 250 is never sent to again.
+        // Written at once, so a recipient that got its 250 is never sent to again; a
+        // message finished without a failure is removed instead (its commit point).
+        let finished_clean = entry.is_done()
+            && entry
+                .recipients
+                .iter()
+                .all(|r| r.status == Status::Delivered);
         let save = queue.clone();
         let saved = entry.clone();
-        tokio::task::spawn_blocking(move || save.save(&saved)).await??;
+        tokio::task::spawn_blocking(move || {
+            if finished_clean {
+                save.remove(&saved.id)
+            } else {
+                save.save(&saved)
+            }
+        })
+        .await??;
         // Logged once recorded: a "delivered" line means the queue will not send again.
         for (i, outcome, reply) in outcomes {
             info!(%id, recipient = %entry.recipients[i].address, outcome = outcome_label(outcome), %reply, "outbound attempt");
         }
     }
-    if entry.is_done() {
+    let all_delivered = entry
+        .recipients
+        .iter()
+        .all(|r| r.status == Status::Delivered);
+    if !entry.is_done() {
+        queue.reschedule(&entry);
+        return Ok(());
+    }
+    if !all_delivered {
         let relay2 = relay.clone();
         let done = entry.clone();
         tokio::task::spawn_blocking(move || {
@@ -416,11 +444,9 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
             relay2.queue.remove(&done.id)
         })
         .await??;
-        if let Origin::Platform { outbox_id } = &entry.origin {
-            info!(%id, %outbox_id, "platform message finished");
-        }
-    } else {
-        queue.reschedule(&entry);
+    }
+    if let Origin::Platform { outbox_id } = &entry.origin {
+        info!(%id, %outbox_id, "platform message finished");
     }
     Ok(())
 }

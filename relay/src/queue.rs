@@ -3,10 +3,12 @@
 //! back after every attempt, so a `kill -9` at any moment loses nothing acknowledged
 //! and never sends again to a recipient whose server said `250`.
 //!
-//! Layout: `{queue_dir}/msg/{id}` holds the message, `{queue_dir}/entry/{id}.json` its
-//! envelope and per-recipient state; each is written to a temporary name, fsynced and
-//! renamed, then the directory is fsynced. Only the schedule (time and id of each
-//! entry) is held in memory, so a hundred thousand deferred messages cost a few MB.
+//! Layout: `{queue_dir}/{id}.eml` holds the message, `{queue_dir}/{id}.json` its envelope
+//! and per-recipient state. Both are written to temporary names and fsynced, renamed
+//! (the entry last: it is what makes the message the queue's), and the directory is
+//! fsynced once; removing the entry is the commit point of a finished message. Only the
+//! schedule (time and id of each entry) is held in memory, so a hundred thousand
+//! deferred messages cost a few MB.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
@@ -156,12 +158,15 @@ pub struct Queue {
     wake: tokio::sync::Notify,
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+/// Writes `bytes` to `{path}.tmp` and fsyncs it; the caller renames it into place.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    fs::rename(&tmp, path)
+    Ok(tmp)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -173,38 +178,39 @@ impl Queue {
     /// (temporary files, a message without its entry) are removed: they were never
     /// acknowledged.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        let (msg, entry) = (dir.join("msg"), dir.join("entry"));
-        fs::create_dir_all(&msg)?;
-        fs::create_dir_all(&entry)?;
+        fs::create_dir_all(dir)?;
         let mut schedule = BTreeSet::new();
         let mut live = HashSet::new();
         let mut queued_at = std::collections::HashMap::new();
-        for item in fs::read_dir(&entry)? {
+        let mut messages = Vec::new();
+        for item in fs::read_dir(dir)? {
             let path = item?.path();
-            if path.extension().is_some_and(|e| e == "tmp") {
-                fs::remove_file(&path)?;
-                continue;
-            }
-            let parsed: Option<Entry> = fs::read(&path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-            match parsed {
-                Some(e) => {
-                    if let Some(at) = e.next_attempt_at() {
-                        schedule.insert((at, e.id.clone()));
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("tmp") => fs::remove_file(&path)?,
+                Some("eml") => messages.push(path),
+                Some("json") => {
+                    let parsed: Option<Entry> = fs::read(&path)
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+                    match parsed {
+                        Some(e) => {
+                            if let Some(at) = e.next_attempt_at() {
+                                schedule.insert((at, e.id.clone()));
+                            }
+                            queued_at.insert(e.id.clone(), e.queued_at);
+                            live.insert(e.id);
+                        }
+                        None => {
+                            tracing::error!(path = %path.display(), "unreadable queue entry left in place")
+                        }
                     }
-                    queued_at.insert(e.id.clone(), e.queued_at);
-                    live.insert(e.id);
                 }
-                None => {
-                    tracing::error!(path = %path.display(), "unreadable queue entry left in place")
-                }
+                _ => {}
             }
         }
-        for item in fs::read_dir(&msg)? {
-            let path = item?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !live.contains(name) {
+        for path in messages {
+            let id = path.file_stem().and_then(|n| n.to_str()).unwrap_or("");
+            if !live.contains(id) {
                 fs::remove_file(&path)?;
             }
         }
@@ -219,19 +225,22 @@ impl Queue {
     }
 
     fn message_path(&self, id: &str) -> PathBuf {
-        self.dir.join("msg").join(id)
+        self.dir.join(format!("{id}.eml"))
     }
 
     fn entry_path(&self, id: &str) -> PathBuf {
-        self.dir.join("entry").join(format!("{id}.json"))
+        self.dir.join(format!("{id}.json"))
     }
 
     /// Writes a message and its entry durably (blocking I/O: call it off the async
     /// threads); once it returns, the message is the queue's.
     pub fn enqueue(&self, entry: &Entry, message: &[u8]) -> io::Result<()> {
-        write_synced(&self.message_path(&entry.id), message)?;
-        sync_dir(&self.dir.join("msg"))?;
-        self.save(entry)?;
+        let message_tmp = write_synced(&self.message_path(&entry.id), message)?;
+        let bytes = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        let entry_tmp = write_synced(&self.entry_path(&entry.id), &bytes)?;
+        fs::rename(message_tmp, self.message_path(&entry.id))?;
+        fs::rename(entry_tmp, self.entry_path(&entry.id))?;
+        sync_dir(&self.dir)?;
         self.queued_at
             .lock()
             .expect("queued lock")
@@ -257,8 +266,9 @@ impl Queue {
             return Ok(());
         }
         let bytes = serde_json::to_vec(entry).map_err(io::Error::other)?;
-        write_synced(&self.entry_path(&entry.id), &bytes)?;
-        sync_dir(&self.dir.join("entry"))
+        let tmp = write_synced(&self.entry_path(&entry.id), &bytes)?;
+        fs::rename(tmp, self.entry_path(&entry.id))?;
+        sync_dir(&self.dir)
     }
 
     /// An entry as stored.
@@ -285,15 +295,13 @@ impl Queue {
             .expect("schedule lock")
             .retain(|(_, e)| e != id);
         self.queued_at.lock().expect("queued lock").remove(id);
-        match fs::remove_file(self.entry_path(id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        for path in [self.entry_path(id), self.message_path(id)] {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
-        sync_dir(&self.dir.join("entry"))?;
-        match fs::remove_file(self.message_path(id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        sync_dir(&self.dir)
     }
 
     /// Puts an entry back on the schedule at its next attempt.
@@ -428,12 +436,13 @@ mod tests {
         let q = Queue::open(&dir).unwrap();
         q.enqueue(&entry("a", 100), b"hello").unwrap();
         q.enqueue(&entry("b", 50), b"world").unwrap();
-        fs::write(dir.join("msg").join("orphan"), b"never acknowledged").unwrap();
-        fs::write(dir.join("entry").join("c.tmp"), b"{").unwrap();
+        fs::write(dir.join("orphan.eml"), b"never acknowledged").unwrap();
+        fs::write(dir.join("c.json.tmp"), b"{").unwrap();
         drop(q);
         let q = Queue::open(&dir).unwrap();
         assert_eq!(q.ids(), ["b", "a"]);
-        assert!(!dir.join("msg").join("orphan").exists());
+        assert!(!dir.join("orphan.eml").exists());
+        assert!(!dir.join("c.json.tmp").exists());
         assert_eq!(q.message("a").unwrap(), b"hello");
         assert_eq!(q.take_due(75, 10), ["b"]);
         assert!(q.take_due(1000, 10) == ["a"], "b is busy, a is due");

@@ -181,6 +181,31 @@ class SubmissionTest(unittest.TestCase):
                     self.assertIn(b"per day", text)
         self.assertIn(451, codes)
 
+    def test_parallel_sessions_sign_in_and_parallel_guesses_get_five_tries(self):
+        """A client's parallel sessions with the right password all sign in, even on a
+        fresh relay (one hash per account at a time, then the cache); parallel wrong
+        guesses at one account get five tries between them."""
+        import concurrent.futures
+        relay = RelayProcess(self.gateway.url, cert_dir=self.certs).start()
+
+        def attempt(n, user, password):
+            client = smtplib.SMTP("127.0.0.1", relay.submission_port, timeout=30, source_address=(f"127.0.1.{n}", 0))
+            client.starttls(context=tls_context(self.ca))
+            client.ehlo("x")
+            plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            code = client.docmd("AUTH", f"PLAIN {plain}")[0]
+            client.close()
+            return code
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(12) as pool:
+                right = list(pool.map(lambda n: attempt(n, ANN, PW_ANN), range(1, 13)))
+                wrong = list(pool.map(lambda n: attempt(n + 20, EVE, f"guess-{n}"), range(1, 13)))
+            self.assertEqual(right, [235] * 12)
+            self.assertEqual(sorted(wrong), [454] * 7 + [535] * 5)
+        finally:
+            relay.stop()
+
     def test_auth_failures_are_throttled_then_disconnected(self):
         # Its own relay: throttling is per client address, which every test shares.
         relay = RelayProcess(self.gateway.url, cert_dir=self.certs).start()
