@@ -98,6 +98,10 @@ async fn queue(relay: &Arc<Relay>, method: &str, path: &str) -> (&'static str, S
             },
             ("POST", ["queue", id, "retry"]) if valid(id) => match q.retry_now(id, now) {
                 Ok(_) => ("200 OK", format!("{id} is due now\n")),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => (
+                    "409 Conflict",
+                    format!("{id}: {e}; try again in a moment\n"),
+                ),
                 Err(_) => ("404 Not Found", format!("no queued message {id}\n")),
             },
             ("DELETE", ["queue", id]) if valid(id) => match q.load(id) {

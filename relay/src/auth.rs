@@ -23,7 +23,6 @@ const MAX_THROTTLED_KEYS: usize = 100_000;
 /// message does not pay the slow hash every time (as Dovecot's auth cache does).
 const MAX_CACHED: usize = 10_000;
 
-#[derive(Default)]
 pub struct Authenticator {
     failures: Mutex<HashMap<String, FailureLog>>,
     /// SHA-256 of (credential id, stored hash, password) of a pair that verified. A
@@ -32,6 +31,22 @@ pub struct Authenticator {
     /// Credential ids and when they were last used, for the usage report.
     used: Mutex<HashMap<String, i64>>,
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Slow hashes in progress at once, relay-wide (each costs ~19 MiB and a core): guesses
+    /// spread over many accounts wait here instead of filling memory.
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Authenticator {
+            failures: Mutex::default(),
+            verified: Mutex::default(),
+            used: Mutex::default(),
+            turns: Mutex::default(),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
+    }
 }
 
 fn cache_key(id: &str, hash: &str, password: &str) -> [u8; 32] {
@@ -199,9 +214,18 @@ pub async fn authenticate(
             auth.begin(&account_key, now);
             for (id, key, hash) in &candidates {
                 let (hash, password) = (hash.clone(), password.to_string());
-                let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+                let permit = auth
+                    .hashing
+                    .clone()
+                    .acquire_owned()
                     .await
-                    .unwrap_or(false);
+                    .expect("never closed");
+                let ok = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    verify(&hash, &password)
+                })
+                .await
+                .unwrap_or(false);
                 if ok {
                     let mut cache = auth.verified.lock().expect("cache lock");
                     if cache.len() >= MAX_CACHED {

@@ -332,8 +332,13 @@ fn bounce(relay: &Relay, entry: &Entry, message: &[u8]) {
     if failed.is_empty() || entry.from.is_empty() {
         return;
     }
+    // The signed-in mailbox reads the bounce, whichever of its addresses it sent as.
+    let sender = match &entry.origin {
+        Origin::Submission { mailbox, .. } if !mailbox.is_empty() => mailbox.clone(),
+        _ => entry.from.to_ascii_lowercase(),
+    };
     let directory = relay.directory();
-    let Some(mailbox) = directory.mailbox(&entry.from.to_ascii_lowercase()) else {
+    let Some(mailbox) = directory.mailbox(&sender) else {
         warn!(id = %entry.id, "bounce for a sender not hosted here dropped");
         return;
     };
@@ -381,6 +386,7 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
     })
     .await??;
     let now = clock::now_secs();
+    let mut removed = false;
     let mut by_domain: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in entry.recipients.iter().enumerate() {
         if r.status == Status::Pending && r.next_attempt_at <= now {
@@ -423,6 +429,7 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
             }
         })
         .await??;
+        removed |= finished_clean;
         // Logged once recorded: a "delivered" line means the queue will not send again.
         for (i, outcome, reply) in outcomes {
             info!(%id, recipient = %entry.recipients[i].address, outcome = outcome_label(outcome), %reply, "outbound attempt");
@@ -436,11 +443,14 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
         queue.reschedule(&entry);
         return Ok(());
     }
-    if !all_delivered {
+    if !removed {
+        // With a failure (or finished before a crash): the bounce, then the removal.
         let relay2 = relay.clone();
         let done = entry.clone();
         tokio::task::spawn_blocking(move || {
-            bounce(&relay2, &done, &message);
+            if !all_delivered {
+                bounce(&relay2, &done, &message);
+            }
             relay2.queue.remove(&done.id)
         })
         .await??;

@@ -194,14 +194,18 @@ impl Queue {
                         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
                     match parsed {
                         Some(e) => {
-                            if let Some(at) = e.next_attempt_at() {
-                                schedule.insert((at, e.id.clone()));
-                            }
+                            // A finished entry left by a crash is due at once: its bounce
+                            // and its removal were not done.
+                            schedule.insert((e.next_attempt_at().unwrap_or(0), e.id.clone()));
                             queued_at.insert(e.id.clone(), e.queued_at);
                             live.insert(e.id);
                         }
                         None => {
-                            tracing::error!(path = %path.display(), "unreadable queue entry left in place")
+                            // Kept with its message for an operator: it was acknowledged.
+                            tracing::error!(path = %path.display(), "unreadable queue entry left in place");
+                            if let Some(id) = path.file_stem().and_then(|n| n.to_str()) {
+                                live.insert(id.to_string());
+                            }
                         }
                     }
                 }
@@ -390,6 +394,12 @@ impl Queue {
 
     /// Makes every pending recipient of an entry due now (`queue retry`).
     pub fn retry_now(&self, id: &str, now: i64) -> io::Result<Entry> {
+        if self.busy.lock().expect("busy lock").contains(id) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "a delivery attempt is in progress",
+            ));
+        }
         let mut entry = self.load(id)?;
         for r in &mut entry.recipients {
             if r.status == Status::Pending {
@@ -397,9 +407,7 @@ impl Queue {
             }
         }
         self.save(&entry)?;
-        if !self.busy.lock().expect("busy lock").contains(id) {
-            self.reschedule(&entry);
-        }
+        self.reschedule(&entry);
         Ok(entry)
     }
 }
@@ -449,6 +457,29 @@ mod tests {
         q.release("b");
         q.remove("b").unwrap();
         assert!(q.load("b").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_finished_entry_left_by_a_crash_is_due_at_once() {
+        let dir = std::env::temp_dir().join(format!("tenantry-queue-{}", crate::ids::random_id()));
+        let q = Queue::open(&dir).unwrap();
+        let mut done = entry("d", 100);
+        done.recipients[0].status = Status::Failed;
+        q.enqueue(&done, b"bounced").unwrap();
+        fs::write(dir.join("broken.json"), b"{not json").unwrap();
+        fs::write(dir.join("broken.eml"), b"acknowledged").unwrap();
+        drop(q);
+        let q = Queue::open(&dir).unwrap();
+        assert_eq!(
+            q.take_due(0, 10),
+            ["d"],
+            "its bounce and removal are still to do"
+        );
+        assert!(
+            dir.join("broken.eml").exists(),
+            "an unreadable entry keeps its message"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -298,8 +298,14 @@ impl Relay {
         }
     }
 
-    /// Counts one message a tenant sent.
-    pub fn count_sent(&self, tenant_id: &str, now: i64) {
+    /// Counts one message of a tenant if its limits allow it, in one step (concurrent
+    /// sessions cannot all pass a limit that has room for one).
+    pub fn count_sent(
+        &self,
+        tenant_id: &str,
+        limits: &tenantry_core::mail::SendingLimits,
+        now: i64,
+    ) -> Result<(), tenantry_core::mail::Reply> {
         let mut sent = self.sent.lock().expect("sent lock");
         let c = sent.entry(tenant_id.to_string()).or_default();
         let (day, minute) = (now.div_euclid(86_400), now.div_euclid(60));
@@ -309,8 +315,21 @@ impl Relay {
         if c.minute != minute {
             (c.minute, c.this_minute) = (minute, 0);
         }
+        limits.check_message(Sent {
+            today: c.today,
+            this_minute: c.this_minute,
+        })?;
         c.today += 1;
         c.this_minute += 1;
+        Ok(())
+    }
+
+    /// Gives back a message counted by [`Relay::count_sent`] that was not accepted after all.
+    pub fn uncount_sent(&self, tenant_id: &str) {
+        if let Some(c) = self.sent.lock().expect("sent lock").get_mut(tenant_id) {
+            c.today = c.today.saturating_sub(1);
+            c.this_minute = c.this_minute.saturating_sub(1);
+        }
     }
 
     /// Takes the usage counted since the last call, with each domain's stored bytes.

@@ -102,7 +102,7 @@ pub trait Policy {
 }
 
 /// What the adapter does next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum Step {
     /// Write the output, then read more input.
     NeedInput,
@@ -119,6 +119,23 @@ pub enum Step {
     Deliver(Transaction),
     /// Write the output and close.
     Close,
+}
+
+impl std::fmt::Debug for Step {
+    /// Never shows a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::NeedInput => f.write_str("NeedInput"),
+            Step::StartTls => f.write_str("StartTls"),
+            Step::Authenticate { username, .. } => f
+                .debug_struct("Authenticate")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Step::Deliver(t) => f.debug_tuple("Deliver").field(t).finish(),
+            Step::Close => f.write_str("Close"),
+        }
+    }
 }
 
 /// How the AUTH exchange stands.
@@ -155,6 +172,11 @@ pub struct Session {
     config: SessionConfig,
     mode: Mode,
     input: Vec<u8>,
+    /// Where the unprocessed input starts (lines are not shifted out one by one: that
+    /// would cost a copy of the rest of the buffer per line).
+    consumed: usize,
+    /// Up to where the input is known to hold no newline.
+    scanned: usize,
     /// Bytes of an over-long command line are being thrown away up to its end.
     discarding: bool,
     output: Vec<u8>,
@@ -203,6 +225,8 @@ impl Session {
         let mut session = Session {
             mode: Mode::Command,
             input: Vec::new(),
+            consumed: 0,
+            scanned: 0,
             discarding: false,
             output: Vec::new(),
             helo: None,
@@ -221,7 +245,18 @@ impl Session {
 
     /// Bytes read from the client.
     pub fn receive(&mut self, bytes: &[u8]) {
+        if self.consumed > 0 {
+            self.input.drain(..self.consumed);
+            self.scanned -= self.consumed;
+            self.consumed = 0;
+        }
         self.input.extend_from_slice(bytes);
+    }
+
+    fn clear_input(&mut self) {
+        self.input.clear();
+        self.consumed = 0;
+        self.scanned = 0;
     }
 
     /// What to write to the client now.
@@ -247,7 +282,7 @@ impl Session {
         self.helo = None;
         self.envelope = None;
         self.authenticated = None;
-        self.input.clear();
+        self.clear_input();
         self.mode = Mode::Command;
     }
 
@@ -317,9 +352,13 @@ impl Session {
             Mode::Data { .. } => MAX_DATA_LINE,
             _ => self.config.max_line_bytes,
         };
-        match self.input.iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                let line: Vec<u8> = self.input.drain(..=end).collect();
+        let from = self.scanned.max(self.consumed);
+        match self.input[from..].iter().position(|&b| b == b'\n') {
+            Some(offset) => {
+                let end = from + offset;
+                let line = self.input[self.consumed..=end].to_vec();
+                self.consumed = end + 1;
+                self.scanned = self.consumed;
                 if self.discarding || line.len() > max {
                     self.discarding = false;
                     return Some(self.too_long());
@@ -327,8 +366,9 @@ impl Session {
                 Some(Some(line))
             }
             None => {
-                if self.input.len() > max {
-                    self.input.clear();
+                self.scanned = self.input.len();
+                if self.input.len() - self.consumed > max {
+                    self.clear_input();
                     self.discarding = true;
                 }
                 None
@@ -343,6 +383,8 @@ impl Session {
                 None
             }
             _ => {
+                // An over-long line also ends an AUTH exchange in progress.
+                self.mode = Mode::Command;
                 self.reply(500, "5.5.2", "Line too long");
                 None
             }
@@ -631,7 +673,8 @@ impl Session {
                         over_budget: false,
                     };
                     // The reply must reach the client before it sends the content.
-                    return (!self.input.contains(&b'\n')).then_some(Step::NeedInput);
+                    return (!self.input[self.consumed..].contains(&b'\n'))
+                        .then_some(Step::NeedInput);
                 }
             },
             Request::Rset => {
@@ -657,7 +700,7 @@ impl Session {
                     self.reply(220, "2.0.0", "Ready to start TLS");
                     // Anything the client pipelined after STARTTLS is discarded (the
                     // CVE-2011-0411 class of injection).
-                    self.input.clear();
+                    self.clear_input();
                     return Some(Step::StartTls);
                 }
             }

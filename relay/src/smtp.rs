@@ -136,12 +136,24 @@ impl Policy for RelayPolicy {
         debug_assert_eq!(self.role, Role::Submission);
         let parsed = mail_parser::MessageParser::new()
             .parse_headers(message)
-            .ok_or(submission_replies::HEADER_FROM_NOT_OWNED)?;
-        let addresses: Vec<&str> = parsed
-            .from()
-            .map(|from| from.iter().filter_map(|a| a.address()).collect())
-            .unwrap_or_default();
-        submission::check_header_from(&self.relay.directory(), mailbox, addresses.into_iter())
+            .ok_or(submission_replies::ORIGINATOR_FIELDS)?;
+        // Every field, not the parser's choice of one: a second From: must not slip by.
+        let field = |name: mail_parser::HeaderName<'static>| -> Vec<Vec<&str>> {
+            parsed
+                .header_values(name)
+                .map(|value| {
+                    value
+                        .as_address()
+                        .map(|a| a.iter().filter_map(|addr| addr.address()).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let fields = submission::Originators {
+            from: field(mail_parser::HeaderName::From),
+            sender: field(mail_parser::HeaderName::Sender),
+        };
+        submission::check_originators(&self.relay.directory(), mailbox, &fields)
     }
 }
 
@@ -210,26 +222,31 @@ async fn deliver(
     if let Some(reply) = refused {
         return (reply.code, reply.enhanced, reply.text.to_string());
     }
-    let tenant = t.authenticated.as_deref().and_then(|mailbox| {
-        submission::sign_in(&directory, mailbox)
-            .ok()
-            .map(|s| s.tenant_id.to_string())
-    });
-    if let Some(tenant) = &tenant {
-        // Checked again at the end: other sessions of the tenant may have sent meanwhile.
-        let limits = directory
-            .domain(
-                t.authenticated
-                    .as_deref()
-                    .and_then(|m| m.rsplit_once('@'))
-                    .map_or("", |(_, d)| d),
-            )
-            .map(|d| d.sending)
-            .unwrap_or_default();
-        if let Err(reply) = limits.check_message(relay.sent(tenant, now)) {
-            return (reply.code, reply.enhanced, reply.text.to_string());
+    // A signed-in mailbox must still be allowed to send now, and its message is counted
+    // against the tenant's limits before it is written (given back if writing fails).
+    let tenant = match t.authenticated.as_deref() {
+        None => None,
+        Some(mailbox) => {
+            let Ok(sign_in) = submission::sign_in(&directory, mailbox) else {
+                let reply = submission_replies::NO_LONGER_ALLOWED;
+                return (reply.code, reply.enhanced, reply.text.to_string());
+            };
+            let domain = mailbox.rsplit_once('@').map_or("", |(_, d)| d);
+            let limits = directory
+                .domain(domain)
+                .map(|d| d.sending)
+                .unwrap_or_default();
+            if let Err(reply) = relay.count_sent(sign_in.tenant_id, &limits, now) {
+                return (reply.code, reply.enhanced, reply.text.to_string());
+            }
+            Some(sign_in.tenant_id.to_string())
         }
-    }
+    };
+    let uncount = |relay: &Relay| {
+        if let Some(tenant) = &tenant {
+            relay.uncount_sent(tenant);
+        }
+    };
     // Remote copies carry the signature of the `From:` domain's active key.
     let signature = if remote.is_empty() {
         None
@@ -248,6 +265,7 @@ async fn deliver(
                 signature
             }
             Err(error) => {
+                uncount(relay);
                 relay.metrics.dkim("failed");
                 warn!(peer = %peer, %id, %domain, error = format!("{error:#}"), "DKIM signing failed; message deferred");
                 return (
@@ -307,9 +325,6 @@ async fn deliver(
             for mailbox in &mailboxes {
                 relay.count_delivery(mailbox, size, now);
             }
-            if let Some(tenant) = &tenant {
-                relay.count_sent(tenant, now);
-            }
             relay
                 .metrics
                 .delivery_latency(started.elapsed().as_secs_f64());
@@ -317,6 +332,7 @@ async fn deliver(
             (250, "2.0.0", format!("OK queued as {id}"))
         }
         Ok(Err(error)) => {
+            uncount(relay);
             warn!(peer = %peer, %id, %error, "delivery failed");
             (
                 451,
@@ -325,6 +341,7 @@ async fn deliver(
             )
         }
         Err(error) => {
+            uncount(relay);
             warn!(peer = %peer, %id, %error, "delivery task failed");
             (
                 451,

@@ -146,6 +146,18 @@ class MailOutTest(TwoTenants):
             self.client(self.ann, made["password"])
         self.assertEqual(e.exception.smtp_code, 535)
 
+    def test_a_mailbox_made_again_does_not_inherit_app_passwords(self):
+        address = f"cleo@{self.domain}"
+        boxes = f"/v1/mail/domains/{self.domain}/mailboxes"
+        self.assertEqual(self.req("POST", boxes, {"address": address, "kind": "personal"}, token=self.key_a).status, 201)
+        old = self.new_password("former owner", address=address)
+        self.assertEqual(self.req("DELETE", f"{boxes}/{address}", token=self.key_a).status, 204)
+        self.assertEqual(self.req("POST", boxes, {"address": address, "kind": "personal"}, token=self.key_a).status, 201)
+        self.assertEqual(self.req("GET", self.passwords(address), token=self.key_a).json()["passwords"], [])
+        self.wait_synced()
+        with self.assertRaises(smtplib.SMTPAuthenticationError):
+            self.client(address, old["password"])
+
     def test_dkim_rotation_keeps_two_selectors(self):
         domain = f"{self.slug_a}.rotate.example"
         r = self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "R", "organization_type": "clinic",

@@ -132,6 +132,16 @@ class SubmissionTest(unittest.TestCase):
                 client.sendmail(EVE, ["x@remote.test"], message(ANN, "x@remote.test", "spoof"))
             self.assertEqual((e.exception.smtp_code, e.exception.smtp_error[:5]), (553, b"5.7.1"))
 
+    def test_exactly_one_from_field(self):
+        """A second From: naming another tenant's address is refused, not judged by one of
+        the two (readers differ on which they show)."""
+        with self.submit() as client:
+            for headers, code in ((f"From: {EVE}\r\nFrom: {ANN}\r\n", 554), (f"To: {BOB}\r\n", 554),
+                                  (f"From: {ANN}\r\nSender: {EVE}\r\n", 553)):
+                with self.assertRaises(smtplib.SMTPDataError) as e:
+                    client.sendmail(ANN, [BOB], f"{headers}Subject: two\r\n\r\nhi\r\n".encode())
+                self.assertEqual(e.exception.smtp_code, code, headers)
+
     def test_an_alias_is_an_address_of_its_mailbox(self):
         with self.submit() as client:
             self.assertEqual(client.sendmail(f"accueil@{PARIS}", [BOB],

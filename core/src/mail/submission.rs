@@ -6,7 +6,8 @@
 //! | MAIL before AUTH | `530 5.7.0` |
 //! | unknown mailbox, wrong or revoked password, suspended domain, disabled mailbox | `535 5.7.8` |
 //! | too many failed AUTH | `454 4.7.0`, then the connection is closed |
-//! | MAIL FROM or `From:` not the mailbox or an alias of it | `553 5.7.1` |
+//! | MAIL FROM, `From:` or `Sender:` not the mailbox or an alias of it | `553 5.7.1` |
+//! | no `From:`, several, or several `Sender:` | `554 5.6.0` |
 //! | more recipients than the plan allows per message | `452 4.5.3` |
 //! | the tenant's messages per minute or per day spent | `451 4.7.1` |
 
@@ -64,6 +65,15 @@ pub mod replies {
         "5.7.1",
         "From: header address not owned by the authenticated mailbox",
     );
+    /// No `From:`, several, or several `Sender:` fields.
+    pub const ORIGINATOR_FIELDS: Reply = reply(
+        554,
+        "5.6.0",
+        "Exactly one From: header field (and at most one Sender:) is required",
+    );
+    /// The signed-in mailbox may no longer send (suspended or revoked meanwhile).
+    pub const NO_LONGER_ALLOWED: Reply =
+        reply(554, "5.7.1", "The authenticated mailbox may no longer send");
     /// More recipients than the plan allows in one message.
     pub const PLAN_RECIPIENTS: Reply = reply(
         452,
@@ -157,23 +167,38 @@ pub fn check_sender(directory: &Directory, mailbox: &str, path: &str) -> Result<
     }
 }
 
-/// Checks the addresses of the `From:` header (as a MIME parser found them): at least
-/// one, every one owned.
-pub fn check_header_from<'a>(
+/// The originator fields of a message, as a MIME parser found them: the addresses of
+/// each `From:` field and of each `Sender:` field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Originators<'a> {
+    /// One entry per `From:` field.
+    pub from: Vec<Vec<&'a str>>,
+    /// One entry per `Sender:` field.
+    pub sender: Vec<Vec<&'a str>>,
+}
+
+/// Checks the originator fields: exactly one `From:` and at most one `Sender:` (RFC 5322
+/// 3.6; readers disagree about which of several they show), at least one address, and
+/// every address owned by the signed-in mailbox.
+pub fn check_originators(
     directory: &Directory,
     mailbox: &str,
-    mut addresses: impl Iterator<Item = &'a str>,
+    fields: &Originators<'_>,
 ) -> Result<(), Reply> {
-    let mut any = false;
-    let all_owned = addresses.all(|address| {
-        any = true;
-        may_send_as(directory, mailbox, address)
-    });
-    if any && all_owned {
-        Ok(())
-    } else {
-        Err(replies::HEADER_FROM_NOT_OWNED)
+    if fields.from.len() != 1 || fields.sender.len() > 1 {
+        return Err(replies::ORIGINATOR_FIELDS);
     }
+    let addresses: Vec<&str> = fields
+        .from
+        .iter()
+        .chain(&fields.sender)
+        .flatten()
+        .copied()
+        .collect();
+    if fields.from[0].is_empty() || !addresses.iter().all(|a| may_send_as(directory, mailbox, a)) {
+        return Err(replies::HEADER_FROM_NOT_OWNED);
+    }
+    Ok(())
 }
 
 /// Letters and digits an app password is made of: 32 of them, none that reads like
@@ -373,21 +398,55 @@ mod tests {
             check_sender(&d, "ann@paris.test", "<>"),
             Err(replies::SENDER_NOT_OWNED)
         );
+        let fields = |from: Vec<Vec<&'static str>>, sender: Vec<Vec<&'static str>>| Originators {
+            from,
+            sender,
+        };
+        let check = |f: Originators<'_>| check_originators(&d, "ann@paris.test", &f);
+        assert_eq!(check(fields(vec![vec!["ann@paris.test"]], vec![])), Ok(()));
         assert_eq!(
-            check_header_from(&d, "ann@paris.test", ["ann@paris.test"].into_iter()),
+            check(fields(
+                vec![vec!["desk@paris.test"]],
+                vec![vec!["ann@paris.test"]]
+            )),
             Ok(())
         );
         assert_eq!(
-            check_header_from(
-                &d,
-                "ann@paris.test",
-                ["ann@paris.test", "bob@paris.test"].into_iter()
-            ),
+            check(fields(
+                vec![vec!["ann@paris.test", "bob@paris.test"]],
+                vec![]
+            )),
             Err(replies::HEADER_FROM_NOT_OWNED)
         );
         assert_eq!(
-            check_header_from(&d, "ann@paris.test", core::iter::empty()),
+            check(fields(
+                vec![vec!["ann@paris.test"]],
+                vec![vec!["eve@lyon.test"]]
+            )),
             Err(replies::HEADER_FROM_NOT_OWNED)
+        );
+        assert_eq!(
+            check(fields(vec![vec![]], vec![])),
+            Err(replies::HEADER_FROM_NOT_OWNED)
+        );
+        // Several From: fields (a reader may show the one that is not checked), or none.
+        assert_eq!(
+            check(fields(
+                vec![vec!["eve@lyon.test"], vec!["ann@paris.test"]],
+                vec![]
+            )),
+            Err(replies::ORIGINATOR_FIELDS)
+        );
+        assert_eq!(
+            check(fields(vec![], vec![])),
+            Err(replies::ORIGINATOR_FIELDS)
+        );
+        assert_eq!(
+            check(fields(
+                vec![vec!["ann@paris.test"]],
+                vec![vec!["ann@paris.test"], vec!["ann@paris.test"]]
+            )),
+            Err(replies::ORIGINATOR_FIELDS)
         );
     }
 

@@ -321,7 +321,14 @@ async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outco
         &format!("UPDATE mailboxes SET deleted = 1, version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND address = ?2"),
         &[text(address.as_str())],
     )?;
+    // Its app passwords go with it: a mailbox made again later at the address must not
+    // sign in with its predecessor's.
+    let passwords = t.db.statement(
+        &format!("UPDATE mail_app_passwords SET deleted = 1, hash = '', version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND mailbox = ?2 AND deleted = 0"),
+        &[text(address.as_str())],
+    )?;
     let entry = t.audit("mailbox.delete", "mail", Some(address.as_str()), None, None)?;
-    t.db.batch(vec![next_version(t)?, tombstone, entry]).await?;
+    t.db.batch(vec![next_version(t)?, tombstone, passwords, entry])
+        .await?;
     tenantry_edge::http::no_content()
 }

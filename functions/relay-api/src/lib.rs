@@ -151,30 +151,40 @@ fn relay_keyring(env: &Env) -> Outcome<Keyring> {
 
 /// DKIM rows as relays receive them: the private key opened with the tenant's key and
 /// sealed again with the relays' key, never in the clear on the wire or in a replica. A
-/// key that cannot be opened fails the listing (closed, never an empty key).
-fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Outcome<Vec<DkimEntry>> {
+/// key that cannot be opened (or no `RELAY_SEAL_KEY`) is sent without its private half
+/// and logged: the relay then defers that domain's outgoing mail (closed, never unsigned)
+/// while every other domain's directory stays in sync.
+fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Vec<DkimEntry> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let (tenant_keys, relay_keys) = (tenantry_edge::config::keyring(env)?, relay_keyring(env)?);
+    let keyrings =
+        tenantry_edge::config::keyring(env).and_then(|tenant| Ok((tenant, relay_keyring(env)?)));
+    if let Err(problem) = &keyrings {
+        worker::console_error!("DKIM keys sent unusable to relays: {}", problem.detail);
+    }
     rows.into_iter()
         .map(|k| {
             let live = k.deleted == 0.0 && k.state != DkimState::Retired;
-            let sealed_key = if live {
-                let field = dkim::sealed_field(&k.id);
-                let private = tenant_keys
-                    .open(&k.tenant_id, &field, &k.private_key)
-                    .map_err(|e| internal(format!("DKIM key {} cannot be opened: {e}", k.id)))?;
-                relay_keys.seal(
-                    &k.tenant_id,
-                    &field,
-                    &private,
-                    tenantry_edge::random_bytes(),
-                )
-            } else {
-                String::new()
+            let field = dkim::sealed_field(&k.id);
+            let sealed_key = match &keyrings {
+                Ok((tenant_keys, relay_keys)) if live => {
+                    match tenant_keys.open(&k.tenant_id, &field, &k.private_key) {
+                        Ok(private) => relay_keys.seal(
+                            &k.tenant_id,
+                            &field,
+                            &private,
+                            tenantry_edge::random_bytes(),
+                        ),
+                        Err(error) => {
+                            worker::console_error!("DKIM key {} cannot be opened: {error}", k.id);
+                            String::new()
+                        }
+                    }
+                }
+                _ => String::new(),
             };
-            Ok(DkimEntry {
+            DkimEntry {
                 tenant_id: k.tenant_id,
                 id: k.id,
                 domain: k.domain,
@@ -184,7 +194,7 @@ fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Outcome<Vec<DkimEntry>> {
                 sealed_key,
                 version: k.version as u64,
                 deleted: !live,
-            })
+            }
         })
         .collect()
 }
@@ -426,7 +436,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 deleted: c.deleted != 0.0,
             })
             .collect(),
-        dkim: dkim_entries(&ctx.env, dkim_rows)?,
+        dkim: dkim_entries(&ctx.env, dkim_rows),
     };
     let mut answer = serde_json::to_value(&delta).map_err(internal)?;
     answer["next_cursor"] = json!(next_cursor);
