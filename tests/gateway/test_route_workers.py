@@ -393,7 +393,16 @@ class CrmTest(Base):
         self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Boom", token=self.key_a), 502, "upstream_error")
         self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Huge?declared=1", token=self.key_a), 502,
                            "upstream_error")
-        # Without a declared length the stream is cut at the cap.
+        tenant_id, key = create_tenant("crm-down")
+        r = GATEWAY.request("PUT", "/v1/integrations/crm", {"base_url": f"http://127.0.0.1:{free_port()}",
+                                                            "api_key": "k"}, token=key)
+        self.assertEqual(r.status, 200)
+        self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Contact", token=key), 502, "upstream_error")
+        _, bare = create_tenant("crm-none")
+        self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Contact", token=bare), 404, "not_found")
+        # Last: without a declared length the stream is cut at the cap, which workerd reports
+        # as an uncaught exception and may answer the next requests with a bare 503 while
+        # it recovers; later tests start once it answers again.
         request = urllib.request.Request(GATEWAY.url + "/v1/crm/api/v1/Huge",
                                          headers={"authorization": f"Bearer {self.key_a}"})
         received = 0
@@ -405,13 +414,15 @@ class CrmTest(Base):
             pass
         self.assertLess(received, self.crm_a.huge_bytes)
         self.assertLessEqual(received, CRM_MAX_RESPONSE_BYTES + 65536)
-        tenant_id, key = create_tenant("crm-down")
-        r = GATEWAY.request("PUT", "/v1/integrations/crm", {"base_url": f"http://127.0.0.1:{free_port()}",
-                                                            "api_key": "k"}, token=key)
-        self.assertEqual(r.status, 200)
-        self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Contact", token=key), 502, "upstream_error")
-        _, bare = create_tenant("crm-none")
-        self.assertProblem(GATEWAY.request("GET", "/v1/crm/api/v1/Contact", token=bare), 404, "not_found")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(GATEWAY.url + "/healthz", timeout=5) as health:
+                    if health.status == 200:
+                        break
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.2)
 
     def test_mutations_are_audited(self):
         r = GATEWAY.request("POST", "/v1/crm/api/v1/Contact", {"name": "Dr Durand"}, token=self.token("employee"))
