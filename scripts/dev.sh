@@ -145,9 +145,9 @@ cat <<BANNER
     ls $STATE/mail/hopital-paris.example/dr.martin/new
 
   Send as $APP_USER (app password $APP_PASSWORD):
-    swaks --server 127.0.0.1:$SUBMISSION_PORT --tls --tls-verify=no --auth PLAIN --auth-user $APP_USER \\
+    swaks --server 127.0.0.1:$SUBMISSION_PORT --tls --auth PLAIN --auth-user $APP_USER \\
       --auth-password $APP_PASSWORD --from $APP_USER --to accueil@hopital-paris.example
-    target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains waits here
+    target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains until delivered or bounced
   DKIM record to publish for hopital-paris.example:  $DKIM_NAME  TXT  "$DKIM_VALUE"
 
   Ctrl-C stops everything.

@@ -9,8 +9,9 @@ cd "$TENANTRY_ROOT"
 WORKER_BUILD_VERSION=0.8.7
 CARGO_FUZZ_VERSION=0.13.2
 # swaks drives the relay tests; openssl makes their certificates.
-# postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS.
-DEBIAN_PACKAGES=(swaks openssl postfix dnsmasq-base)
+# postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS;
+# libnet-ssleay-perl: swaks's STARTTLS (submission in the demo).
+DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"
