@@ -342,8 +342,9 @@ class QueueTest(unittest.TestCase):
                 retried = relay2.run("queue", "retry", queue_id)
                 self.assertEqual(retried.returncode, 0, retried.stderr)
                 wait_for(lambda: remote2.received_by("held@remote.test"), what="delivery after retry")
-                self.send(relay2, ["gone@remote.test"], "deleted")
+                # The remote is gone before the message arrives, so it stays queued.
                 remote2.stop()
+                self.send(relay2, ["gone@remote.test"], "deleted")
                 listing = wait_for(lambda: (lambda out: out if "gone@remote.test" in out else None)(
                     relay2.run("queue", "list").stdout), what="queued")
                 gone = [line.split("\t")[0] for line in listing.splitlines() if "gone@remote.test" in line][0]
