@@ -59,7 +59,7 @@ fn cache_key(id: &str, hash: &str, password: &str) -> [u8; 32] {
 }
 
 /// Recomputes the digest of `password` under the stored hash and compares (CPU-bound).
-fn verify(stored: &str, password: &str) -> bool {
+pub(crate) fn verify(stored: &str, password: &str) -> bool {
     let Ok(stored) = StoredHash::parse(stored) else {
         warn!("an app password's stored hash is not a supported PHC string");
         return false;

@@ -70,6 +70,40 @@ pub struct Config {
     /// The outbound queue and remote delivery.
     #[serde(default)]
     pub outbound: Outbound,
+    /// Verified peers: client certificates on incoming connections.
+    #[serde(default)]
+    pub tls: PeerTls,
+    /// Dovecot's view of the accounts and certificates, kept true from the replica.
+    #[serde(default)]
+    pub dovecot: Dovecot,
+}
+
+/// Client certificates of peers (health-mail operators exchanging mail over TLS with
+/// certificates from a sector authority).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerTls {
+    /// A PEM bundle of the authorities whose client certificates are verified; when set,
+    /// a client certificate is requested at STARTTLS.
+    pub client_ca: Option<PathBuf>,
+    /// PEM or DER CRLs checked with the bundle; reloaded when they change.
+    pub crl: Vec<PathBuf>,
+    /// Sending domains (or `*`) whose mail is refused without a verified client
+    /// certificate (`530 5.7.0`).
+    pub require_client_cert_from: Vec<String>,
+}
+
+/// Where the relay writes what Dovecot reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dovecot {
+    /// `{dir}/accounts/{domain}` for `tenantry-relay dovecot-auth` (Dovecot's
+    /// checkpassword passdb and userdb), and `{dir}/certificates.conf` with
+    /// `{dir}/certificates/{domain}/` for Dovecot's SNI. Nothing is written without it.
+    pub dir: Option<PathBuf>,
+    /// Run (argv) when the certificates change, so Dovecot reads them again without a
+    /// restart, e.g. `["doveadm", "reload"]`.
+    pub reload_command: Vec<String>,
 }
 
 /// The outbound queue and remote delivery.
@@ -144,6 +178,8 @@ impl std::fmt::Debug for Config {
             .field("usage_push_interval_secs", &self.usage_push_interval_secs)
             .field("limits", &self.limits)
             .field("outbound", &self.outbound)
+            .field("tls", &self.tls)
+            .field("dovecot", &self.dovecot)
             .finish()
     }
 }
@@ -299,6 +335,19 @@ impl Config {
                 bail!(
                     "outbound.transport: {domain:?} = {target:?} must map a lowercase domain to host[:port]"
                 );
+            }
+        }
+        if self.tls.client_ca.is_none()
+            && (!self.tls.crl.is_empty() || !self.tls.require_client_cert_from.is_empty())
+        {
+            bail!("tls.crl and tls.require_client_cert_from need tls.client_ca");
+        }
+        if self.tls.client_ca.is_some() && self.cert_dir.is_none() {
+            bail!("tls.client_ca needs cert_dir: client certificates are asked for at STARTTLS");
+        }
+        for domain in &self.tls.require_client_cert_from {
+            if domain != "*" && (domain.is_empty() || domain != &domain.to_ascii_lowercase()) {
+                bail!("tls.require_client_cert_from: {domain:?} must be a lowercase domain or *");
             }
         }
         if self.hostname.is_empty() || self.hostname.contains(char::is_whitespace) {

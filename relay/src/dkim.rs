@@ -4,16 +4,14 @@
 //! cannot be opened is an error for the message, never an unsigned send.
 
 use crate::config::PlatformDkim;
+use crate::sealed::RelayKeyring;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{DkimSigner, Done};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tenantry_core::mail::Directory;
-use tenantry_core::mail::dkim::{
-    DkimAlgorithm, DkimEntry, RELAY_SEAL_KEY_ID, SIGNED_HEADERS, sealed_field,
-};
-use tenantry_core::seal::{Keyring, MasterKey};
+use tenantry_core::mail::dkim::{DkimAlgorithm, DkimEntry, SIGNED_HEADERS, sealed_field};
 
 /// A key ready to sign for its domain and selector.
 enum Key {
@@ -63,7 +61,7 @@ impl Key {
 
 /// Opens keys and signs.
 pub struct Signer {
-    keyring: Option<Keyring>,
+    keyring: Arc<RelayKeyring>,
     platform: Option<Key>,
     /// Opened tenant keys by key id and sealed value (a new sealing replaces the entry).
     opened: Mutex<HashMap<String, (String, Arc<Key>)>>,
@@ -72,14 +70,10 @@ pub struct Signer {
 impl Signer {
     /// From the relay's `seal_key` (64 hex) and the platform key file; either may be
     /// absent (no tenant signing, or no platform signing), neither may be unreadable.
-    pub fn new(seal_key: Option<&str>, platform: Option<&PlatformDkim>) -> anyhow::Result<Self> {
-        let keyring = seal_key
-            .map(|hex| {
-                MasterKey::from_hex(RELAY_SEAL_KEY_ID, hex)
-                    .map(|key| Keyring::new(key, Vec::new()))
-                    .map_err(|_| anyhow::anyhow!("seal_key must be 64 hex characters"))
-            })
-            .transpose()?;
+    pub fn new(
+        keyring: Arc<RelayKeyring>,
+        platform: Option<&PlatformDkim>,
+    ) -> anyhow::Result<Self> {
         let platform = platform
             .map(|p| -> anyhow::Result<Key> {
                 let pem = std::fs::read_to_string(&p.private_key_file).map_err(|e| {
@@ -109,19 +103,12 @@ impl Signer {
         {
             return Ok(key.clone());
         }
-        let keyring = self.keyring.as_ref().ok_or_else(|| {
-            anyhow::anyhow!(
-                "seal_key is not configured: DKIM key {} cannot be opened",
-                entry.id
-            )
-        })?;
-        let der = keyring
-            .open(
-                &entry.tenant_id,
-                &sealed_field(&entry.id),
-                &entry.sealed_key,
-            )
-            .map_err(|e| anyhow::anyhow!("DKIM key {} cannot be opened: {e}", entry.id))?;
+        let der = self.keyring.open(
+            &entry.tenant_id,
+            &sealed_field(&entry.id),
+            &entry.sealed_key,
+            &format!("DKIM key {}", entry.id),
+        )?;
         let key = Arc::new(Key::new(
             entry.algorithm,
             &der,

@@ -2,17 +2,22 @@
 
 mod admin;
 mod auth;
+mod certificates;
 mod clock;
 mod config;
 mod dkim;
+mod dovecot;
+mod dovecot_auth;
 mod ids;
 mod maildir;
 mod metrics;
 mod outbound;
 mod outbox;
+mod peers;
 mod queue;
 mod queue_cli;
 mod relay;
+mod sealed;
 mod session;
 mod smtp;
 mod state;
@@ -55,6 +60,15 @@ enum Command {
         #[command(subcommand)]
         action: queue_cli::Action,
     },
+    /// Dovecot's checkpassword program (passdb and userdb): run by Dovecot as
+    /// `tenantry-relay dovecot-auth DIR`, with `DIR` the relay's `dovecot.dir`.
+    DovecotAuth {
+        /// The relay's `dovecot.dir`.
+        dir: PathBuf,
+        /// The reply program and its arguments, added by Dovecot.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        reply: Vec<std::ffi::OsString>,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -62,17 +76,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Config::load(cli.config.as_deref(), env)
 }
 
-fn load_tls(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+fn load_tls(config: &Config) -> anyhow::Result<Option<tls::SniResolver>> {
     let Some(dir) = &config.cert_dir else {
         return Ok(None);
     };
     let resolver = tls::SniResolver::load(dir)?;
-    let mut names: Vec<&str> = resolver.names().collect();
+    let mut names: Vec<&str> = resolver.files().map(|(name, _)| name).collect();
     names.sort_unstable();
-    info!(certificates = ?names, "TLS certificates loaded");
-    Ok(Some(tokio_rustls::TlsAcceptor::from(
-        resolver.into_server_config()?,
-    )))
+    info!(certificates = ?names, "TLS certificate files loaded");
+    Ok(Some(resolver))
 }
 
 async fn open(config: &Config) -> anyhow::Result<(Arc<state::State>, Arc<Relay>)> {
@@ -84,8 +96,8 @@ async fn open(config: &Config) -> anyhow::Result<(Arc<state::State>, Arc<Relay>)
     )
     .await?;
     let (directory, synced_at) = state.load_directory().await?;
-    let tls = load_tls(config)?;
-    let relay = Relay::new(config.clone(), directory, synced_at, tls)?;
+    let relay = Relay::new(config.clone(), directory, synced_at, load_tls(config)?)?;
+    certificates::refresh(&relay);
     Ok((Arc::new(state), relay))
 }
 
@@ -167,21 +179,18 @@ async fn accept_loop(listener: TcpListener, relay: Arc<Relay>, role: Role, impli
         let relay = relay.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            let stream: Box<dyn smtp::Io> = if implicit_tls {
-                let acceptor = relay.tls.clone().expect("checked by the configuration");
-                let wait = std::time::Duration::from_secs(relay.config.limits.command_timeout_secs);
-                match tokio::time::timeout(wait, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => Box::new(tls),
-                    _ => {
-                        info!(%peer, "implicit TLS handshake failed");
+            let (stream, certificate): (Box<dyn smtp::Io>, _) = if implicit_tls {
+                match smtp::accept_tls(&relay, stream, peer).await {
+                    Some((tls, certificate)) => (tls, Some(certificate)),
+                    None => {
                         drop(slot);
                         return;
                     }
                 }
             } else {
-                Box::new(stream)
+                (Box::new(stream), None)
             };
-            if let Err(error) = smtp::run(relay, stream, peer, role, implicit_tls).await {
+            if let Err(error) = smtp::run(relay, stream, peer, role, certificate).await {
                 info!(%peer, %error, "session ended with an I/O error");
             }
             drop(slot);
@@ -198,9 +207,23 @@ async fn shutdown_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Run by Dovecot for every login: no configuration, no runtime, no log set-up.
+    if let Command::DovecotAuth { dir, reply } = &cli.command {
+        let status = dovecot_auth::run(dir, reply);
+        return std::process::ExitCode::from(u8::try_from(status).unwrap_or(111));
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(error) => {
+            eprintln!("tenantry-relay: starting the runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
@@ -213,6 +236,7 @@ async fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Queue { action } => queue_cli::run(&config, action).await,
+            Command::DovecotAuth { .. } => unreachable!("run before the runtime starts"),
             Command::CheckConfig => {
                 load_tls(&config)?;
                 println!("{}", config.describe());

@@ -24,6 +24,11 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Domain {
+    domain: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeStatus {
     outcome: &'static str,
     status: String,
@@ -55,6 +60,8 @@ pub struct Metrics {
     dkim: Family<Outcome, Counter>,
     outbound: Family<OutcomeStatus, Counter>,
     latency: Histogram,
+    certificate_expiry: Family<Domain, Gauge>,
+    certificate_not_after: std::sync::Mutex<Vec<(String, i64)>>,
     registry: Registry,
 }
 
@@ -77,9 +84,12 @@ impl Default for Metrics {
             dkim: Family::default(),
             outbound: Family::default(),
             latency: Histogram::new(LATENCY_BUCKETS),
+            certificate_expiry: Family::default(),
+            certificate_not_after: std::sync::Mutex::default(),
             registry: Registry::default(),
         };
-        let mut registry = Registry::default();
+        // Every name starts with `tenantry_`: `tenantry_relay_queue_depth`.
+        let mut registry = Registry::with_prefix("tenantry");
         // Counters are exposed with `_total` appended.
         let counters = [
             (
@@ -166,6 +176,11 @@ impl Default for Metrics {
             "Time from end of DATA to every copy fsynced (mailboxes and queue).",
             m.latency.clone(),
         );
+        registry.register(
+            "relay_certificate_expiry_seconds",
+            "Seconds until each domain's served certificate expires (negative: expired).",
+            m.certificate_expiry.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -216,8 +231,26 @@ impl Metrics {
         self.latency.observe(seconds);
     }
 
+    /// The certificates served by SNI: domain (or file name) and expiry.
+    pub fn certificates(&self, not_after: Vec<(String, i64)>) {
+        *self.certificate_not_after.lock().expect("metrics lock") = not_after;
+    }
+
     /// The exposition text at time `now` (seconds since the epoch).
     pub fn render(&self, now: i64) -> String {
+        self.certificate_expiry.clear();
+        for (domain, not_after) in self
+            .certificate_not_after
+            .lock()
+            .expect("metrics lock")
+            .iter()
+        {
+            self.certificate_expiry
+                .get_or_create(&Domain {
+                    domain: domain.clone(),
+                })
+                .set(not_after - now);
+        }
         let synced = self.replica_synced_at.get();
         self.replica_age
             .set(if synced == 0 { -1 } else { now - synced });

@@ -7,8 +7,11 @@ use crate::config::Config;
 use crate::maildir::Maildir;
 use crate::metrics::Metrics;
 use crate::outbound::Router;
+use crate::peers::Peers;
 use crate::queue::Queue;
+use crate::sealed::RelayKeyring;
 use crate::state::UsageItem;
+use crate::tls::SniResolver;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -63,6 +66,12 @@ pub struct Relay {
     pub metrics: Metrics,
     /// STARTTLS, when certificates are configured.
     pub tls: Option<TlsAcceptor>,
+    /// The certificates served by SNI (files and uploads), with `tls`.
+    pub certificates: Option<Arc<SniResolver>>,
+    /// Client certificate verification, with `tls.client_ca`.
+    pub peers: Option<Arc<Peers>>,
+    /// Opens what the gateway sealed for relays.
+    pub keyring: Arc<RelayKeyring>,
     /// The outbound spool.
     pub queue: Arc<Queue>,
     /// Routes for remote domains.
@@ -145,8 +154,19 @@ impl Relay {
         config: Config,
         directory: Directory,
         synced_at: Option<i64>,
-        tls: Option<TlsAcceptor>,
+        certificates: Option<SniResolver>,
     ) -> anyhow::Result<Arc<Self>> {
+        let peers = Peers::load(&config.tls)?;
+        let certificates = certificates.map(Arc::new);
+        let tls = certificates
+            .as_ref()
+            .map(|resolver| {
+                resolver
+                    .server_config(peers.as_ref().map(|p| p.handshake_verifier()))
+                    .map(TlsAcceptor::from)
+            })
+            .transpose()?;
+        let keyring = Arc::new(RelayKeyring::new(config.seal_key.as_deref())?);
         let maildir = Maildir::new(config.mail_root.clone(), &config.hostname);
         let mut storage = Storage::default();
         for (mailbox, bytes) in maildir.scan_usage()? {
@@ -163,10 +183,8 @@ impl Relay {
             config.outbound.transport.clone(),
             config.outbound.mx_port,
         )?;
-        let signer = crate::dkim::Signer::new(
-            config.seal_key.as_deref(),
-            config.outbound.platform_dkim.as_ref(),
-        )?;
+        let signer =
+            crate::dkim::Signer::new(keyring.clone(), config.outbound.platform_dkim.as_ref())?;
         let metrics = Metrics::default();
         metrics
             .replica_version
@@ -184,6 +202,9 @@ impl Relay {
             maildir,
             metrics,
             tls,
+            certificates,
+            peers,
+            keyring,
             queue,
             router,
             outbound_tls: crate::outbound::tls_connector(),
@@ -227,6 +248,11 @@ impl Relay {
             .set(i64::try_from(directory.version()).unwrap_or(i64::MAX));
         self.metrics.replica_synced_at.set(synced_at);
         *self.directory.write().expect("directory lock") = Arc::new(directory);
+    }
+
+    /// The certificates served by SNI and their expiry, for the metrics.
+    pub fn set_certificate_expiry(&self, not_after: Vec<(String, i64)>) {
+        self.metrics.certificates(not_after);
     }
 
     /// Records a sync that brought nothing new: the replica is fresh again.

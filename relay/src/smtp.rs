@@ -4,6 +4,7 @@
 //! `250`.
 
 use crate::clock;
+use crate::peers::PeerCertificate;
 use crate::queue::{Entry, Origin, RecipientState, Status};
 use crate::relay::{DataReservation, Relay};
 use crate::session::{Policy, Recipient, Role, Session, SessionConfig, Step, Transaction};
@@ -27,6 +28,35 @@ struct RelayPolicy {
     peer: SocketAddr,
     role: Role,
     reservation: DataReservation,
+    certificate: PeerCertificate,
+}
+
+/// The TLS handshake of a connection (STARTTLS or implicit TLS), and what the client's
+/// certificate turned out to be; `None` when the handshake failed or timed out.
+pub async fn accept_tls<S: Io + 'static>(
+    relay: &Relay,
+    stream: S,
+    peer: SocketAddr,
+) -> Option<(Box<dyn Io>, PeerCertificate)> {
+    let acceptor = relay.tls.clone()?;
+    let wait = Duration::from_secs(relay.config.limits.command_timeout_secs);
+    match timeout(wait, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let certificate = match &relay.peers {
+                Some(peers) => peers.verify(tls.get_ref().1.peer_certificates()),
+                None => PeerCertificate::None,
+            };
+            if let PeerCertificate::Unverified(reason) = &certificate {
+                info!(%peer, %reason, "client certificate not verified");
+            }
+            Some((Box::new(tls), certificate))
+        }
+        Ok(Err(error)) => {
+            info!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 impl RelayPolicy {
@@ -51,6 +81,9 @@ impl Policy for RelayPolicy {
     fn sender(&mut self, authenticated: Option<&str>, from: &str, size: u64) -> Result<(), Reply> {
         self.relay.policy.check_size(size)?;
         let Some(mailbox) = authenticated else {
+            if let Some(peers) = &self.relay.peers {
+                peers.requirement.check(from, self.certificate.verified())?;
+            }
             return Ok(());
         };
         // The replica may have changed since AUTH: a suspended domain stops here.
@@ -161,6 +194,7 @@ impl Policy for RelayPolicy {
 async fn deliver(
     relay: &Arc<Relay>,
     peer: SocketAddr,
+    certificate: &PeerCertificate,
     t: Transaction,
 ) -> (u16, &'static str, String) {
     let started = Instant::now();
@@ -172,8 +206,17 @@ async fn deliver(
         (true, false) => "ESMTPS",
         (false, false) => "ESMTP",
     };
+    // The subject was verified against the configured authorities; quotes and line
+    // breaks cannot reach the header.
+    let verified = match certificate {
+        PeerCertificate::Verified(subject) if t.tls => format!(
+            "\r\n\t(verified client certificate \"{}\")",
+            subject.replace(|c: char| c.is_control() || c == '"' || c == '\\', "?")
+        ),
+        _ => String::new(),
+    };
     let received = format!(
-        "Received: from {} ({})\r\n\tby {} (tenantry-relay) with {protocol} id {id};\r\n\t{}\r\n",
+        "Received: from {} ({}){verified}\r\n\tby {} (tenantry-relay) with {protocol} id {id};\r\n\t{}\r\n",
         t.helo,
         peer.ip(),
         relay.config.hostname,
@@ -375,7 +418,7 @@ pub async fn run(
     mut stream: Box<dyn Io>,
     peer: SocketAddr,
     role: Role,
-    implicit_tls: bool,
+    implicit_tls: Option<PeerCertificate>,
 ) -> io::Result<()> {
     let limits = relay.config.limits.clone();
     let mut session = Session::new(
@@ -387,13 +430,14 @@ pub async fn run(
             max_errors: limits.max_errors,
             tls_available: relay.tls.is_some(),
         },
-        implicit_tls,
+        implicit_tls.is_some(),
     );
     let mut policy = RelayPolicy {
         relay: relay.clone(),
         peer,
         role,
         reservation: DataReservation::default(),
+        certificate: implicit_tls.unwrap_or_default(),
     };
     let command_wait = Duration::from_secs(limits.command_timeout_secs);
     let data_wait = Duration::from_secs(limits.data_timeout_secs);
@@ -420,18 +464,10 @@ pub async fn run(
             }
             Step::StartTls => {
                 write_output(&mut stream, &mut session).await?;
-                let acceptor = relay
-                    .tls
-                    .clone()
-                    .expect("STARTTLS is only offered with TLS");
-                stream = match timeout(command_wait, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => Box::new(tls),
-                    Ok(Err(error)) => {
-                        info!(%peer, %error, "TLS handshake failed");
-                        return Ok(());
-                    }
-                    Err(_) => return Ok(()),
+                let Some((tls, certificate)) = accept_tls(&relay, stream, peer).await else {
+                    return Ok(());
                 };
+                (stream, policy.certificate) = (tls, certificate);
                 session.tls_started();
             }
             Step::Authenticate { username, password } => {
@@ -440,7 +476,8 @@ pub async fn run(
                 session.authenticated(outcome);
             }
             Step::Deliver(transaction) => {
-                let (code, enhanced, text) = deliver(&relay, peer, transaction).await;
+                let (code, enhanced, text) =
+                    deliver(&relay, peer, &policy.certificate, transaction).await;
                 policy.release();
                 session.delivered((code, enhanced, &text));
             }

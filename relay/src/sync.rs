@@ -141,6 +141,7 @@ async fn pull_once(
     if summary.upserted + summary.removed > 0 || summary.full || next.version() != current.version()
     {
         relay.set_directory(next, now);
+        crate::certificates::refresh(relay);
     } else {
         relay.mark_synced(now);
     }
@@ -224,6 +225,16 @@ pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gatew
             tokio::time::interval(Duration::from_secs(r.config.sync_interval_secs.max(1)));
         loop {
             tick.tick().await;
+            if let Some(peers) = &r.peers {
+                match peers.reload_if_changed() {
+                    Ok(true) => info!("CRLs reloaded"),
+                    Ok(false) => {}
+                    Err(error) => warn!(
+                        error = format!("{error:#}"),
+                        "CRLs not reloaded; the previous ones stay in force"
+                    ),
+                }
+            }
             match sync_once(&r, &s, &g).await {
                 Ok(summary) if summary.upserted + summary.removed > 0 || summary.full => {
                     info!(

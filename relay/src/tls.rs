@@ -1,22 +1,47 @@
-//! STARTTLS certificates: one per hosted domain, chosen by SNI, with a default.
-//!
-//! `{cert_dir}/{name}/cert.pem` (chain) and `key.pem` (PKCS#8, PKCS#1 or SEC1). The
-//! directory `default` serves clients that send no SNI or an unknown name.
+//! Server certificates, chosen by SNI: the ones tenants upload (from the directory
+//! replica, replaced at each sync without a restart), then the operator's files
+//! (`{cert_dir}/{name}/cert.pem` + `key.pem`), then `{cert_dir}/default/` for clients
+//! that send no SNI or an unknown name.
 
 use anyhow::{Context, bail};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Chooses the certificate by SNI.
 #[derive(Debug)]
 pub struct SniResolver {
-    by_name: HashMap<String, Arc<CertifiedKey>>,
+    files: HashMap<String, Arc<CertifiedKey>>,
     default: Option<Arc<CertifiedKey>>,
+    uploaded: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: &PrivateKeyDer<'_>,
+) -> anyhow::Result<Arc<CertifiedKey>> {
+    if chain.is_empty() {
+        bail!("no certificate");
+    }
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(key)
+        .map_err(|_| anyhow::anyhow!("not a supported private key"))?;
+    Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
+}
+
+/// A certificate chain (PEM) with its PKCS#8 key (DER), as uploaded through the API.
+pub fn uploaded_pair(chain_pem: &str, key_pkcs8: Vec<u8>) -> anyhow::Result<Arc<CertifiedKey>> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing the chain")?;
+    certified_key(
+        chain,
+        &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
+    )
 }
 
 fn load_pair(dir: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
@@ -24,20 +49,15 @@ fn load_pair(dir: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
         .with_context(|| format!("reading {}/cert.pem", dir.display()))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing {}/cert.pem", dir.display()))?;
-    if chain.is_empty() {
-        bail!("{}/cert.pem holds no certificate", dir.display());
-    }
     let key = PrivateKeyDer::from_pem_file(dir.join("key.pem"))
         .with_context(|| format!("reading {}/key.pem", dir.display()))?;
-    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
-        .with_context(|| format!("{}/key.pem is not a supported key", dir.display()))?;
-    Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
+    certified_key(chain, &key).with_context(|| format!("{}", dir.display()))
 }
 
 impl SniResolver {
     /// Loads every `{cert_dir}/{name}/` that holds a `cert.pem`.
     pub fn load(cert_dir: &Path) -> anyhow::Result<Self> {
-        let mut by_name = HashMap::new();
+        let mut files = HashMap::new();
         let mut default = None;
         let entries = std::fs::read_dir(cert_dir)
             .with_context(|| format!("reading {}", cert_dir.display()))?;
@@ -51,37 +71,59 @@ impl SniResolver {
             if name == "default" {
                 default = Some(pair);
             } else {
-                by_name.insert(name, pair);
+                files.insert(name, pair);
             }
         }
-        if by_name.is_empty() && default.is_none() {
+        if files.is_empty() && default.is_none() {
             bail!("{} holds no {{name}}/cert.pem", cert_dir.display());
         }
-        Ok(SniResolver { by_name, default })
+        Ok(SniResolver {
+            files,
+            default,
+            uploaded: RwLock::new(HashMap::new()),
+        })
     }
 
-    /// Names with a certificate of their own.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
+    /// Names with a certificate file of their own, and the certificates (for metrics).
+    pub fn files(&self) -> impl Iterator<Item = (&str, &CertifiedKey)> {
+        self.files
+            .iter()
+            .map(|(name, key)| (name.as_str(), key.as_ref()))
     }
 
-    /// The rustls configuration for STARTTLS.
-    pub fn into_server_config(self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    /// Replaces the uploaded certificates (name → certificate).
+    pub fn set_uploaded(&self, by_name: HashMap<String, Arc<CertifiedKey>>) {
+        *self.uploaded.write().expect("certificates lock") = by_name;
+    }
+
+    /// The rustls configuration: SNI certificates, and client certificates requested
+    /// when `client_auth` is given.
+    pub fn server_config(
+        self: &Arc<Self>,
+        client_auth: Option<Arc<dyn ClientCertVerifier>>,
+    ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(self));
-        Ok(Arc::new(config))
+        let builder = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?;
+        let builder = match client_auth {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(builder.with_cert_resolver(self.clone())))
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello
-            .server_name()
-            .and_then(|name| self.by_name.get(&name.to_ascii_lowercase()))
-            .or(self.default.as_ref())
-            .cloned()
+        let name = hello.server_name().map(str::to_ascii_lowercase);
+        if let Some(name) = &name {
+            if let Some(key) = self.uploaded.read().expect("certificates lock").get(name) {
+                return Some(key.clone());
+            }
+            if let Some(key) = self.files.get(name) {
+                return Some(key.clone());
+            }
+        }
+        self.default.clone()
     }
 }

@@ -138,7 +138,7 @@ def main():
             queued["seconds"] = time.time() - started
             time.sleep(5)
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{relay.admin_port}/metrics").read().decode()
-            depth = next(line.split()[1] for line in metrics.splitlines() if line.startswith("relay_queue_depth "))
+            depth = next(line.split()[1] for line in metrics.splitlines() if line.startswith("tenantry_relay_queue_depth "))
             with_queue = rss_kib(relay.process.pid)
             queue_bytes = sum(p.stat().st_size for p in (relay.workdir / "mail" / ".queue").rglob("*") if p.is_file())
     finally:

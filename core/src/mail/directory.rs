@@ -6,6 +6,7 @@
 //! (`deleted: true`). A full snapshot (`since=0`) replaces the replica. A replica never
 //! moves backwards: a delta older than what it holds is refused.
 
+use super::certificate::CertificateEntry;
 use super::dkim::{DkimEntry, DkimState};
 use crate::limits::Limit;
 use alloc::collections::BTreeMap;
@@ -164,6 +165,9 @@ pub struct DirectoryDelta {
     /// Changed DKIM keys.
     #[serde(default)]
     pub dkim: Vec<DkimEntry>,
+    /// Changed domain certificates.
+    #[serde(default)]
+    pub certificates: Vec<CertificateEntry>,
 }
 
 impl DirectoryDelta {
@@ -178,6 +182,7 @@ impl DirectoryDelta {
         self.aliases.extend(page.aliases);
         self.credentials.extend(page.credentials);
         self.dkim.extend(page.dkim);
+        self.certificates.extend(page.certificates);
         Ok(())
     }
 }
@@ -226,6 +231,7 @@ pub struct Directory {
     aliases: BTreeMap<String, AliasEntry>,
     credentials: BTreeMap<String, CredentialEntry>,
     dkim: BTreeMap<String, DkimEntry>,
+    certificates: BTreeMap<String, CertificateEntry>,
 }
 
 fn merge<T>(
@@ -267,6 +273,7 @@ impl Directory {
             .chain(delta.aliases.iter().map(|a| a.version))
             .chain(delta.credentials.iter().map(|c| c.version))
             .chain(delta.dkim.iter().map(|k| k.version))
+            .chain(delta.certificates.iter().map(|c| c.version))
             .max()
             .unwrap_or(0);
         if newest_row > delta.version {
@@ -315,6 +322,13 @@ impl Directory {
             delta.dkim,
             |k| &k.id,
             |k| k.deleted || k.state == DkimState::Retired,
+            &mut summary,
+        );
+        merge(
+            &mut self.certificates,
+            delta.certificates,
+            |c| &c.domain,
+            |c| c.deleted,
             &mut summary,
         );
         self.version = delta.version;
@@ -374,6 +388,19 @@ impl Directory {
         self.dkim.values()
     }
 
+    /// The certificate a domain serves by SNI, if its own tenant uploaded one.
+    pub fn certificate(&self, domain: &str) -> Option<&CertificateEntry> {
+        let owner = &self.domains.get(domain)?.tenant_id;
+        self.certificates
+            .get(domain)
+            .filter(|c| &c.tenant_id == owner)
+    }
+
+    /// Every domain certificate.
+    pub fn certificates(&self) -> impl Iterator<Item = &CertificateEntry> {
+        self.certificates.values()
+    }
+
     /// Every app password.
     pub fn credentials(&self) -> impl Iterator<Item = &CredentialEntry> {
         self.credentials.values()
@@ -389,6 +416,7 @@ impl Directory {
             aliases: self.aliases.values().cloned().collect(),
             credentials: self.credentials.values().cloned().collect(),
             dkim: self.dkim.values().cloned().collect(),
+            certificates: self.certificates.values().cloned().collect(),
         }
     }
 }
@@ -437,6 +465,7 @@ pub(crate) mod tests {
                 aliases: alloc::vec![],
                 credentials: alloc::vec![],
                 dkim: alloc::vec![],
+                certificates: alloc::vec![],
             })
             .unwrap();
         assert_eq!(

@@ -4,11 +4,14 @@
 //! gateway and asks [`RecipientPolicy::decide`] about every `RCPT TO`.
 
 mod address;
+pub mod certificate;
 mod data;
 mod directory;
 pub mod dkim;
 mod dsn;
+pub mod peers;
 mod policy;
+pub mod reading;
 mod retry;
 pub mod submission;
 

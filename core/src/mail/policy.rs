@@ -305,6 +305,7 @@ mod tests {
             ],
             credentials: alloc::vec![],
             dkim: alloc::vec![],
+            certificates: alloc::vec![],
         })
         .unwrap();
         dir

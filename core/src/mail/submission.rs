@@ -316,6 +316,7 @@ mod tests {
                 credential("ap_3", "eve@lyon.test", "t_lyon"),
             ],
             dkim: vec![],
+            certificates: alloc::vec![],
         })
         .unwrap();
         d

@@ -128,6 +128,9 @@ pub enum Route {
     RevokeAppPassword,
     ListDkimKeys,
     CreateDkimKey,
+    GetMailCertificate,
+    PutMailCertificate,
+    DeleteMailCertificate,
     MailDomainUsage,
     RelayDirectory,
     RelayUsage,
@@ -233,6 +236,13 @@ static TABLE: &[Entry] = &[
     entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
     entry(Get, "/v1/mail/domains/{}/dkim", ListDkimKeys),
     entry(Post, "/v1/mail/domains/{}/dkim", CreateDkimKey),
+    entry(Get, "/v1/mail/domains/{}/certificate", GetMailCertificate),
+    entry(Put, "/v1/mail/domains/{}/certificate", PutMailCertificate),
+    entry(
+        Delete,
+        "/v1/mail/domains/{}/certificate",
+        DeleteMailCertificate,
+    ),
     entry(
         Get,
         "/v1/mail/domains/{}/mailboxes/{}/passwords",
@@ -365,9 +375,21 @@ impl Route {
             ) => Service::People,
             (
                 _,
-                ListMailDomains | CreateMailDomain | UpdateMailDomain | ListMailboxes
-                | CreateMailbox | DeleteMailbox | MailDomainUsage | ListAppPasswords
-                | CreateAppPassword | RevokeAppPassword | ListDkimKeys | CreateDkimKey,
+                ListMailDomains
+                | CreateMailDomain
+                | UpdateMailDomain
+                | ListMailboxes
+                | CreateMailbox
+                | DeleteMailbox
+                | MailDomainUsage
+                | ListAppPasswords
+                | CreateAppPassword
+                | RevokeAppPassword
+                | ListDkimKeys
+                | CreateDkimKey
+                | GetMailCertificate
+                | PutMailCertificate
+                | DeleteMailCertificate,
             ) => Service::Mail,
             _ => Service::Records,
         }

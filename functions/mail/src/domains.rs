@@ -100,6 +100,9 @@ pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome
         Route::DeleteMailbox => delete_mailbox(t, m.param(0), m.param(1)).await,
         Route::ListDkimKeys => crate::dkim::list(t, m.param(0)).await,
         Route::CreateDkimKey => crate::dkim::create(&mut req, t, m.param(0)).await,
+        Route::GetMailCertificate => crate::certificates::get(t, m.param(0)).await,
+        Route::PutMailCertificate => crate::certificates::put(&mut req, t, m.param(0)).await,
+        Route::DeleteMailCertificate => crate::certificates::delete(t, m.param(0)).await,
         Route::ListAppPasswords => crate::passwords::list(t, m.param(0), m.param(1)).await,
         Route::CreateAppPassword => {
             crate::passwords::create(&mut req, t, m.param(0), m.param(1)).await

@@ -2,6 +2,7 @@
 //! mailboxes and mail usage, versioned for the relay's directory. The gateway admits the
 //! request (tenant, principal, rate limit) and hands it over with a signed context.
 
+mod certificates;
 mod dkim;
 mod domains;
 mod passwords;

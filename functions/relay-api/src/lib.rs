@@ -11,6 +11,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use tenantry_core::auth::RelayScope;
 use tenantry_core::limits::{Limit, Limits, Plan, parse_overrides};
+use tenantry_core::mail::certificate::{self, CertificateEntry};
 use tenantry_core::mail::dkim::{self, DkimAlgorithm, DkimEntry, DkimState, RELAY_SEAL_KEY_ID};
 use tenantry_core::mail::{
     AliasEntry, CredentialEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry,
@@ -128,7 +129,7 @@ struct DkimRow {
     deleted: f64,
 }
 
-/// The keyring relays open DKIM keys with (`RELAY_SEAL_KEY`, 64 hex characters).
+/// The keyring relays open DKIM and certificate keys with (`RELAY_SEAL_KEY`, 64 hex characters).
 fn relay_keyring(env: &Env) -> Outcome<Keyring> {
     let hex = env
         .secret("RELAY_SEAL_KEY")
@@ -137,7 +138,7 @@ fn relay_keyring(env: &Env) -> Outcome<Keyring> {
         .map_err(|_| {
             Problem::new(
                 ErrorCode::Misconfigured,
-                "RELAY_SEAL_KEY is not set: DKIM keys cannot be sent to relays",
+                "RELAY_SEAL_KEY is not set: DKIM and certificate keys cannot be sent to relays",
             )
         })?;
     let key = MasterKey::from_hex(RELAY_SEAL_KEY_ID, &hex).map_err(|_| {
@@ -149,40 +150,55 @@ fn relay_keyring(env: &Env) -> Outcome<Keyring> {
     Ok(Keyring::new(key, Vec::new()))
 }
 
-/// DKIM rows as relays receive them: the private key opened with the tenant's key and
-/// sealed again with the relays' key, never in the clear on the wire or in a replica. A
-/// key that cannot be opened (or no `RELAY_SEAL_KEY`) is sent without its private half
-/// and logged: the relay then defers that domain's outgoing mail (closed, never unsigned)
-/// while every other domain's directory stays in sync.
-fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Vec<DkimEntry> {
-    if rows.is_empty() {
-        return Vec::new();
+/// Opens keys sealed with tenants' keyrings and seals them again for relays.
+struct Resealer {
+    keyrings: Outcome<(Keyring, Keyring)>,
+}
+
+impl Resealer {
+    fn new(env: &Env) -> Self {
+        Resealer {
+            keyrings: tenantry_edge::config::keyring(env)
+                .and_then(|tenant| Ok((tenant, relay_keyring(env)?))),
+        }
     }
-    let keyrings =
-        tenantry_edge::config::keyring(env).and_then(|tenant| Ok((tenant, relay_keyring(env)?)));
-    if let Err(problem) = &keyrings {
-        worker::console_error!("DKIM keys sent unusable to relays: {}", problem.detail);
+
+    /// The secret sealed for relays, or empty when it cannot be opened (or there is
+    /// no `RELAY_SEAL_KEY`): logged, and the relay then refuses to use it (closed: no
+    /// unsigned mail, the default certificate) while every other row stays in sync.
+    fn reseal(&self, tenant_id: &str, field: &str, sealed: &str, what: &str) -> String {
+        let (tenant_keys, relay_keys) = match &self.keyrings {
+            Ok(keyrings) => keyrings,
+            Err(problem) => {
+                worker::console_error!("{what} sent unusable to relays: {}", problem.detail);
+                return String::new();
+            }
+        };
+        match tenant_keys.open(tenant_id, field, sealed) {
+            Ok(secret) => relay_keys.seal(tenant_id, field, &secret, tenantry_edge::random_bytes()),
+            Err(error) => {
+                worker::console_error!("{what} cannot be opened: {error}");
+                String::new()
+            }
+        }
     }
+}
+
+/// DKIM rows as relays receive them: the private key re-sealed for relays, never in
+/// the clear on the wire or in a replica.
+fn dkim_entries(resealer: &Resealer, rows: Vec<DkimRow>) -> Vec<DkimEntry> {
     rows.into_iter()
         .map(|k| {
             let live = k.deleted == 0.0 && k.state != DkimState::Retired;
-            let field = dkim::sealed_field(&k.id);
-            let sealed_key = match &keyrings {
-                Ok((tenant_keys, relay_keys)) if live => {
-                    match tenant_keys.open(&k.tenant_id, &field, &k.private_key) {
-                        Ok(private) => relay_keys.seal(
-                            &k.tenant_id,
-                            &field,
-                            &private,
-                            tenantry_edge::random_bytes(),
-                        ),
-                        Err(error) => {
-                            worker::console_error!("DKIM key {} cannot be opened: {error}", k.id);
-                            String::new()
-                        }
-                    }
-                }
-                _ => String::new(),
+            let sealed_key = if live {
+                resealer.reseal(
+                    &k.tenant_id,
+                    &dkim::sealed_field(&k.id),
+                    &k.private_key,
+                    &format!("DKIM key {}", k.id),
+                )
+            } else {
+                String::new()
             };
             DkimEntry {
                 tenant_id: k.tenant_id,
@@ -195,6 +211,53 @@ fn dkim_entries(env: &Env, rows: Vec<DkimRow>) -> Vec<DkimEntry> {
                 version: k.version as u64,
                 deleted: !live,
             }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct CertificateRow {
+    tenant_id: String,
+    domain: String,
+    id: String,
+    names: String,
+    chain_pem: String,
+    private_key: String,
+    not_after: f64,
+    version: f64,
+    deleted: f64,
+}
+
+/// Certificate rows as relays receive them: the key re-sealed like DKIM keys.
+fn certificate_entries(
+    resealer: &Resealer,
+    rows: Vec<CertificateRow>,
+) -> Outcome<Vec<CertificateEntry>> {
+    rows.into_iter()
+        .map(|c| {
+            let live = c.deleted == 0.0;
+            let sealed_key = if live {
+                resealer.reseal(
+                    &c.tenant_id,
+                    &certificate::sealed_field(&c.id),
+                    &c.private_key,
+                    &format!("the certificate key of {}", c.domain),
+                )
+            } else {
+                String::new()
+            };
+            Ok(CertificateEntry {
+                names: serde_json::from_str(&c.names)
+                    .map_err(|_| internal("a certificate's names column is not a JSON array"))?,
+                tenant_id: c.tenant_id,
+                domain: c.domain,
+                id: c.id,
+                chain_pem: if live { c.chain_pem } else { String::new() },
+                sealed_key,
+                not_after: c.not_after as i64,
+                version: c.version as u64,
+                deleted: !live,
+            })
         })
         .collect()
 }
@@ -274,16 +337,20 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     let platform = PlatformDb(&ctx.db);
     let cursor = tenantry_edge::http::query_param(&url, "cursor");
     // The cursor: [the version the listing stops at, and the last domain, mailbox,
-    // alias, app password and DKIM key sent]. Every page of one listing reads up to the same version, so a row
+    // alias, app password, DKIM key and certificate sent]. Every page of one listing reads up to the same version, so a row
     // changed meanwhile is left to the next delta, never sent half-updated.
-    let page = PageRequest::parse(None, cursor.as_deref(), 6)?;
+    let page = PageRequest::parse(None, cursor.as_deref(), 7)?;
     let (upto, after) = match &page.after {
         Some(values) => {
             let key = |i: usize| values[i].as_str().map(str::to_owned);
-            match (values[0].as_u64(), key(1), key(2), key(3), key(4), key(5)) {
-                (Some(upto), Some(d), Some(m), Some(a), Some(c), Some(k)) => {
-                    (upto, [d, m, a, c, k])
-                }
+            match (
+                values[0].as_u64(),
+                (1..7).map(key).collect::<Option<Vec<_>>>(),
+            ) {
+                (Some(upto), Some(keys)) => (
+                    upto,
+                    <[String; 6]>::try_from(keys).map_err(|_| PageError::Cursor)?,
+                ),
                 _ => return Err(PageError::Cursor.into()),
             }
         }
@@ -318,12 +385,13 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         args
     };
     let limit = DIRECTORY_PAGE_ROWS + 1;
-    // Five reads; `version <= ?2` keeps them consistent with each other without a
+    // Six reads; `version <= ?2` keeps them consistent with each other without a
     // transaction.
     let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
     let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
     let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
     let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[3])).await?;
+    let mut certificate_rows: Vec<CertificateRow> = platform.all(&format!("SELECT tenant_id, domain, id, names, chain_pem, private_key, not_after, version, deleted FROM mail_certificates WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[5])).await?;
     // A snapshot needs no retired key: relays only ever sign with live ones.
     let dkim_filter = if full { " AND state != 'retired'" } else { "" };
     let mut dkim_rows: Vec<DkimRow> = platform.all(&format!("SELECT tenant_id, id, domain, selector, algorithm, state, private_key, version, deleted FROM mail_dkim_keys WHERE {filter}{dkim_filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[4])).await?;
@@ -367,12 +435,19 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             dkim_rows.len(),
             dkim_rows.get(DIRECTORY_PAGE_ROWS - 1).map(|k| k.id.clone()),
         ),
+        next_key(
+            certificate_rows.len(),
+            certificate_rows
+                .get(DIRECTORY_PAGE_ROWS - 1)
+                .map(|c| c.domain.clone()),
+        ),
     ];
     domains.truncate(DIRECTORY_PAGE_ROWS);
     mailboxes.truncate(DIRECTORY_PAGE_ROWS);
     aliases.truncate(DIRECTORY_PAGE_ROWS);
     credentials.truncate(DIRECTORY_PAGE_ROWS);
     dkim_rows.truncate(DIRECTORY_PAGE_ROWS);
+    certificate_rows.truncate(DIRECTORY_PAGE_ROWS);
     let next_cursor = more.then(|| {
         encode_cursor(&[
             json!(upto),
@@ -381,9 +456,11 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             json!(keys[2]),
             json!(keys[3]),
             json!(keys[4]),
+            json!(keys[5]),
         ])
     });
     let sending = sending_limits(&platform, &domains).await?;
+    let resealer = Resealer::new(&ctx.env);
     let delta = DirectoryDelta {
         version,
         full,
@@ -436,7 +513,8 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 deleted: c.deleted != 0.0,
             })
             .collect(),
-        dkim: dkim_entries(&ctx.env, dkim_rows),
+        dkim: dkim_entries(&resealer, dkim_rows),
+        certificates: certificate_entries(&resealer, certificate_rows)?,
     };
     let mut answer = serde_json::to_value(&delta).map_err(internal)?;
     answer["next_cursor"] = json!(next_cursor);

@@ -1,0 +1,218 @@
+//! Dovecot's view of the replica, written where `dovecot.dir` says:
+//!
+//! - `accounts/{domain}`: one line per mailbox that may sign in to read (the core's
+//!   `reading::accounts_by_domain`): `address TAB home TAB quota_rule TAB hash hash…`,
+//!   read by `tenantry-relay dovecot-auth` (Dovecot's checkpassword passdb and userdb).
+//!   A file is replaced by rename, so a login reads the old or the new one, never half;
+//!   a domain that may no longer sign in loses its file.
+//! - `certificates/{domain}/{upload id}/cert.pem` + `key.pem` and `certificates.conf`
+//!   (`local_name` blocks Dovecot includes), then `reload_command`: Dovecot serves the
+//!   new certificate by SNI without a restart. Each upload gets its own directory, so a
+//!   reload never pairs one upload's certificate with another's key.
+
+use crate::maildir::Maildir;
+use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use tenantry_core::limits::Limit;
+use tenantry_core::mail::Directory;
+use tenantry_core::mail::reading::accounts_by_domain;
+use tracing::{info, warn};
+
+/// A certificate to hand to Dovecot: the domain, the upload id, the names it serves,
+/// its chain (PEM) and its PKCS#8 key (DER).
+pub struct OpenedCertificate {
+    /// The domain.
+    pub domain: String,
+    /// The upload.
+    pub id: String,
+    /// The SNI names.
+    pub names: Vec<String>,
+    /// The chain, PEM.
+    pub chain_pem: String,
+    /// The key, PKCS#8 DER.
+    pub key_pkcs8: Vec<u8>,
+}
+
+/// Dovecot's quota rule for a mailbox quota (`storage=0` is Dovecot's "no limit").
+fn quota_rule(quota: Limit) -> String {
+    match quota {
+        Limit::Unlimited => "*:storage=0".into(),
+        Limit::Max(0) => "*:storage=1".into(),
+        Limit::Max(mb) => format!("*:storage={mb}M"),
+    }
+}
+
+/// Writes `contents` to `path` by rename, unless it already holds them; `true` if written.
+fn replace(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<bool> {
+    if fs::read(path).is_ok_and(|existing| existing == contents) {
+        return Ok(false);
+    }
+    let temporary = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(true)
+}
+
+/// The account lines of every domain whose mailboxes may sign in.
+pub fn account_files(directory: &Directory, maildir: &Maildir) -> BTreeMap<String, String> {
+    accounts_by_domain(directory)
+        .into_iter()
+        .map(|(domain, accounts)| {
+            let mut text = String::new();
+            for account in accounts {
+                text.push_str(&format!(
+                    "{}\t{}\t{}\t{}\n",
+                    account.address,
+                    maildir.mailbox_dir(account.address).display(),
+                    quota_rule(account.quota_mb),
+                    account.hashes.join(" "),
+                ));
+            }
+            (domain.to_string(), text)
+        })
+        .collect()
+}
+
+/// Brings `{dir}/accounts/` in line with the replica.
+pub fn write_accounts(dir: &Path, directory: &Directory, maildir: &Maildir) -> anyhow::Result<()> {
+    let accounts_dir = dir.join("accounts");
+    fs::create_dir_all(&accounts_dir)
+        .with_context(|| format!("creating {}", accounts_dir.display()))?;
+    let files = account_files(directory, maildir);
+    let mut changed = 0;
+    for (domain, text) in &files {
+        changed += usize::from(replace(&accounts_dir.join(domain), text.as_bytes(), 0o600)?);
+    }
+    for entry in fs::read_dir(&accounts_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !files.contains_key(&name) {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+            changed += 1;
+        }
+    }
+    if changed > 0 {
+        info!(changed, domains = files.len(), "Dovecot accounts written");
+    }
+    Ok(())
+}
+
+fn key_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+/// Brings `{dir}/certificates/` and `certificates.conf` in line with the uploaded
+/// certificates; runs `reload_command` when the configuration changed.
+pub fn write_certificates(
+    dir: &Path,
+    certificates: &[OpenedCertificate],
+    reload_command: &[String],
+) -> anyhow::Result<()> {
+    let root = dir.join("certificates");
+    let mut conf = String::from(
+        "# Written by tenantry-relay from its directory replica: the certificates tenants\n# uploaded, served by SNI. Do not edit; include it with !include_try.\n",
+    );
+    let mut kept: BTreeSet<PathBuf> = BTreeSet::new();
+    for certificate in certificates {
+        let upload = root.join(&certificate.domain).join(&certificate.id);
+        fs::create_dir_all(&upload).with_context(|| format!("creating {}", upload.display()))?;
+        replace(
+            &upload.join("cert.pem"),
+            certificate.chain_pem.as_bytes(),
+            0o644,
+        )?;
+        replace(
+            &upload.join("key.pem"),
+            key_pem(&certificate.key_pkcs8).as_bytes(),
+            0o600,
+        )?;
+        for name in &certificate.names {
+            conf.push_str(&format!(
+                "local_name {name} {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}\n",
+                upload.join("cert.pem").display(),
+                upload.join("key.pem").display()
+            ));
+        }
+        kept.insert(upload);
+    }
+    fs::create_dir_all(&root)?;
+    let changed = replace(&dir.join("certificates.conf"), conf.as_bytes(), 0o644)?;
+    if changed && !reload_command.is_empty() {
+        match std::process::Command::new(&reload_command[0])
+            .args(&reload_command[1..])
+            .output()
+        {
+            Ok(output) if output.status.success() => {
+                info!(
+                    certificates = certificates.len(),
+                    "Dovecot reloaded for its certificates"
+                );
+            }
+            Ok(output) => warn!(
+                status = %output.status,
+                stderr = %String::from_utf8_lossy(&output.stderr).trim(),
+                "dovecot.reload_command failed; Dovecot serves its previous certificates"
+            ),
+            Err(error) => warn!(%error, "dovecot.reload_command could not run"),
+        }
+    }
+    // Uploads no longer served: removed once the configuration no longer names them.
+    for domain in fs::read_dir(&root)?.flatten() {
+        for upload in fs::read_dir(domain.path())?.flatten() {
+            if !kept.contains(&upload.path()) {
+                let _ = fs::remove_dir_all(upload.path());
+            }
+        }
+        let _ = fs::remove_dir(domain.path());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_rules_follow_the_mailbox_quota() {
+        assert_eq!(quota_rule(Limit::Max(500)), "*:storage=500M");
+        assert_eq!(quota_rule(Limit::Unlimited), "*:storage=0");
+        assert_eq!(quota_rule(Limit::Max(0)), "*:storage=1");
+    }
+
+    #[test]
+    fn files_are_replaced_whole_and_only_when_changed() {
+        let dir = std::env::temp_dir().join(format!("relay-dovecot-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.example");
+        assert!(replace(&path, b"one\n", 0o600).unwrap());
+        assert!(!replace(&path, b"one\n", 0o600).unwrap());
+        assert!(replace(&path, b"two\n", 0o600).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"two\n");
+        assert!(!dir.join("a.tmp").exists());
+        let pem = key_pem(&[1u8; 100]);
+        assert!(
+            pem.starts_with("-----BEGIN PRIVATE KEY-----\n") && pem.lines().all(|l| l.len() <= 64)
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,108 @@
+//! `tenantry-relay dovecot-auth DIR REPLY…`: Dovecot's checkpassword program, for its
+//! passdb and userdb, reading what the relay wrote in `DIR/accounts/` (see `dovecot`).
+//!
+//! Dovecot writes `user NUL password NUL` on file descriptor 3. A password lookup checks
+//! the password against the mailbox's app passwords with the code SMTP AUTH uses; a
+//! userdb lookup (`AUTHORIZED=1`, from LDA or doveadm) checks none and answers
+//! `AUTHORIZED=2`. On success the program sets `USER`, `HOME` and the quota rule and
+//! executes the reply program Dovecot named; otherwise it exits 1 (wrong password),
+//! 3 (no such account) or 111 (temporary failure: Dovecot says so to the client).
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use tenantry_core::mail::Address;
+
+const WRONG_PASSWORD: i32 = 1;
+const NO_SUCH_ACCOUNT: i32 = 3;
+const TEMPORARY_FAILURE: i32 = 111;
+
+/// The account line of `address` in its domain's file.
+struct Account {
+    address: String,
+    home: String,
+    quota_rule: String,
+    hashes: Vec<String>,
+}
+
+fn find(dir: &Path, address: &Address) -> Result<Option<Account>, i32> {
+    let path = dir.join("accounts").join(address.domain());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            eprintln!(
+                "tenantry-relay dovecot-auth: reading {}: {error}",
+                path.display()
+            );
+            return Err(TEMPORARY_FAILURE);
+        }
+    };
+    Ok(text.lines().find_map(|line| {
+        let mut fields = line.split('\t');
+        let (account, home, quota_rule, hashes) = (
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+        );
+        (account == address.as_str()).then(|| Account {
+            address: account.to_string(),
+            home: home.to_string(),
+            quota_rule: quota_rule.to_string(),
+            hashes: hashes.split(' ').map(str::to_string).collect(),
+        })
+    }))
+}
+
+/// Runs the program; returns the exit status when it does not execute the reply.
+pub fn run(dir: &Path, reply: &[OsString]) -> i32 {
+    let Some((program, reply_args)) = reply.split_first() else {
+        eprintln!("tenantry-relay dovecot-auth: no reply program (run by Dovecot's checkpassword)");
+        return 2;
+    };
+    let mut input = Vec::with_capacity(512);
+    let read =
+        std::fs::File::open("/dev/fd/3").and_then(|fd| fd.take(4096).read_to_end(&mut input));
+    if let Err(error) = read {
+        eprintln!("tenantry-relay dovecot-auth: reading file descriptor 3: {error}");
+        return 2;
+    }
+    let mut parts = input.split(|b| *b == 0);
+    let username = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let password = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let Ok(address) = Address::parse(&username) else {
+        return NO_SUCH_ACCOUNT;
+    };
+    let account = match find(dir, &address) {
+        Ok(Some(account)) => account,
+        Ok(None) => return NO_SUCH_ACCOUNT,
+        Err(status) => return status,
+    };
+    let userdb_lookup = std::env::var("AUTHORIZED").is_ok_and(|v| v == "1");
+    if !userdb_lookup
+        && !account
+            .hashes
+            .iter()
+            .any(|hash| crate::auth::verify(hash, &password))
+    {
+        return WRONG_PASSWORD;
+    }
+    let mut command = std::process::Command::new(program);
+    command
+        .args(reply_args)
+        .env("USER", &account.address)
+        .env("HOME", &account.home)
+        .env("userdb_quota_rule", &account.quota_rule)
+        .env("EXTRA", "userdb_quota_rule");
+    if userdb_lookup {
+        command.env("AUTHORIZED", "2");
+    }
+    let error = command.exec();
+    eprintln!(
+        "tenantry-relay dovecot-auth: running {}: {error}",
+        program.to_string_lossy()
+    );
+    TEMPORARY_FAILURE
+}
