@@ -10,8 +10,9 @@ WORKER_BUILD_VERSION=0.8.7
 CARGO_FUZZ_VERSION=0.13.2
 # swaks drives the relay tests; openssl makes their certificates.
 # postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS;
-# libnet-ssleay-perl: swaks's STARTTLS (submission in the demo).
-DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base)
+# libnet-ssleay-perl: swaks's STARTTLS (submission in the demo); dovecot-imapd: IMAP
+# over the relay's Maildir (the demo and the mail-is-read tests).
+DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base dovecot-imapd)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"
@@ -76,6 +77,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | $sudo_cmd debconf-set-selections
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Dovecot refuses to give root's mail to anyone: as root, the relay and Dovecot of the demo
+# and the tests run as this user (the one deploy/tenantry-relay.service names).
+if [ "$(id -u)" -eq 0 ] && ! id tenantry-relay >/dev/null 2>&1; then
+  say "useradd tenantry-relay (the relay's and Dovecot's user when run as root)"
+  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin tenantry-relay
 fi
 
 say "setup complete: worker-build $WORKER_BUILD_VERSION, wasm-bindgen $bindgen_version, wrangler $(wrangler --version 2>/dev/null | tail -1)"

@@ -9,6 +9,16 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = pathlib.Path(os.environ.get("RELAY_TEST_BINARY", ROOT / "target" / "debug" / "tenantry-relay"))
 API_KEY = "rk_" + "R" * 43
+# Dovecot gives no mail process root's identity: as root, the relay and Dovecot of the
+# mail-is-read tests run as the relay's own user (scripts/setup.sh creates it).
+RUN_AS = "tenantry-relay" if os.geteuid() == 0 else None
+
+
+def give_to(user, *paths):
+    """Hands directories to `user` (nothing to do when the tests are not root)."""
+    if user:
+        for path in paths:
+            subprocess.run(["chown", "-R", f"{user}:{user}", str(path)], check=True)
 
 
 def free_port():
@@ -41,7 +51,7 @@ def make_certificates(directory, names):
 
 class RelayProcess:
     def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, state_db=None,
-                 state_db_auth_token=None, seal_key=None, **overrides):
+                 state_db_auth_token=None, seal_key=None, dovecot=False, peer_tls=None, **overrides):
         self.api_key, self.state_db_auth_token, self.seal_key = api_key, state_db_auth_token, seal_key
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="relay-test-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +96,16 @@ class RelayProcess:
             if platform_dkim:
                 lines.append("[outbound.platform_dkim]")
                 lines += [f'{k} = "{v}"' for k, v in platform_dkim.items()]
+        self.run_as = RUN_AS if dovecot else None
+        self.dovecot_view = self.workdir / "dovecot-view"
+        self.dovecot_conf = self.workdir / "dovecot" / "dovecot.conf"
+        if dovecot:
+            lines += ["[dovecot]", f'dir = "{self.dovecot_view}"',
+                      f'reload_command = ["doveadm", "-c", "{self.dovecot_conf}", "reload"]']
+        if peer_tls:
+            lines.append("[tls]")
+            lines += [f"{k} = {v!r}".replace("'", '"') for k, v in peer_tls.items()]
+        self.cert_dir = cert_dir
         lines.append("[limits]")
         lines += [f"{k} = {v}" for k, v in limits.items()]
         self.config = self.workdir / "relay.toml"
@@ -106,9 +126,11 @@ class RelayProcess:
         self.starts += 1
         self.log_path = self.workdir / f"relay-{self.starts}.log"
         self.log_path.unlink(missing_ok=True)
+        give_to(self.run_as, self.workdir, *([self.cert_dir] if self.cert_dir else []))
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([str(BINARY), "--config", str(self.config), "serve"],
-                                            stdout=log, stderr=log, env=self.env())
+                                            stdout=log, stderr=log, env=self.env(),
+                                            user=self.run_as, group=self.run_as)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -159,3 +181,50 @@ def body_of(stored):
     Received lines."""
     marker = stored.index(b"+0000\r\n") + len(b"+0000\r\n")
     return stored[marker:]
+
+
+class DovecotProcess:
+    """Debian's Dovecot, unprivileged, serving IMAP over a relay's Maildir with the
+    accounts and certificates that relay writes (its `dovecot` option)."""
+
+    def __init__(self, relay, default_cert_dir):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("dovecot_config", ROOT / "scripts" / "dovecot_config.py")
+        dovecot_config = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(dovecot_config)
+        import getpass
+        self.relay = relay
+        self.imap_port, self.imaps_port = free_port(), free_port()
+        self.conf = dovecot_config.write(
+            relay.dovecot_conf.parent, BINARY, relay.dovecot_view,
+            pathlib.Path(default_cert_dir) / "default" / "cert.pem", pathlib.Path(default_cert_dir) / "default" / "key.pem",
+            self.imap_port, self.imaps_port, relay.run_as or getpass.getuser())
+        assert self.conf == relay.dovecot_conf
+        self.process = None
+
+    def start(self):
+        give_to(self.relay.run_as, self.relay.workdir)
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, user=self.relay.run_as, group=self.relay.run_as)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.imaps_port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"dovecot exited: {self.log()}")
+                time.sleep(0.1)
+        raise RuntimeError(f"dovecot did not start: {self.log()}")
+
+    def log(self):
+        path = self.conf.parent / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
