@@ -13,6 +13,8 @@ SMTP_PORT="${SMTP_PORT:-2525}"
 ADMIN_PORT="${ADMIN_PORT:-9925}"
 SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
 SUBMISSIONS_PORT="${SUBMISSIONS_PORT:-2465}"
+IMAP_PORT="${IMAP_PORT:-2143}"
+IMAPS_PORT="${IMAPS_PORT:-2993}"
 STATE="$TENANTRY_ROOT/.state/dev"
 
 "$TENANTRY_ROOT/scripts/setup.sh"
@@ -99,10 +101,30 @@ relay_api_key = "$(field 'd["relay_api_key"]')"
 seal_key = "$(grep '^RELAY_SEAL_KEY=' .dev.vars | cut -d= -f2)"
 sync_interval_secs = 5
 usage_push_interval_secs = 10
+[dovecot]
+dir = "$STATE/dovecot-view"
+reload_command = ["doveadm", "-c", "$STATE/dovecot/dovecot.conf", "reload"]
 TOML
-setsid target/debug/tenantry-relay --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
+# Dovecot never gives mail processes root's identity: run as root, the relay and Dovecot
+# run as the relay's own user (scripts/setup.sh creates it), which then owns the mail.
+mail_user="$(id -un)"
+as_mail_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  mail_user=tenantry-relay
+  as_mail_user=(setpriv "--reuid=$mail_user" "--regid=$mail_user" --clear-groups)
+fi
+python3 scripts/dovecot_config.py "$STATE/dovecot" --relay "$TENANTRY_ROOT/target/debug/tenantry-relay" \
+  --dovecot-dir "$STATE/dovecot-view" --cert "$STATE/certs/default/cert.pem" --key "$STATE/certs/default/key.pem" \
+  --imap-port "$IMAP_PORT" --imaps-port "$IMAPS_PORT" --user "$mail_user" >/dev/null
+mkdir -p "$STATE/dovecot-view"
+[ "$(id -u)" -ne 0 ] || chown -R "$mail_user:$mail_user" "$STATE/mail" "$STATE/certs" "$STATE/dovecot" "$STATE/dovecot-view" "$STATE/relay.toml"
+setsid "${as_mail_user[@]}" target/debug/tenantry-relay --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/dev/null && break; sleep 0.2; done
+
+say "starting Dovecot (unprivileged, IMAP on 127.0.0.1:$IMAP_PORT with STARTTLS and $IMAPS_PORT with TLS) over the relay's Maildir"
+setsid "${as_mail_user[@]}" dovecot -F -c "$STATE/dovecot/dovecot.conf" >"$STATE/dovecot/stdout.log" 2>&1 &
+pids+=($!)
 
 PARIS_KEY="$(field 'd["tenants"]["paris"]["owner_api_key"]')"
 LYON_KEY="$(field 'd["tenants"]["lyon"]["owner_api_key"]')"
@@ -121,6 +143,7 @@ cat <<BANNER
   EspoCRM    stand-in on http://127.0.0.1:$CRM_PORT (api key demo-espocrm-api-key)
   SMTP relay MX 127.0.0.1:$SMTP_PORT, submission 127.0.0.1:$SUBMISSION_PORT (STARTTLS) and :$SUBMISSIONS_PORT (TLS),
              metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail, config $STATE/relay.toml)
+  IMAP       Dovecot on 127.0.0.1:$IMAP_PORT (STARTTLS) and :$IMAPS_PORT (TLS)  (log: $STATE/dovecot/dovecot.log)
   Demo credentials: $STATE/demo.json
 
   paris (professional) owner key:  $PARIS_KEY
@@ -149,6 +172,12 @@ cat <<BANNER
       --auth-password $APP_PASSWORD --from $APP_USER --to accueil@hopital-paris.example
     target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains until delivered or bounced
   DKIM record to publish for hopital-paris.example:  $DKIM_NAME  TXT  "$DKIM_VALUE"
+
+  Read the mail of $APP_USER in any IMAP client (server 127.0.0.1, port $IMAPS_PORT, TLS,
+  self-signed certificate; user $APP_USER, password $APP_PASSWORD), or:
+    openssl s_client -quiet -connect 127.0.0.1:$IMAPS_PORT -crlf    # then: a LOGIN $APP_USER $APP_PASSWORD / b SELECT INBOX
+  Give a domain its own certificate (served by SNI on SMTP and IMAP from the next sync):
+    TENANTRY_TOKEN=$PARIS_KEY scripts/install-domain-cert.sh hopital-paris.example cert.pem key.pem [chain.pem]
 
   Ctrl-C stops everything.
 BANNER

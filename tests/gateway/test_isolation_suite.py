@@ -22,6 +22,27 @@ PLATFORM_PREFIXES = ("/v1/admin", "/v1/relay", "/v1/auth")
 MARKER = "ALPHA-ONLY-MARKER"
 
 
+def self_signed_upload(name, organization):
+    """A valid certificate upload for `name` (self-signed, so it needs no chain)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return {"certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "private_key_pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()).decode()}
+
+
 def tenant_scoped_operations():
     return {(method, template) for template, item in SPEC["paths"].items()
             if template.startswith("/v1/") and not template.startswith(PLATFORM_PREFIXES)
@@ -61,6 +82,7 @@ class IsolationSuite(unittest.TestCase):
         app_password = req("POST", f"/v1/mail/domains/{domain}/mailboxes/alpha@{domain}/passwords", {"label": MARKER}, token=key)
         ok(app_password)
         ok(req("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": "ed25519"}, token=key))
+        ok(req("PUT", f"/v1/mail/domains/{domain}/certificate", self_signed_upload(f"mx.{domain}", MARKER), token=key))
         whatsapp = {"phone_number_id": "1234509876", "verify_token": "alpha-verify", "app_secret": "alpha-app-secret",
                     "access_token": "alpha-access"}
         ok(req("PUT", "/v1/integrations/whatsapp", whatsapp, token=key))
@@ -108,6 +130,7 @@ class IsolationSuite(unittest.TestCase):
         ("post", "/v1/mail/domains/{domain}/mailboxes"): {"address": "bravo@iso-alpha.mail.example", "kind": "personal"},
         ("post", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"): {"label": "bravo"},
         ("post", "/v1/mail/domains/{domain}/dkim"): {"algorithm": "ed25519"},
+        ("put", "/v1/mail/domains/{domain}/certificate"): self_signed_upload("mx.iso-alpha.mail.example", "BRAVO WAS HERE"),
         ("get", "/v1/crm/{path}"): None, ("post", "/v1/crm/{path}"): {"name": "B"}, ("put", "/v1/crm/{path}"): {"name": "B"},
         ("patch", "/v1/crm/{path}"): {"name": "B"}, ("delete", "/v1/crm/{path}"): None,
     }
@@ -132,6 +155,8 @@ class IsolationSuite(unittest.TestCase):
         ("post", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"),
         ("delete", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords/{id}"),
         ("get", "/v1/mail/domains/{domain}/dkim"), ("post", "/v1/mail/domains/{domain}/dkim"),
+        ("get", "/v1/mail/domains/{domain}/certificate"), ("put", "/v1/mail/domains/{domain}/certificate"),
+        ("delete", "/v1/mail/domains/{domain}/certificate"),
     }
 
     def snapshot(self):
@@ -142,7 +167,8 @@ class IsolationSuite(unittest.TestCase):
                   "messages": "message_id, body", "mail_domains": "domain, status, version, deleted",
                   "mailboxes": "address, status, version, deleted", "audit_log": "id", "mail_usage": "domain, day, messages",
                   "invitations": "id, email, role, token_hash, expires_at, revoked_at", "outbound_messages": "id, recipient",
-                  "mail_app_passwords": "id, label, hash, deleted", "mail_dkim_keys": "id, state, private_key"}
+                  "mail_app_passwords": "id, label, hash, deleted", "mail_dkim_keys": "id, state, private_key",
+                  "mail_certificates": "domain, id, subject, serial, private_key, deleted"}
         # One SELECT of scalar subqueries (D1 limits compound SELECTs).
         sql = "SELECT " + ", ".join(
             f"(SELECT COUNT(*) || ':' || IFNULL(group_concat({' || '.join(f'quote({c.strip()})' for c in columns.split(','))}), '') "
