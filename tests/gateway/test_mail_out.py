@@ -22,16 +22,7 @@ def _load(name):
 
 
 relay_harness, remote_mx = _load("harness"), _load("remote_mx")
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = relay_harness.wait_for
 
 
 class MailOutTest(TwoTenants):
@@ -70,9 +61,7 @@ class MailOutTest(TwoTenants):
 
     def wait_synced(self):
         """Until the relay holds the directory version the gateway is at now."""
-        version = self.gateway.sql("SELECT MAX(version) AS v FROM directory_versions")[0]["v"]
-        wait_for(lambda: any(line.startswith("relay_replica_version ") and int(line.split()[1]) >= version
-                             for line in self.relay.metrics().splitlines()), what=f"the relay at version {version}")
+        self.relay.wait_for_version(self.gateway.sql("SELECT MAX(version) AS v FROM directory_versions")[0]["v"])
 
     def client(self, user, password):
         context = ssl.create_default_context(cafile=str(self.ca))

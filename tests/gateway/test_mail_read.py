@@ -31,18 +31,9 @@ def _load(name):
 
 
 relay_harness = _load("harness")
+wait_for = relay_harness.wait_for
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pem(certificate):
@@ -132,9 +123,7 @@ class MailReadTest(TwoTenants):
         return f"/v1/mail/domains/{domain or self.domain}/certificate"
 
     def wait_synced(self):
-        version = self.gateway.sql("SELECT MAX(version) AS v FROM directory_versions")[0]["v"]
-        wait_for(lambda: any(line.startswith("tenantry_relay_replica_version ") and int(line.split()[1]) >= version
-                             for line in self.relay.metrics().splitlines()), what=f"the relay at version {version}")
+        self.relay.wait_for_version(self.gateway.sql("SELECT MAX(version) AS v FROM directory_versions")[0]["v"])
 
     def upload(self, cert, key, chain=None, token=None, traditional=False):
         body = {"certificate_pem": cert if isinstance(cert, str) else pem(cert),

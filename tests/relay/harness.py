@@ -21,6 +21,28 @@ def give_to(user, *paths):
             subprocess.run(["chown", "-R", f"{user}:{user}", str(path)], check=True)
 
 
+def wait_for(predicate, timeout=20, what="condition"):
+    """The first truthy value of `predicate`, polled until `timeout` seconds have passed."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop_process(process):
+    """SIGTERM, then SIGKILL after ten seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,16 +170,16 @@ class RelayProcess:
         self.process.wait()
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop_process(self.process)
 
     def run(self, *args):
         return subprocess.run([str(BINARY), "--config", str(self.config), *args],
                               capture_output=True, text=True, env=self.env(), timeout=60)
+
+    def wait_for_version(self, version):
+        """Until the relay's replica is at `version` (the gateway's directory version) or later."""
+        wait_for(lambda: any(line.startswith("tenantry_relay_replica_version ") and int(line.split()[1]) >= version
+                             for line in self.metrics().splitlines()), what=f"the relay at version {version}")
 
     def metrics(self):
         with socket.create_connection(("127.0.0.1", self.admin_port)) as s:
@@ -222,9 +244,4 @@ class DovecotProcess:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import API_KEY, DovecotProcess, RelayProcess, make_certificates
+from harness import API_KEY, DovecotProcess, RelayProcess, make_certificates, wait_for
 from standin_gateway import StandinGateway
 
 PARIS, LYON = "hopital-paris.example", "clinique-lyon.example"
@@ -33,16 +33,6 @@ class SourcedImap(imaplib.IMAP4_SSL):
 
 
 SOURCES = (f"127.0.{i}.{j}" for i, j in itertools.product(range(1, 250), range(1, 250)))
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class ImapTest(unittest.TestCase):
@@ -90,9 +80,7 @@ class ImapTest(unittest.TestCase):
                         what=f"{subject} in {to}'s Maildir")
 
     def wait_synced(self):
-        version = self.gateway.version
-        wait_for(lambda: any(line.startswith("tenantry_relay_replica_version ") and int(line.split()[1]) >= version
-                             for line in self.relay.metrics().splitlines()), what=f"the relay at version {version}")
+        self.relay.wait_for_version(self.gateway.version)
 
     def test_a_delivered_message_is_read_byte_for_byte_and_flags_persist(self):
         stored = self.deliver(ANN, "Compte rendu")

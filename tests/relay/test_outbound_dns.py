@@ -12,22 +12,12 @@ import tempfile
 import time
 import unittest
 
-from harness import API_KEY, RelayProcess, free_port, make_certificates
+from harness import API_KEY, RelayProcess, free_port, make_certificates, wait_for
 from standin_gateway import StandinGateway
 
 ZONES = pathlib.Path(__file__).resolve().parent / "dns" / "zones.conf"
 PARIS = "hopital-paris.example"
 ANN, PW_ANN = f"ann@{PARIS}", "abcd-efgh-ijkm-npqr-stuv-wxyz"
-
-
-def wait_for(predicate, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @unittest.skipUnless(shutil.which("dnsmasq") and shutil.which("smtp-sink"),

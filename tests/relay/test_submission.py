@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import RelayProcess, make_certificates, API_KEY
+from harness import RelayProcess, make_certificates, API_KEY, wait_for
 from remote_mx import RemoteMx
 from standin_gateway import StandinGateway
 
@@ -26,16 +26,6 @@ def tls_context(ca):
 
 def message(sender, to, subject, body="Bonjour.\r\n"):
     return f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\n{body}".encode()
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class SubmissionTest(unittest.TestCase):
@@ -157,8 +147,7 @@ class SubmissionTest(unittest.TestCase):
         wait_for(lambda: "ap_bob" in self.gateway.passwords_used, what="last use reported")
 
     def wait_synced(self):
-        version = self.gateway.version
-        wait_for(lambda: f"relay_replica_version {version}\n" in self.relay.metrics(), what="a sync")
+        self.relay.wait_for_version(self.gateway.version)
 
     def _can_login(self, user, password):
         with self.submit(user=None, source="127.0.0.3") as client:
