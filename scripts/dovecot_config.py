@@ -1,45 +1,53 @@
 #!/usr/bin/env python3
-"""Writes an unprivileged Dovecot configuration for development and tests: its own
-base_dir and log, IMAP (STARTTLS) and IMAPS on loopback ports, every process as the
-user that starts it, and the Tenantry part shared with deploy/dovecot/tenantry.conf.
+"""Writes a Dovecot configuration for development and tests around the Tenantry part an
+operator installs (deploy/dovecot/tenantry.conf): its own base_dir and log, IMAP (STARTTLS)
+and IMAPS on loopback ports.
 
-    scripts/dovecot_config.py OUT_DIR --relay BINARY --dovecot-dir DIR --cert CERT --key KEY \
-        --imap-port N --imaps-port M
+Unprivileged (the default): every process runs as the user that starts Dovecot. With
+--privileged, Dovecot is started by root as in production: Debian's dovenull and dovecot
+users for the login and internal processes, and the shared part exactly as deployed
+(mail and auth as the relay's user, tenantry-relay).
+
+    scripts/dovecot_config.py OUT_DIR --relay BINARY --dovecot-dir DIR --cert CERT --key KEY \\
+        --imap-port N --imaps-port M [--user USER | --privileged]
 """
 import argparse
+import grp
 import pathlib
+import pwd
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT / "deploy" / "dovecot" / "tenantry.conf"
 
 
-def write(out_dir, relay_binary, dovecot_dir, cert, key, imap_port, imaps_port, user):
+def write(out_dir, relay_binary, dovecot_dir, cert, key, imap_port, imaps_port, user=None, base_dir=None):
+    """The configuration's path; `user=None` is the privileged (production) layout."""
     out_dir = pathlib.Path(out_dir)
-    (out_dir / "base").mkdir(parents=True, exist_ok=True)
-    (out_dir / "state").mkdir(parents=True, exist_ok=True)
+    base_dir = pathlib.Path(base_dir or out_dir / "base")
+    for directory in (out_dir, base_dir, out_dir / "state"):
+        directory.mkdir(parents=True, exist_ok=True)
     shared = (SHARED.read_text()
               .replace("/usr/local/bin/tenantry-relay", str(relay_binary))
               .replace("/var/lib/tenantry-relay/dovecot", str(dovecot_dir))
               .replace("/etc/tenantry-relay/certs/default/cert.pem", str(cert))
               .replace("/etc/tenantry-relay/certs/default/key.pem", str(key)))
-    # Every process runs as the user that starts Dovecot.
-    shared = shared.replace("= tenantry-relay", f"= {user}")
+    unprivileged = ""
+    if user:
+        # Every process as the user that starts Dovecot; chroot needs root.
+        shared = shared.replace("= tenantry-relay", f"= {user}")
+        group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        unprivileged = (f"default_login_user = {user}\ndefault_internal_user = {user}\n"
+                        f"default_internal_group = {group}\nservice anvil {{\n  chroot =\n}}\n")
     (out_dir / "tenantry.conf").write_text(shared)
     conf = out_dir / "dovecot.conf"
-    conf.write_text(f"""# Unprivileged Dovecot for development and tests (scripts/dovecot_config.py).
-base_dir = {out_dir / "base"}
+    conf.write_text(f"""# Dovecot for development and tests (scripts/dovecot_config.py).
+base_dir = {base_dir}
 state_dir = {out_dir / "state"}
 log_path = {out_dir / "dovecot.log"}
 protocols = imap
 listen = 127.0.0.1
-default_login_user = {user}
-default_internal_user = {user}
-default_internal_group = {user_group(user)}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
+{unprivileged}service imap-login {{
+{"  chroot =" if user else ""}
   inet_listener imap {{
     port = {imap_port}
   }}
@@ -53,12 +61,6 @@ service imap-login {{
     return conf
 
 
-def user_group(user):
-    import grp
-    import pwd
-    return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
-
-
 if __name__ == "__main__":
     import getpass
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,5 +72,7 @@ if __name__ == "__main__":
     parser.add_argument("--imap-port", type=int, required=True)
     parser.add_argument("--imaps-port", type=int, required=True)
     parser.add_argument("--user", default=getpass.getuser())
+    parser.add_argument("--privileged", action="store_true")
     a = parser.parse_args()
-    print(write(a.out_dir, a.relay, a.dovecot_dir, a.cert, a.key, a.imap_port, a.imaps_port, a.user))
+    print(write(a.out_dir, a.relay, a.dovecot_dir, a.cert, a.key, a.imap_port, a.imaps_port,
+                None if a.privileged else a.user))

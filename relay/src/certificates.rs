@@ -1,21 +1,35 @@
 //! After every change of the replica: the certificates tenants uploaded are opened (with
-//! the relay's `seal_key`) and served by SNI, their expiry is kept for the metrics, and
-//! Dovecot's accounts and certificates are written when `dovecot.dir` is set.
+//! the relay's `seal_key`) and served by SNI for the names the core assigns them, their
+//! expiry is kept for the metrics, and Dovecot's accounts and certificates are written when
+//! `dovecot.dir` is set.
 
 use crate::dovecot::{self, OpenedCertificate};
 use crate::relay::Relay;
 use std::collections::HashMap;
-use tenantry_core::mail::certificate::sealed_field;
+use std::sync::atomic::Ordering;
+use tenantry_core::mail::certificate::{sealed_field, sni_assignments};
 use tracing::warn;
 
 /// Applies the replica to everything outside the SMTP sessions that depends on it.
 pub fn refresh(relay: &Relay) {
     let directory = relay.directory();
+    // The operator's names are never served with a tenant's upload.
+    let mut reserved: Vec<&str> = vec![relay.config.hostname.as_str()];
+    if let Some(resolver) = &relay.certificates {
+        reserved.extend(resolver.files().map(|(name, _)| name));
+    }
+    let mut names_of: Vec<(
+        &tenantry_core::mail::certificate::CertificateEntry,
+        Vec<String>,
+    )> = Vec::new();
+    for (name, entry) in sni_assignments(&directory, &reserved) {
+        match names_of.iter_mut().find(|(e, _)| e.id == entry.id) {
+            Some((_, names)) => names.push(name),
+            None => names_of.push((entry, vec![name])),
+        }
+    }
     let mut opened = Vec::new();
-    for entry in directory
-        .domains()
-        .filter_map(|d| directory.certificate(&d.domain))
-    {
+    for (entry, names) in names_of {
         let key = relay.keyring.open(
             &entry.tenant_id,
             &sealed_field(&entry.id),
@@ -23,43 +37,45 @@ pub fn refresh(relay: &Relay) {
             &format!("the certificate of {}", entry.domain),
         );
         match key {
-            Ok(key_pkcs8) => opened.push(OpenedCertificate {
-                domain: entry.domain.clone(),
-                id: entry.id.clone(),
-                names: entry.names.clone(),
-                chain_pem: entry.chain_pem.clone(),
-                key_pkcs8,
-            }),
+            Ok(key_pkcs8) => opened.push((
+                OpenedCertificate {
+                    domain: entry.domain.clone(),
+                    id: entry.id.clone(),
+                    names,
+                    chain_pem: entry.chain_pem.clone(),
+                    key_pkcs8,
+                },
+                entry.not_after,
+            )),
             // Closed: the domain keeps the default certificate.
             Err(error) => warn!(error = format!("{error:#}"), "certificate not served"),
         }
     }
     let mut expiry: Vec<(String, i64)> = Vec::new();
+    let mut served = Vec::new();
     if let Some(resolver) = &relay.certificates {
         let mut by_name = HashMap::new();
-        for certificate in &opened {
+        for (certificate, not_after) in opened {
             match crate::tls::uploaded_pair(&certificate.chain_pem, certificate.key_pkcs8.clone()) {
                 Ok(pair) => {
                     for name in &certificate.names {
                         by_name.insert(name.clone(), pair.clone());
                     }
-                    if let Some(entry) = directory.certificate(&certificate.domain) {
-                        expiry.push((certificate.domain.clone(), entry.not_after));
-                    }
+                    expiry.push((certificate.domain.clone(), not_after));
+                    served.push(certificate);
                 }
                 Err(error) => {
-                    warn!(domain = %certificate.domain, error = format!("{error:#}"), "certificate not served")
+                    warn!(domain = %certificate.domain, error = format!("{error:#}"), "certificate not served");
                 }
             }
         }
         resolver.set_uploaded(by_name);
         for (name, pair) in resolver.files() {
-            if !expiry.iter().any(|(domain, _)| domain == name)
-                && let Some((_, not_after)) = pair
-                    .cert
-                    .first()
-                    .and_then(|c| tenantry_core::mail::certificate::subject_and_expiry(c))
-            {
+            let not_after = pair
+                .cert
+                .first()
+                .and_then(|c| tenantry_core::mail::certificate::subject_and_expiry(c));
+            if let Some((_, not_after)) = not_after {
                 expiry.push((name.to_string(), not_after));
             }
         }
@@ -69,13 +85,17 @@ pub fn refresh(relay: &Relay) {
         if let Err(error) = dovecot::write_accounts(dir, &directory, &relay.maildir) {
             warn!(error = format!("{error:#}"), "Dovecot accounts not written");
         }
-        if let Err(error) =
-            dovecot::write_certificates(dir, &opened, &relay.config.dovecot.reload_command)
-        {
-            warn!(
-                error = format!("{error:#}"),
-                "Dovecot certificates not written"
-            );
-        }
+        let reloaded =
+            dovecot::write_certificates(dir, &served, &relay.config.dovecot.reload_command)
+                .unwrap_or_else(|error| {
+                    warn!(
+                        error = format!("{error:#}"),
+                        "Dovecot certificates not written"
+                    );
+                    false
+                });
+        relay
+            .dovecot_refresh_pending
+            .store(!reloaded, Ordering::Relaxed);
     }
 }

@@ -17,6 +17,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tenantry_core::limits::Limit;
 use tenantry_core::mail::Directory;
 use tenantry_core::mail::reading::accounts_by_domain;
@@ -47,15 +48,25 @@ fn quota_rule(quota: Limit) -> String {
 }
 
 /// Writes `contents` to `path` by rename, unless it already holds them; `true` if written.
+/// The temporary file is `.{name}.{pid}.{n}.tmp` beside it, created new: a domain name never
+/// starts with a dot, so it is nobody's file, and two writers never share one.
 fn replace(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<bool> {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
     if fs::read(path).is_ok_and(|existing| existing == contents) {
         return Ok(false);
     }
-    let temporary = path.with_extension("tmp");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&temporary)
         .with_context(|| format!("writing {}", temporary.display()))?;
@@ -97,7 +108,7 @@ pub fn write_accounts(dir: &Path, directory: &Directory, maildir: &Maildir) -> a
     }
     for entry in fs::read_dir(&accounts_dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !files.contains_key(&name) {
+        if !name.starts_with('.') && !files.contains_key(&name) {
             fs::remove_file(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;
             changed += 1;
@@ -122,12 +133,14 @@ fn key_pem(der: &[u8]) -> String {
 }
 
 /// Brings `{dir}/certificates/` and `certificates.conf` in line with the uploaded
-/// certificates; runs `reload_command` when the configuration changed.
+/// certificates (each with the names the core assigned it); runs `reload_command` when the
+/// configuration changed. `false` when the reload failed: the configuration is then removed,
+/// so the next call writes it again and retries.
 pub fn write_certificates(
     dir: &Path,
     certificates: &[OpenedCertificate],
     reload_command: &[String],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let root = dir.join("certificates");
     let mut conf = String::from(
         "# Written by tenantry-relay from its directory replica: the certificates tenants\n# uploaded, served by SNI. Do not edit; include it with !include_try.\n",
@@ -156,25 +169,30 @@ pub fn write_certificates(
         kept.insert(upload);
     }
     fs::create_dir_all(&root)?;
-    let changed = replace(&dir.join("certificates.conf"), conf.as_bytes(), 0o644)?;
-    if changed && !reload_command.is_empty() {
-        match std::process::Command::new(&reload_command[0])
+    let conf_path = dir.join("certificates.conf");
+    if replace(&conf_path, conf.as_bytes(), 0o644)? && !reload_command.is_empty() {
+        let outcome = std::process::Command::new(&reload_command[0])
             .args(&reload_command[1..])
-            .output()
-        {
-            Ok(output) if output.status.success() => {
-                info!(
-                    certificates = certificates.len(),
-                    "Dovecot reloaded for its certificates"
-                );
-            }
-            Ok(output) => warn!(
-                status = %output.status,
-                stderr = %String::from_utf8_lossy(&output.stderr).trim(),
-                "dovecot.reload_command failed; Dovecot serves its previous certificates"
-            ),
-            Err(error) => warn!(%error, "dovecot.reload_command could not run"),
+            .output();
+        let failure = match outcome {
+            Ok(output) if output.status.success() => None,
+            Ok(output) => Some(format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(failure) = failure {
+            warn!(%failure, "dovecot.reload_command failed; retried at the next sync, Dovecot keeps its previous certificates meanwhile");
+            // Written again (and reloaded) next time; the files Dovecot still uses stay.
+            let _ = fs::remove_file(&conf_path);
+            return Ok(false);
         }
+        info!(
+            certificates = certificates.len(),
+            "Dovecot reloaded for its certificates"
+        );
     }
     // Uploads no longer served: removed once the configuration no longer names them.
     for domain in fs::read_dir(&root)?.flatten() {
@@ -185,7 +203,7 @@ pub fn write_certificates(
         }
         let _ = fs::remove_dir(domain.path());
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -208,7 +226,11 @@ mod tests {
         assert!(!replace(&path, b"one\n", 0o600).unwrap());
         assert!(replace(&path, b"two\n", 0o600).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"two\n");
-        assert!(!dir.join("a.tmp").exists());
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         let pem = key_pem(&[1u8; 100]);
         assert!(
             pem.starts_with("-----BEGIN PRIVATE KEY-----\n") && pem.lines().all(|l| l.len() <= 64)

@@ -9,9 +9,11 @@
 //! 3 (no such account) or 111 (temporary failure: Dovecot says so to the client).
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tenantry_core::mail::Address;
 
 const WRONG_PASSWORD: i32 = 1;
@@ -56,6 +58,35 @@ fn find(dir: &Path, address: &Address) -> Result<Option<Account>, i32> {
     }))
 }
 
+/// A slot to hash in: at most one slow hash per core at once across every login Dovecot
+/// runs (each a process of its own), as SMTP AUTH is capped inside the relay, so a burst
+/// of logins from many addresses cannot take every core. A lock file per slot in
+/// `{dir}/locks/`; the lock goes with the process (or with the exec of the reply).
+fn hashing_slot(dir: &Path) -> Option<File> {
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let locks = dir.join("locks");
+    let _ = std::fs::create_dir_all(&locks);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for slot in 0..slots {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(locks.join(slot.to_string()));
+            if let Ok(file) = file
+                && file.try_lock().is_ok()
+            {
+                return Some(file);
+            }
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs the program; returns the exit status when it does not execute the reply.
 pub fn run(dir: &Path, reply: &[OsString]) -> i32 {
     let Some((program, reply_args)) = reply.split_first() else {
@@ -80,14 +111,20 @@ pub fn run(dir: &Path, reply: &[OsString]) -> i32 {
         Ok(None) => return NO_SUCH_ACCOUNT,
         Err(status) => return status,
     };
-    let userdb_lookup = std::env::var("AUTHORIZED").is_ok_and(|v| v == "1");
-    if !userdb_lookup
-        && !account
-            .hashes
-            .iter()
-            .any(|hash| crate::auth::verify(hash, &password))
-    {
+    // Only plaintext mechanisms are configured: stored credentials are never handed out.
+    if std::env::var_os("CREDENTIALS_LOOKUP").is_some() {
         return WRONG_PASSWORD;
+    }
+    let userdb_lookup = std::env::var("AUTHORIZED").is_ok_and(|v| v == "1");
+    if !userdb_lookup {
+        let Some(_slot) = hashing_slot(dir) else {
+            eprintln!("tenantry-relay dovecot-auth: every hashing slot stayed busy for 10 s");
+            return TEMPORARY_FAILURE;
+        };
+        let matches = |hash: &String| crate::auth::verify(hash, &password);
+        if password.is_empty() || !account.hashes.iter().any(matches) {
+            return WRONG_PASSWORD;
+        }
     }
     let mut command = std::process::Command::new(program);
     command

@@ -97,7 +97,6 @@ async fn open(config: &Config) -> anyhow::Result<(Arc<state::State>, Arc<Relay>)
     .await?;
     let (directory, synced_at) = state.load_directory().await?;
     let relay = Relay::new(config.clone(), directory, synced_at, load_tls(config)?)?;
-    certificates::refresh(&relay);
     Ok((Arc::new(state), relay))
 }
 
@@ -119,6 +118,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "directory sync at start failed; serving from the stored replica"
         ),
     }
+    // Certificates and Dovecot's files follow the replica, stored or just synced (only
+    // `serve` writes them: a `sync-once` beside it would race it).
+    certificates::refresh(&relay);
     sync::spawn_background(relay.clone(), state.clone(), gateway);
     let admin = TcpListener::bind(config.admin_listen)
         .await

@@ -88,7 +88,7 @@ impl ClientCertVerifier for RequestClientCertificate {
 
 /// The CRL files as last read, and the verifier built from them.
 struct Loaded {
-    stamps: Vec<Option<SystemTime>>,
+    stamps: Vec<Stamp>,
     verifier: Arc<dyn ClientCertVerifier>,
 }
 
@@ -102,10 +102,18 @@ pub struct Peers {
     pub requirement: PeerRequirement,
 }
 
-fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+/// What identifies a version of a file: its inode, size and modification time (a CRL
+/// renamed into place, or rewritten within the same second, still counts as a change).
+type Stamp = Option<(u64, u64, SystemTime)>;
+
+fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     files
         .iter()
-        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((m.ino(), m.len(), m.modified().ok()?))
+        })
         .collect()
 }
 
@@ -166,6 +174,9 @@ impl Peers {
     ) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
         WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
             .with_crls(read_crls(crl_files)?)
+            // An expired CRL proves nothing: certificates are then refused until a fresh
+            // one is published.
+            .enforce_revocation_expiration()
             .allow_unauthenticated()
             .build()
             .context("building the client certificate verifier")

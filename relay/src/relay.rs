@@ -72,6 +72,8 @@ pub struct Relay {
     pub peers: Option<Arc<Peers>>,
     /// Opens what the gateway sealed for relays.
     pub keyring: Arc<RelayKeyring>,
+    /// Dovecot's certificates were not written or reloaded: try again at the next tick.
+    pub dovecot_refresh_pending: std::sync::atomic::AtomicBool,
     /// The outbound spool.
     pub queue: Arc<Queue>,
     /// Routes for remote domains.
@@ -205,6 +207,7 @@ impl Relay {
             certificates,
             peers,
             keyring,
+            dovecot_refresh_pending: std::sync::atomic::AtomicBool::new(false),
             queue,
             router,
             outbound_tls: crate::outbound::tls_connector(),

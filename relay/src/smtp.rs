@@ -206,12 +206,15 @@ async fn deliver(
         (true, false) => "ESMTPS",
         (false, false) => "ESMTP",
     };
-    // The subject was verified against the configured authorities; quotes and line
-    // breaks cannot reach the header.
+    // The subject was verified against the configured authorities; what could end the
+    // comment or the field (quotes, parentheses, line breaks, non-ASCII) is replaced.
     let verified = match certificate {
         PeerCertificate::Verified(subject) if t.tls => format!(
             "\r\n\t(verified client certificate \"{}\")",
-            subject.replace(|c: char| c.is_control() || c == '"' || c == '\\', "?")
+            subject.replace(
+                |c: char| !c.is_ascii() || c.is_ascii_control() || "\"\\()".contains(c),
+                "?"
+            )
         ),
         _ => String::new(),
     };

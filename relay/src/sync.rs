@@ -141,7 +141,6 @@ async fn pull_once(
     if summary.upserted + summary.removed > 0 || summary.full || next.version() != current.version()
     {
         relay.set_directory(next, now);
-        crate::certificates::refresh(relay);
     } else {
         relay.mark_synced(now);
     }
@@ -235,7 +234,17 @@ pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gatew
                     ),
                 }
             }
-            match sync_once(&r, &s, &g).await {
+            let synced = sync_once(&r, &s, &g).await;
+            let changed = synced
+                .as_ref()
+                .is_ok_and(|summary| summary.upserted + summary.removed > 0 || summary.full);
+            if changed
+                || r.dovecot_refresh_pending
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                crate::certificates::refresh(&r);
+            }
+            match synced {
                 Ok(summary) if summary.upserted + summary.removed > 0 || summary.full => {
                     info!(
                         version = r.directory().version(),

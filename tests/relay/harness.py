@@ -9,8 +9,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = pathlib.Path(os.environ.get("RELAY_TEST_BINARY", ROOT / "target" / "debug" / "tenantry-relay"))
 API_KEY = "rk_" + "R" * 43
-# Dovecot gives no mail process root's identity: as root, the relay and Dovecot of the
-# mail-is-read tests run as the relay's own user (scripts/setup.sh creates it).
+# Dovecot gives no mail process root's identity: as root, the relay of the mail-is-read
+# tests runs as its own user (scripts/setup.sh creates it) and Dovecot is started by root
+# with the configuration deployed (deploy/dovecot/tenantry.conf); as anyone else, both run
+# as that user, Dovecot unprivileged.
 RUN_AS = "tenantry-relay" if os.geteuid() == 0 else None
 
 
@@ -122,8 +124,9 @@ class RelayProcess:
         self.dovecot_view = self.workdir / "dovecot-view"
         self.dovecot_conf = self.workdir / "dovecot" / "dovecot.conf"
         if dovecot:
-            lines += ["[dovecot]", f'dir = "{self.dovecot_view}"',
-                      f'reload_command = ["doveadm", "-c", "{self.dovecot_conf}", "reload"]']
+            lines += ["[dovecot]", f'dir = "{self.dovecot_view}"']
+            if not RUN_AS:
+                lines.append(f'reload_command = ["doveadm", "-c", "{self.dovecot_conf}", "reload"]')
         if peer_tls:
             lines.append("[tls]")
             lines += [f"{k} = {v!r}".replace("'", '"') for k, v in peer_tls.items()]
@@ -206,28 +209,38 @@ def body_of(stored):
 
 
 class DovecotProcess:
-    """Debian's Dovecot, unprivileged, serving IMAP over a relay's Maildir with the
-    accounts and certificates that relay writes (its `dovecot` option)."""
+    """Debian's Dovecot serving IMAP over a relay's Maildir with the accounts and certificates
+    that relay writes (its `dovecot` option). Started by root (the tests' usual case), it runs
+    the deployed configuration, and a watcher reloads it when the relay rewrites its
+    certificates, as deploy/dovecot/tenantry-dovecot-reload.path does; otherwise it runs
+    unprivileged and the relay reloads it itself."""
 
     def __init__(self, relay, default_cert_dir):
+        import getpass
         import importlib.util
+        import threading
         spec = importlib.util.spec_from_file_location("dovecot_config", ROOT / "scripts" / "dovecot_config.py")
         dovecot_config = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(dovecot_config)
-        import getpass
         self.relay = relay
+        self.privileged = RUN_AS is not None
         self.imap_port, self.imaps_port = free_port(), free_port()
+        base_dir = tempfile.mkdtemp(prefix="dovecot-base-") if self.privileged else None
         self.conf = dovecot_config.write(
             relay.dovecot_conf.parent, BINARY, relay.dovecot_view,
             pathlib.Path(default_cert_dir) / "default" / "cert.pem", pathlib.Path(default_cert_dir) / "default" / "key.pem",
-            self.imap_port, self.imaps_port, relay.run_as or getpass.getuser())
+            self.imap_port, self.imaps_port, None if self.privileged else getpass.getuser(), base_dir)
         assert self.conf == relay.dovecot_conf
         self.process = None
+        self.watching = threading.Event()
 
     def start(self):
-        give_to(self.relay.run_as, self.relay.workdir)
+        import threading
+        user = None if self.privileged else self.relay.run_as
         self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, user=self.relay.run_as, group=self.relay.run_as)
+                                        stderr=subprocess.DEVNULL, user=user, group=user)
+        if self.privileged:
+            threading.Thread(target=self._reload_on_change, daemon=True).start()
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -239,9 +252,24 @@ class DovecotProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"dovecot did not start: {self.log()}")
 
+    def _reload_on_change(self):
+        conf = self.relay.dovecot_view / "certificates.conf"
+        seen = None
+        while not self.watching.is_set():
+            try:
+                stat = conf.stat()
+                now = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                now = None
+            if now != seen and now is not None:
+                subprocess.run(["doveadm", "-c", str(self.conf), "reload"], capture_output=True)
+            seen = now
+            time.sleep(0.2)
+
     def log(self):
         path = self.conf.parent / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self):
+        self.watching.set()
         stop_process(self.process)

@@ -48,6 +48,44 @@ pub fn served_names(domain: &str, san: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Which uploaded certificate serves each name, from the replica: a name is served by the
+/// certificate of the hosted domain it belongs to, which is the shortest hosted domain equal
+/// to it or a parent of it (the owner of `a.example` controls `mx.a.example` in DNS, so
+/// another tenant creating the domain `mx.a.example` does not take its name over), and
+/// never when it is `reserved` (the relay's own hostname and the operator's certificate
+/// files). Names are checked again against the domain ([`served_names`]).
+pub fn sni_assignments<'a>(
+    directory: &'a super::Directory,
+    reserved: &[&str],
+) -> Vec<(String, &'a CertificateEntry)> {
+    fn owner_of<'n>(directory: &super::Directory, name: &'n str) -> Option<&'n str> {
+        let mut owner = None;
+        let mut rest = name;
+        loop {
+            if directory.domain(rest).is_some() {
+                owner = Some(rest);
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => rest = parent,
+                _ => return owner,
+            }
+        }
+    }
+    let mut assigned = Vec::new();
+    for domain in directory.domains() {
+        let Some(entry) = directory.certificate(&domain.domain) else {
+            continue;
+        };
+        for name in served_names(&entry.domain, &entry.names) {
+            let reserved = reserved.iter().any(|r| r.eq_ignore_ascii_case(&name));
+            if !reserved && owner_of(directory, &name) == Some(entry.domain.as_str()) {
+                assigned.push((name, entry));
+            }
+        }
+    }
+    assigned
+}
+
 /// The field a certificate's key is sealed under (bound to its upload).
 pub fn sealed_field(id: &str) -> String {
     format!("certificate:{id}")
@@ -730,6 +768,63 @@ mod tests {
         assert_eq!(
             refused("a.example", LEAF, Some(CA), ec, NOW),
             CertificateError::KeyMismatch
+        );
+    }
+
+    #[test]
+    fn a_name_is_served_by_the_domain_it_belongs_to_and_never_when_reserved() {
+        use crate::mail::directory::tests::domain;
+        use crate::mail::{Directory, DirectoryDelta};
+        let entry = |tenant: &str, domain: &str, names: &[&str]| CertificateEntry {
+            tenant_id: tenant.into(),
+            domain: domain.into(),
+            id: alloc::format!("crt_{domain}"),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            chain_pem: String::new(),
+            sealed_key: String::new(),
+            not_after: 0,
+            version: 1,
+            deleted: false,
+        };
+        let mut squatter = domain("mx.a.example", 1);
+        squatter.tenant_id = "t_lyon".into();
+        let mut platform = domain("tenantry.example", 1);
+        platform.tenant_id = "t_lyon".into();
+        let mut directory = Directory::default();
+        directory
+            .apply(DirectoryDelta {
+                version: 1,
+                full: true,
+                domains: alloc::vec![domain("a.example", 1), squatter, platform],
+                certificates: alloc::vec![
+                    entry(
+                        "t_paris",
+                        "a.example",
+                        &["a.example", "mx.a.example", "mail.a.example"]
+                    ),
+                    entry("t_lyon", "mx.a.example", &["mx.a.example"]),
+                    entry(
+                        "t_lyon",
+                        "tenantry.example",
+                        &["mx.tenantry.example", "tenantry.example"]
+                    ),
+                ],
+                ..DirectoryDelta::default()
+            })
+            .unwrap();
+        let assigned: Vec<(String, String)> = sni_assignments(&directory, &["mx.tenantry.example"])
+            .into_iter()
+            .map(|(name, entry)| (name, entry.domain.clone()))
+            .collect();
+        let owned = |name: &str, domain: &str| (name.to_string(), domain.to_string());
+        assert_eq!(
+            assigned,
+            [
+                owned("a.example", "a.example"),
+                owned("mx.a.example", "a.example"),
+                owned("mail.a.example", "a.example"),
+                owned("tenantry.example", "tenantry.example"),
+            ]
         );
     }
 

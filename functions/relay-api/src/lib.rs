@@ -391,15 +391,16 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
     let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
     let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[3])).await?;
-    let mut certificate_rows: Vec<CertificateRow> = platform.all(&format!("SELECT tenant_id, domain, id, names, chain_pem, private_key, not_after, version, deleted FROM mail_certificates WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[5])).await?;
+    // Certificates are large (a chain of up to 64 KiB): fewer of them per page.
+    let mut certificate_rows: Vec<CertificateRow> = platform.all(&format!("SELECT tenant_id, domain, id, names, chain_pem, private_key, not_after, version, deleted FROM mail_certificates WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {}", CERTIFICATE_PAGE_ROWS + 1), &args(&after[5])).await?;
     // A snapshot needs no retired key: relays only ever sign with live ones.
     let dkim_filter = if full { " AND state != 'retired'" } else { "" };
     let mut dkim_rows: Vec<DkimRow> = platform.all(&format!("SELECT tenant_id, id, domain, selector, algorithm, state, private_key, version, deleted FROM mail_dkim_keys WHERE {filter}{dkim_filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[4])).await?;
     // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
     let finished = || "\u{7f}".to_string();
     let mut more = false;
-    let mut next_key = |len: usize, last: Option<String>| {
-        if len > DIRECTORY_PAGE_ROWS {
+    let mut next_key_of = |page_rows: usize, len: usize, last: Option<String>| {
+        if len > page_rows {
             more = true;
             last.unwrap_or_else(finished)
         } else {
@@ -407,38 +408,44 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         }
     };
     let keys = [
-        next_key(
+        next_key_of(
+            DIRECTORY_PAGE_ROWS,
             domains.len(),
             domains
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|d| d.domain.clone()),
         ),
-        next_key(
+        next_key_of(
+            DIRECTORY_PAGE_ROWS,
             mailboxes.len(),
             mailboxes
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|m| m.address.clone()),
         ),
-        next_key(
+        next_key_of(
+            DIRECTORY_PAGE_ROWS,
             aliases.len(),
             aliases
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|a| a.address.clone()),
         ),
-        next_key(
+        next_key_of(
+            DIRECTORY_PAGE_ROWS,
             credentials.len(),
             credentials
                 .get(DIRECTORY_PAGE_ROWS - 1)
                 .map(|c| c.id.clone()),
         ),
-        next_key(
+        next_key_of(
+            DIRECTORY_PAGE_ROWS,
             dkim_rows.len(),
             dkim_rows.get(DIRECTORY_PAGE_ROWS - 1).map(|k| k.id.clone()),
         ),
-        next_key(
+        next_key_of(
+            CERTIFICATE_PAGE_ROWS,
             certificate_rows.len(),
             certificate_rows
-                .get(DIRECTORY_PAGE_ROWS - 1)
+                .get(CERTIFICATE_PAGE_ROWS - 1)
                 .map(|c| c.domain.clone()),
         ),
     ];
@@ -447,7 +454,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     aliases.truncate(DIRECTORY_PAGE_ROWS);
     credentials.truncate(DIRECTORY_PAGE_ROWS);
     dkim_rows.truncate(DIRECTORY_PAGE_ROWS);
-    certificate_rows.truncate(DIRECTORY_PAGE_ROWS);
+    certificate_rows.truncate(CERTIFICATE_PAGE_ROWS);
     let next_cursor = more.then(|| {
         encode_cursor(&[
             json!(upto),
@@ -551,6 +558,8 @@ struct AppPasswordUse {
 /// Rows of each table (domains, mailboxes, aliases) one directory page carries; a larger
 /// snapshot or delta comes in several pages linked by `next_cursor`.
 const DIRECTORY_PAGE_ROWS: usize = 1000;
+/// Certificates per page: each carries a chain of up to 64 KiB.
+const CERTIFICATE_PAGE_ROWS: usize = 50;
 
 /// Items a batch may carry (one per domain and day; a relay pushes every interval).
 const MAX_USAGE_ITEMS: usize = 1000;
