@@ -11,6 +11,11 @@
 #   scripts/bench.sh smtp-out  submission with STARTTLS and AUTH relayed to a loopback smtp-sink,
 #                            next to Postfix as a submission relay (Cyrus SASL); the relay's
 #                            memory with 100,000 deferred messages (needs root, like smtp)
+#   scripts/bench.sh imap    Dovecot over the relay's Maildir with the real gateway: SELECT + FETCH
+#                            FLAGS of 10,000 messages (no index, then with it), LOGIN through
+#                            `tenantry-relay dovecot-auth` next to Dovecot's passwd-file with the
+#                            same Argon2id hash, and API change -> IMAP login allowed / refused
+#                            (needs root: installs Debian's dovecot-imapd, runs it as tenantry-relay)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
@@ -53,8 +58,21 @@ case "$mode" in
     cargo build --release -p tenantry-relay --locked --examples --bins
     python3 scripts/bench/smtp_out.py
     ;;
+  imap)
+    if ! command -v dovecot >/dev/null; then
+      say "apt-get install dovecot-imapd (the IMAP server, and the passwd-file peer)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd
+    fi
+    if ! id tenantry-relay >/dev/null 2>&1; then
+      say "useradd tenantry-relay (the relay's and Dovecot's user)"
+      useradd --system --user-group --no-create-home --shell /usr/sbin/nologin tenantry-relay
+    fi
+    say "cargo build --release -p tenantry-relay"
+    cargo build --release -p tenantry-relay --locked --bins
+    python3 scripts/bench/imap.py
+    ;;
   *)
-    echo "usage: scripts/bench.sh core|http|auth|smtp|smtp-out" >&2
+    echo "usage: scripts/bench.sh core|http|auth|smtp|smtp-out|imap" >&2
     exit 2
     ;;
 esac

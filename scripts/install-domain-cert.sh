@@ -69,7 +69,8 @@ if not isinstance(answer, dict):
     answer = {"detail": text.strip()[:500] or "no detail"}
 if status >= 300:
     detail = answer.get("detail") or answer.get("title") or "no detail"
-    field = f" (field: {answer['field']})" if answer.get("field") else ""
+    field = answer.get("field")
+    field = f" (field: {field})" if field and not detail.startswith(f"{field}:") else ""
     print(f"error: HTTP {status}: {detail}{field}", file=sys.stderr)
     sys.exit(1)
 if status == 204:
