@@ -229,6 +229,28 @@ class MailReadTest(TwoTenants):
         self.wait_synced()
         wait_for(lambda: login() is None, what="the revoked password refused")
 
+    def test_5_the_operator_script_uploads_and_deletes(self):
+        script = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "install-domain-cert.sh"
+        workdir = pathlib.Path(tempfile.mkdtemp(prefix="install-cert-"))
+        cert, key = self.pki.leaf([f"mail.{self.domain}"])
+        (workdir / "fullchain.pem").write_text(pem(cert) + self.pki.chain)
+        (workdir / "key.pem").write_text(key_pem(key, traditional=True))
+        (workdir / "other.pem").write_text(key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+        env = {**__import__("os").environ, "TENANTRY_API_URL": self.gateway.url, "TENANTRY_TOKEN": self.key_a}
+        run = lambda *args: subprocess.run([str(script), *map(str, args)], capture_output=True, text=True, env=env, timeout=60)
+        refused = run(self.domain, workdir / "fullchain.pem", workdir / "other.pem")
+        self.assertEqual(refused.returncode, 1, refused)
+        self.assertIn("does not match", refused.stderr)
+        uploaded = run(self.domain, workdir / "fullchain.pem", workdir / "key.pem")
+        self.assertEqual(uploaded.returncode, 0, uploaded)
+        self.assertIn(f"mail.{self.domain}", uploaded.stdout)
+        shown = self.req("GET", self.path(), token=self.key_a).json()
+        self.assertEqual(int(shown["serial"].replace(":", ""), 16), cert.serial_number)
+        removed = run("--delete", self.domain)
+        self.assertEqual(removed.returncode, 0, removed)
+        self.assertProblem(self.req("GET", self.path(), token=self.key_a), 404, "not_found")
+        env.pop("TENANTRY_TOKEN")
+        self.assertEqual(run(self.domain, workdir / "fullchain.pem", workdir / "key.pem").returncode, 2)
 
 if __name__ == "__main__":
     unittest.main()
