@@ -15,7 +15,7 @@
 #                            FLAGS of 10,000 messages (no index, then with it), LOGIN through
 #                            `tenantry-relay dovecot-auth` next to Dovecot's passwd-file with the
 #                            same Argon2id hash, and API change -> IMAP login allowed / refused
-#                            (needs root: installs Debian's dovecot-imapd, runs it as tenantry-relay)
+#                            (needs root: installs Debian's dovecot-imapd; mail and auth run as tenantry-relay)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"

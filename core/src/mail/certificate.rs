@@ -554,7 +554,7 @@ pub fn inspect(
         let (subject, issuer) = (&pair[0], &pair[1]);
         if subject.tbs_certificate.issuer != issuer.tbs_certificate.subject {
             return Err(CertificateError::ChainOrder(format!(
-                "chain_pem: certificate {} is issued by {}, but certificate {} is {} (the chain goes from the domain's certificate up, each followed by its issuer)",
+                "certificate {} is issued by {}, but certificate {} is {} (the chain goes from the domain's certificate up, each followed by its issuer)",
                 i + 1,
                 subject.tbs_certificate.issuer,
                 i + 2,
@@ -566,7 +566,7 @@ pub fn inspect(
     let last = certificates.last().unwrap_or(leaf);
     if last.tbs_certificate.issuer != last.tbs_certificate.subject && certificates.len() == 1 {
         return Err(CertificateError::ChainOrder(format!(
-            "chain_pem: the certificate is issued by {}; send that issuer's certificate (and its own, up to the root or the last intermediate) as chain_pem",
+            "the certificate is issued by {}; send that issuer's certificate (and its own, up to the root or the last intermediate) as chain_pem",
             last.tbs_certificate.issuer
         )));
     }
