@@ -225,7 +225,7 @@ class DovecotProcess:
         self.relay = relay
         self.privileged = RUN_AS is not None
         self.imap_port, self.imaps_port = free_port(), free_port()
-        base_dir = tempfile.mkdtemp(prefix="dovecot-base-") if self.privileged else None
+        self.base_dir = base_dir = tempfile.mkdtemp(prefix="dovecot-base-") if self.privileged else None
         self.conf = dovecot_config.write(
             relay.dovecot_conf.parent, BINARY, relay.dovecot_view,
             pathlib.Path(default_cert_dir) / "default" / "cert.pem", pathlib.Path(default_cert_dir) / "default" / "key.pem",
@@ -273,3 +273,6 @@ class DovecotProcess:
     def stop(self):
         self.watching.set()
         stop_process(self.process)
+        if self.base_dir:
+            import shutil
+            shutil.rmtree(self.base_dir, ignore_errors=True)
