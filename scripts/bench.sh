@@ -16,6 +16,8 @@
 #                            `tenantry-relay dovecot-auth` next to Dovecot's passwd-file with the
 #                            same Argon2id hash, and API change -> IMAP login allowed / refused
 #                            (needs root: installs Debian's dovecot-imapd; mail and auth run as tenantry-relay)
+#   scripts/bench.sh console the console's first load (bytes gzipped) and the time to a rendered
+#                            dashboard in headless Chromium, next to the time of its API calls
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
@@ -71,8 +73,15 @@ case "$mode" in
     cargo build --release -p tenantry-relay --locked --bins
     python3 scripts/bench/imap.py
     ;;
+  console)
+    if ! command -v chromedriver >/dev/null; then
+      say "apt-get install chromium chromium-driver"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    fi
+    python3 scripts/bench/console.py
+    ;;
   *)
-    echo "usage: scripts/bench.sh core|http|auth|smtp|smtp-out|imap" >&2
+    echo "usage: scripts/bench.sh core|http|auth|smtp|smtp-out|imap|console" >&2
     exit 2
     ;;
 esac

@@ -11,8 +11,9 @@ CARGO_FUZZ_VERSION=0.13.2
 # swaks drives the relay tests; openssl makes their certificates.
 # postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS;
 # libnet-ssleay-perl: swaks's STARTTLS (submission in the demo); dovecot-imapd: IMAP
-# over the relay's Maildir (the demo and the mail-is-read tests).
-DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base dovecot-imapd)
+# over the relay's Maildir (the demo and the mail-is-read tests); chromium and
+# chromium-driver: the console's browser tests (Selenium drives Debian's driver).
+DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base dovecot-imapd chromium chromium-driver)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"
@@ -51,7 +52,7 @@ else
 fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci (wrangler, binaryen)"
+  say "npm ci (wrangler, binaryen, and the console's preact and esbuild)"
   npm ci --no-audit --no-fund
 fi
 

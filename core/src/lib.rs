@@ -42,6 +42,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod rbac;
 pub mod seal;
+pub mod settings;
 pub mod tenant;
 pub mod validate;
 pub mod webhook;

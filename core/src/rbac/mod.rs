@@ -331,6 +331,24 @@ pub fn authorize(
     }
 }
 
+/// What `principal` holds in `tenant_id`, as grants (`*` for a platform superadmin,
+/// nothing for a stranger): what a console shows, never what decides (that is
+/// [`authorize`], on every request).
+pub fn held_grants(
+    principal: &Principal,
+    tenant_id: &str,
+    custom_roles: &[CustomRole],
+) -> Vec<String> {
+    if principal.is_superadmin() {
+        return alloc::vec![String::from("*")];
+    }
+    principal
+        .role_in(tenant_id)
+        .and_then(|role| role_grants(role, custom_roles))
+        .map(|grants| grants.into_iter().map(String::from).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +356,20 @@ mod tests {
     use proptest::prelude::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn held_grants_follow_the_role_in_that_tenant() {
+        let custom = [CustomRole::new("front-desk", alloc::vec!["clients:read".into()]).unwrap()];
+        assert!(held_grants(&principal("viewer"), "t1", &custom).contains(&"usage:read".into()));
+        assert_eq!(
+            held_grants(&principal("front-desk"), "t1", &custom),
+            ["clients:read"]
+        );
+        assert!(held_grants(&principal("viewer"), "t_other", &custom).is_empty());
+        let mut operator = principal("viewer");
+        operator.platform_role = Some(PlatformRole::Superadmin);
+        assert_eq!(held_grants(&operator, "t_other", &custom), ["*"]);
+    }
 
     fn principal(role: &str) -> Principal {
         Principal {

@@ -444,7 +444,10 @@ async fn execute(mut req: Request, ctx: &Ctx, plan: Plan) -> Outcome<Response> {
             let mut response = http::json(
                 200,
                 &serde_json::json!({"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
-                    "plan": tenant.plan, "status": tenant.status, "resolved_by": entry.resolved_by}),
+                    "plan": tenant.plan, "status": tenant.status, "resolved_by": entry.resolved_by,
+                    // What the console may offer; every request is still authorized on its own.
+                    "role": entry.principal.role_in(&tenant.id),
+                    "permissions": tenantry_core::rbac::held_grants(&entry.principal, &tenant.id, &entry.custom_roles)}),
             )?;
             rate_headers(&mut response, &entry.rate).map_err(tenantry_edge::internal)?;
             Ok(response)

@@ -40,29 +40,13 @@ async fn load_settings(t: &TenantCtx<'_>) -> Outcome<serde_json::Value> {
 pub async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("settings", "update"))?;
     let body: serde_json::Map<String, serde_json::Value> = read_json(req).await?;
-    if body.len() > 50 {
+    if body.len() > tenantry_core::settings::MAX_KEYS_PER_UPDATE {
         return Err(invalid("settings", "at most 50 keys at once"));
     }
     let before = load_settings(t).await?;
     let mut statements = Vec::new();
     for (key, value) in &body {
-        if key.is_empty()
-            || key.len() > 64
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
-        {
-            return Err(invalid(
-                key,
-                "setting names are 1 to 64 characters of a-z, 0-9, '_' and '.'",
-            ));
-        }
-        if value.to_string().len() > 4096 {
-            return Err(invalid(
-                key,
-                "a setting's value is at most 4096 bytes of JSON",
-            ));
-        }
+        tenantry_core::settings::check(key, value)?;
         statements.push(if value.is_null() {
             t.db.statement("DELETE FROM settings WHERE tenant_id = ?1 AND key = ?2", &[text(key)])?
         } else {

@@ -1,0 +1,147 @@
+// English and French. The language is the person's choice (kept in localStorage: a
+// preference, never a secret), else the browser's.
+
+const EN = {
+  accept: 'Join', accept_help: 'Choose your password (or enter your current one if you already have an account) to join.', accept_title: 'Accept the invitation',
+  access_token: 'Access token', action: 'Action', actions: 'Actions', activate: 'Activate', active: 'active', actor: 'Who', address: 'Address',
+  algorithm: 'Algorithm', all_tenants: 'every tenant', api_key: 'API key', app_passwords: 'App passwords', app_passwords_of: 'App passwords of {address}',
+  app_secret: 'App secret', base_url: 'Base URL', billing_email: 'Billing email', branding: 'Branding', builtin: 'built-in',
+  certificate: 'TLS certificate', certificate_default: "No certificate uploaded: the relay's default certificate serves this domain.",
+  certificate_pem: 'Certificate (PEM; a full-chain file is fine)', certificate_remove: 'Remove the certificate', chain_pem: 'Chain (PEM, optional)',
+  client_new: 'New client', configuration: 'Configuration', confirm_delete: 'Delete {name}?', confirm_remove: 'Remove {name} from this tenant?',
+  confirm_suspend: 'Suspend {name}? Its members and keys stop working at once.', copied: 'Copied', copy: 'Copy', counts: 'Counts',
+  counts_value: '{members} members, {clients} clients, {mailboxes} mailboxes', create: 'Create', created: 'Created', custom: 'custom',
+  delete: 'Delete', device: 'Device', display_name: 'Display name', dkim: 'DKIM records to publish', dkim_new: 'New DKIM key (rotates the current one)',
+  dkim_none: 'No DKIM key yet: outgoing mail is not signed.', dns_record: 'DNS record', domain: 'Domain', domain_new: 'New mail domain',
+  edit: 'Edit', edit_tenant: 'Plan and limits of {slug}', email: 'Email', email_unverified: 'Email not verified', email_verified: 'Email verified',
+  end_session: 'End', error_generic: 'Something went wrong. Try again.', expires: 'Expires', filter: 'Filter',
+  forgot_done: 'If an account exists for this address, a link to choose a new password is on its way.', forgot_password: 'Forgot your password?',
+  forgot_title: 'Reset your password', from: 'From', invite: 'Invite someone', issuer: 'Issuer', key: 'Key', key_new: 'New API key',
+  key_shown_once: 'The key "{name}": copy it now, it is shown only once.', kind: 'Kind', label: 'Label', language: 'Language',
+  last_used: 'Last used', loading: 'Loading…', logo_url: 'Logo URL (https)', mail_limits: 'Mail: {day} messages a day, {minute} a minute.',
+  mailbox_new: 'Add the mailbox', mailboxes_of: 'Mailboxes of {domain}', max_mailboxes: 'Mailboxes at most (-1: no limit)',
+  max_storage_mb: 'Storage in MB at most (-1: no limit)', metric: 'Metric', name: 'Name', names: 'Served for', nav_account: 'My account',
+  nav_api_keys: 'API keys', nav_audit: 'Audit log', nav_clients: 'Clients', nav_dashboard: 'Dashboard', nav_integrations: 'Integrations',
+  nav_mail: 'Mail', nav_members: 'Members', nav_platform: 'Platform', nav_relay_keys: 'Relay keys', nav_roles: 'Roles', nav_settings: 'Settings',
+  nav_stats: 'Statistics', nav_tenant: 'Tenant', nav_tenants: 'Tenants', nav_you: 'You', navigation: 'Navigation', new_password: 'New password',
+  next: 'Next', nothing_yet: 'Nothing yet.', organisation_name: 'Organisation name', organisation_slug: 'Address in the platform (slug)',
+  organisation_type: 'Organisation type', override: 'Limit {quota}', override_help: 'Empty: the plan decides; -1: no limit.',
+  owner_email: "Owner's email", password: 'Password', password_rules: '12 to 128 characters, not a common password.',
+  password_shown_once: 'The app password "{label}": enter it in the mail client now, it is shown only once.',
+  pending_invitations: 'Pending invitations', per_tenant: 'Per tenant', permissions: 'Permissions',
+  permissions_help: 'resource:action, separated by commas (e.g. clients:read, appointments:update:own)', phone: 'Phone',
+  phone_number_id: 'Phone number id', plan: 'Plan', previous: 'Previous', primary_color: 'Primary colour (#rrggbb)',
+  private_key_pem: 'Private key (PEM, unencrypted)', q_api_calls: 'API calls this month', q_appointments: 'Appointments this month',
+  q_clients: 'Clients', q_mail_today: 'Mail messages today', q_mailboxes: 'Mailboxes', q_requests_minute: 'Requests this minute',
+  q_storage: 'Mail storage (MB)', q_users: 'Users', quota: 'Quota', quota_help: "Empty: the domain's quota only.", quota_mb: 'Quota (MB)',
+  rate_reset: 'The window resets in {seconds} s.', rate_title: 'Rate limit', refresh: 'Refresh',
+  relay_key_help: 'A relay key lets a tenantry-relay read the mail directory; it is shown once.', relay_key_new: 'New relay key',
+  relay_key_tenants: 'Tenants served (ids, optional)', relay_key_tenants_help: 'Empty: every tenant.', remove: 'Remove', resend: 'Resend',
+  reset: 'Change the password', reset_done: 'Your password is changed; every session was ended. Sign in again.', reset_title: 'Choose a new password',
+  resource: 'Resource', retry_in: 'Too many requests: try again in {seconds} s.', revoke: 'Revoke', revoked: 'revoked', role: 'Role',
+  role_name_rules: '2 to 32 characters: a-z, 0-9 and -.', role_new: 'New role', save: 'Save', saved: 'Saved.', saved_kind: '{kind} saved.',
+  scope: 'Scope', search: 'Search', send_invitation: 'Send the invitation', send_link: 'Send me a link', serial: 'Serial',
+  sessions: 'Sessions', shown_once: 'Shown only once: copy it now.', sign_in: 'Sign in', sign_in_title: 'Sign in to Tenantry',
+  sign_out: 'Sign out', sign_up: 'Create an account', sign_up_done: 'Almost there: confirm your address with the link we sent.',
+  sign_up_title: 'Create your organisation', since: 'Since', skip: 'Skip to the content', slug: 'Slug',
+  slug_rules: 'Lowercase letters, digits and -, 3 to 63 characters.', started: 'Started', state: 'State', status: 'Status',
+  subject: 'Subject', suspend: 'Suspend', switch_to: 'Switch', tenant: 'Tenant',
+  tenant_created: 'Tenant {slug} created. Its owner API key, shown only once:', tenant_new: 'New tenant', this_session: 'this session',
+  timezone: 'Time zone', to: 'To', token: 'Token', totals: 'Totals', updated: 'Updated', upload: 'Upload', usage_chart: 'Usage against the plan',
+  usage_title: 'Usage against the {plan} plan', value: 'Value', verify_done: 'Your address is confirmed. You can sign in.',
+  verify_title: 'Confirm your address', verify_token: 'Verify token', when: 'When',
+};
+
+const FR = {
+  accept: 'Rejoindre', accept_help: 'Choisissez votre mot de passe (ou saisissez le vôtre si vous avez déjà un compte) pour rejoindre.', accept_title: "Accepter l'invitation",
+  access_token: "Jeton d'accès", action: 'Action', actions: 'Actions', activate: 'Activer', active: 'actif', actor: 'Qui', address: 'Adresse',
+  algorithm: 'Algorithme', all_tenants: 'tous les locataires', api_key: 'Clé API', app_passwords: "Mots de passe d'application",
+  app_passwords_of: "Mots de passe d'application de {address}", app_secret: "Secret d'application", base_url: 'URL de base',
+  billing_email: 'Courriel de facturation', branding: 'Image de marque', builtin: 'intégré', certificate: 'Certificat TLS',
+  certificate_default: 'Aucun certificat envoyé : le certificat par défaut du relais sert ce domaine.',
+  certificate_pem: 'Certificat (PEM ; un fichier de chaîne complète convient)', certificate_remove: 'Retirer le certificat',
+  chain_pem: 'Chaîne (PEM, facultative)', client_new: 'Nouveau client', configuration: 'Configuration', confirm_delete: 'Supprimer {name} ?',
+  confirm_remove: 'Retirer {name} de ce locataire ?', confirm_suspend: 'Suspendre {name} ? Ses membres et ses clés cessent de fonctionner aussitôt.',
+  copied: 'Copié', copy: 'Copier', counts: 'Effectifs', counts_value: '{members} membres, {clients} clients, {mailboxes} boîtes', create: 'Créer',
+  created: 'Créé', custom: 'personnalisé', delete: 'Supprimer', device: 'Appareil', display_name: "Nom d'affichage",
+  dkim: 'Enregistrements DKIM à publier', dkim_new: 'Nouvelle clé DKIM (remplace la clé courante)',
+  dkim_none: "Pas encore de clé DKIM : le courrier sortant n'est pas signé.", dns_record: 'Enregistrement DNS', domain: 'Domaine',
+  domain_new: 'Nouveau domaine de messagerie', edit: 'Modifier', edit_tenant: 'Offre et limites de {slug}', email: 'Courriel',
+  email_unverified: 'Courriel non vérifié', email_verified: 'Courriel vérifié', end_session: 'Terminer',
+  error_generic: "Une erreur s'est produite. Réessayez.", expires: 'Expire', filter: 'Filtrer',
+  forgot_done: 'Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe arrive.',
+  forgot_password: 'Mot de passe oublié ?', forgot_title: 'Réinitialiser votre mot de passe', from: 'Du', invite: 'Inviter quelqu’un',
+  issuer: 'Émetteur', key: 'Clé', key_new: 'Nouvelle clé API', key_shown_once: "La clé « {name} » : copiez-la maintenant, elle n'est montrée qu'une fois.",
+  kind: 'Type', label: 'Libellé', language: 'Langue', last_used: 'Dernière utilisation', loading: 'Chargement…', logo_url: 'URL du logo (https)',
+  mail_limits: 'Messagerie : {day} messages par jour, {minute} par minute.', mailbox_new: 'Ajouter la boîte', mailboxes_of: 'Boîtes de {domain}',
+  max_mailboxes: 'Nombre de boîtes au plus (-1 : sans limite)', max_storage_mb: 'Stockage en Mo au plus (-1 : sans limite)', metric: 'Mesure',
+  name: 'Nom', names: 'Servi pour', nav_account: 'Mon compte', nav_api_keys: 'Clés API', nav_audit: "Journal d'audit", nav_clients: 'Clients',
+  nav_dashboard: 'Tableau de bord', nav_integrations: 'Intégrations', nav_mail: 'Messagerie', nav_members: 'Membres', nav_platform: 'Plateforme',
+  nav_relay_keys: 'Clés de relais', nav_roles: 'Rôles', nav_settings: 'Paramètres', nav_stats: 'Statistiques', nav_tenant: 'Locataire',
+  nav_tenants: 'Locataires', nav_you: 'Vous', navigation: 'Navigation', new_password: 'Nouveau mot de passe', next: 'Suivant',
+  nothing_yet: 'Rien pour le moment.', organisation_name: "Nom de l'organisation", organisation_slug: 'Adresse dans la plateforme (identifiant)',
+  organisation_type: "Type d'organisation", override: 'Limite {quota}', override_help: "Vide : l'offre décide ; -1 : sans limite.",
+  owner_email: 'Courriel du propriétaire', password: 'Mot de passe', password_rules: '12 à 128 caractères, pas un mot de passe courant.',
+  password_shown_once: "Le mot de passe d'application « {label} » : saisissez-le dans le logiciel de messagerie maintenant, il n'est montré qu'une fois.",
+  pending_invitations: 'Invitations en attente', per_tenant: 'Par locataire', permissions: 'Permissions',
+  permissions_help: 'ressource:action, séparées par des virgules (ex. clients:read, appointments:update:own)', phone: 'Téléphone',
+  phone_number_id: 'Identifiant du numéro', plan: 'Offre', previous: 'Précédent', primary_color: 'Couleur principale (#rrggbb)',
+  private_key_pem: 'Clé privée (PEM, non chiffrée)', q_api_calls: 'Appels API ce mois-ci', q_appointments: 'Rendez-vous ce mois-ci',
+  q_clients: 'Clients', q_mail_today: "Messages aujourd'hui", q_mailboxes: 'Boîtes aux lettres', q_requests_minute: 'Requêtes cette minute',
+  q_storage: 'Stockage de messagerie (Mo)', q_users: 'Utilisateurs', quota: 'Quota', quota_help: 'Vide : le quota du domaine seulement.',
+  quota_mb: 'Quota (Mo)', rate_reset: 'La fenêtre repart dans {seconds} s.', rate_title: 'Limite de débit', refresh: 'Actualiser',
+  relay_key_help: "Une clé de relais permet à un tenantry-relay de lire l'annuaire de messagerie ; elle n'est montrée qu'une fois.",
+  relay_key_new: 'Nouvelle clé de relais', relay_key_tenants: 'Locataires servis (identifiants, facultatif)', relay_key_tenants_help: 'Vide : tous les locataires.',
+  remove: 'Retirer', resend: 'Renvoyer', reset: 'Changer le mot de passe',
+  reset_done: 'Votre mot de passe est changé ; toutes les sessions ont été fermées. Reconnectez-vous.', reset_title: 'Choisir un nouveau mot de passe',
+  resource: 'Ressource', retry_in: 'Trop de requêtes : réessayez dans {seconds} s.', revoke: 'Révoquer', revoked: 'révoquée', role: 'Rôle',
+  role_name_rules: '2 à 32 caractères : a-z, 0-9 et -.', role_new: 'Nouveau rôle', save: 'Enregistrer', saved: 'Enregistré.',
+  saved_kind: '{kind} enregistré.', scope: 'Portée', search: 'Rechercher', send_invitation: "Envoyer l'invitation", send_link: 'Envoyez-moi un lien',
+  serial: 'Numéro de série', sessions: 'Sessions', shown_once: "Montré une seule fois : copiez-le maintenant.", sign_in: 'Se connecter',
+  sign_in_title: 'Connexion à Tenantry', sign_out: 'Se déconnecter', sign_up: 'Créer un compte',
+  sign_up_done: 'Presque terminé : confirmez votre adresse avec le lien envoyé.', sign_up_title: 'Créer votre organisation', since: 'Depuis',
+  skip: 'Aller au contenu', slug: 'Identifiant', slug_rules: 'Minuscules, chiffres et -, de 3 à 63 caractères.', started: 'Ouverte',
+  state: 'État', status: 'Statut', subject: 'Sujet', suspend: 'Suspendre', switch_to: 'Basculer', tenant: 'Locataire',
+  tenant_created: "Locataire {slug} créé. Sa clé API de propriétaire, montrée une seule fois :", tenant_new: 'Nouveau locataire',
+  this_session: 'cette session', timezone: 'Fuseau horaire', to: 'Au', token: 'Jeton', totals: 'Totaux', updated: 'Mis à jour',
+  upload: 'Envoyer', usage_chart: "Consommation par rapport à l'offre", usage_title: "Consommation par rapport à l'offre {plan}", value: 'Valeur',
+  verify_done: 'Votre adresse est confirmée. Vous pouvez vous connecter.', verify_title: 'Confirmer votre adresse', verify_token: 'Jeton de vérification',
+  when: 'Quand',
+};
+
+const DICTIONARIES = { en: EN, fr: FR };
+let current = pick();
+
+function pick() {
+  let chosen = null;
+  try {
+    chosen = localStorage.getItem('tenantry.language');
+  } catch {
+    chosen = null;
+  }
+  const browser = (navigator.language || 'en').slice(0, 2);
+  const lang = DICTIONARIES[chosen] ? chosen : DICTIONARIES[browser] ? browser : 'en';
+  document.documentElement.lang = lang;
+  return lang;
+}
+
+export function language() {
+  return current;
+}
+
+export function setLanguage(lang) {
+  if (!DICTIONARIES[lang]) return;
+  current = lang;
+  document.documentElement.lang = lang;
+  try {
+    localStorage.setItem('tenantry.language', lang);
+  } catch {
+    // a preference only
+  }
+}
+
+/** The text of `key` in the current language, with `{name}` replaced from `values`. */
+export function t(key, values = {}) {
+  const text = DICTIONARIES[current][key] ?? EN[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
+}

@@ -1,0 +1,127 @@
+// Signing in and everything before it: sign-up, invitations, email verification and
+// password reset, each from the link the platform's mail carries (`#/...?token=`).
+import { useEffect, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { go } from '../nav.js';
+import { t } from '../i18n.js';
+import { Form, Notice, problemText } from '../ui.jsx';
+
+export function SignIn() {
+  return (
+    <>
+      <h1>{t('sign_in_title')}</h1>
+      <Form
+        id="sign-in"
+        fields={[
+          { name: 'email', label: t('email'), type: 'email', required: true, autocomplete: 'username' },
+          { name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'current-password' },
+        ]}
+        label={t('sign_in')}
+        submit={(v) => api.signIn(v.email, v.password)}
+        onDone={() => go('/dashboard')}
+      />
+      <p class="links">
+        <a href="#/forgot-password">{t('forgot_password')}</a>
+        <a href="#/sign-up">{t('sign_up')}</a>
+      </p>
+    </>
+  );
+}
+
+export function SignUp() {
+  const [done, setDone] = useState(null);
+  if (done) return <><h1>{t('sign_up_title')}</h1><Notice kind="ok">{t('sign_up_done')}</Notice><a href="#/sign-in">{t('sign_in')}</a></>;
+  return (
+    <>
+      <h1>{t('sign_up_title')}</h1>
+      <Form
+        id="sign-up"
+        fields={[
+          { name: 'email', label: t('email'), type: 'email', required: true, autocomplete: 'username' },
+          { name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') },
+          { name: 'tenant.name', label: t('organisation_name'), required: true },
+          { name: 'tenant.slug', label: t('organisation_slug'), required: true, help: t('slug_rules') },
+        ]}
+        label={t('sign_up')}
+        submit={(v) => api.call('POST', '/v1/auth/signup', {
+          email: v.email, password: v.password, locale: document.documentElement.lang,
+          tenant: { name: v['tenant.name'], slug: v['tenant.slug'] },
+        })}
+        onDone={setDone}
+      />
+      <p class="links"><a href="#/sign-in">{t('sign_in')}</a></p>
+    </>
+  );
+}
+
+export function AcceptInvitation({ route }) {
+  const token = route.params.get('token') || '';
+  return (
+    <>
+      <h1>{t('accept_title')}</h1>
+      <p>{t('accept_help')}</p>
+      <Form
+        id="accept-invitation"
+        fields={[{ name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') }]}
+        label={t('accept')}
+        submit={(v) => api.acceptInvitation(token, v.password)}
+        onDone={() => go('/dashboard')}
+      />
+    </>
+  );
+}
+
+export function VerifyEmail({ route }) {
+  const [state, setState] = useState({ busy: true });
+  useEffect(() => {
+    api.call('POST', '/v1/auth/verify-email', { token: route.params.get('token') || '' })
+      .then(() => setState({ ok: true }), (problem) => setState({ problem }));
+  }, []);
+  return (
+    <>
+      <h1>{t('verify_title')}</h1>
+      {state.busy && <p>{t('loading')}</p>}
+      {state.ok && <Notice kind="ok">{t('verify_done')}</Notice>}
+      {state.problem && <Notice>{problemText(state.problem)}</Notice>}
+      <p class="links"><a href="#/sign-in">{t('sign_in')}</a></p>
+    </>
+  );
+}
+
+export function ForgotPassword() {
+  const [done, setDone] = useState(false);
+  return (
+    <>
+      <h1>{t('forgot_title')}</h1>
+      {done ? <Notice kind="ok">{t('forgot_done')}</Notice> : (
+        <Form
+          id="forgot-password"
+          fields={[{ name: 'email', label: t('email'), type: 'email', required: true, autocomplete: 'username' }]}
+          label={t('send_link')}
+          submit={(v) => api.call('POST', '/v1/auth/forgot-password', { email: v.email })}
+          onDone={() => setDone(true)}
+        />
+      )}
+      <p class="links"><a href="#/sign-in">{t('sign_in')}</a></p>
+    </>
+  );
+}
+
+export function ResetPassword({ route }) {
+  const [done, setDone] = useState(false);
+  return (
+    <>
+      <h1>{t('reset_title')}</h1>
+      {done ? <Notice kind="ok">{t('reset_done')}</Notice> : (
+        <Form
+          id="reset-password"
+          fields={[{ name: 'password', label: t('new_password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') }]}
+          label={t('reset')}
+          submit={(v) => api.call('POST', '/v1/auth/reset-password', { token: route.params.get('token') || '', password: v.password })}
+          onDone={() => setDone(true)}
+        />
+      )}
+      <p class="links"><a href="#/sign-in">{t('sign_in')}</a></p>
+    </>
+  );
+}

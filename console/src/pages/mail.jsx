@@ -1,0 +1,205 @@
+// Mail: the tenant's domains, their mailboxes and app passwords, the DKIM records to publish
+// and the certificate the domain is served with.
+import { useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { t } from '../i18n.js';
+import { allows } from '../nav.js';
+import { ActionButton, Form, Loaded, Secret, Table, formatTime, useLoad } from '../ui.jsx';
+
+export function Mail({ grants, route }) {
+  const domains = useLoad('/v1/mail/domains?limit=200');
+  const selected = route.params.get('domain');
+  return (
+    <>
+      <h1>{t('nav_mail')}</h1>
+      <Loaded state={domains}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('domain'), value: (d) => <a href={`#/mail?domain=${encodeURIComponent(d.domain)}`}>{d.domain}</a> },
+              { label: t('organisation_name'), value: (d) => d.organization_name },
+              { label: t('status'), value: (d) => d.status },
+              { label: t('q_mailboxes'), value: (d) => (d.max_mailboxes < 0 ? '∞' : d.max_mailboxes) },
+            ]}
+            rows={data.domains}
+          />
+        )}
+      </Loaded>
+      {allows(grants, 'mail:create') && (
+        <section class="card">
+          <h2>{t('domain_new')}</h2>
+          <Form
+            id="new-domain"
+            fields={[
+              { name: 'domain', label: t('domain'), required: true, placeholder: 'hopital.example' },
+              { name: 'organization_name', label: t('organisation_name'), required: true },
+              { name: 'organization_type', label: t('organisation_type'), type: 'select', options: ['hospital', 'clinic', 'practice', 'laboratory', 'other'] },
+              { name: 'max_mailboxes', label: t('max_mailboxes'), type: 'number', required: true },
+              { name: 'max_storage_mb', label: t('max_storage_mb'), type: 'number', required: true },
+            ]}
+            initial={{ organization_type: 'clinic', max_mailboxes: '10', max_storage_mb: '1024' }}
+            label={t('create')}
+            submit={(v) => api.call('POST', '/v1/mail/domains', { ...v, max_mailboxes: Number(v.max_mailboxes), max_storage_mb: Number(v.max_storage_mb) })}
+            onDone={(d) => { domains.reload(); location.hash = `#/mail?domain=${encodeURIComponent(d.domain)}`; }}
+          />
+        </section>
+      )}
+      {selected && <Domain domain={selected} grants={grants} />}
+    </>
+  );
+}
+
+function Domain({ domain, grants }) {
+  const base = `/v1/mail/domains/${encodeURIComponent(domain)}`;
+  const mailboxes = useLoad(`${base}/mailboxes?limit=200`);
+  const [open, setOpen] = useState(null);
+  return (
+    <>
+      <section class="card" aria-label={domain}>
+        <h2>{t('mailboxes_of', { domain })}</h2>
+        <Loaded state={mailboxes}>
+          {(data) => (
+            <Table
+              columns={[
+                { label: t('address'), value: (m) => m.address },
+                { label: t('kind'), value: (m) => m.kind },
+                { label: t('quota'), value: (m) => (m.quota_mb < 0 ? '—' : `${m.quota_mb} MB`) },
+                { label: t('status'), value: (m) => m.status },
+              ]}
+              rows={data.mailboxes}
+              actions={(m) => (
+                <>
+                  <button type="button" class="secondary" onClick={() => setOpen(m.address)}>{t('app_passwords')}</button>
+                  {allows(grants, 'mail:delete') && <ActionButton danger label={t('delete')} confirmText={t('confirm_delete', { name: m.address })} action={() => api.call('DELETE', `${base}/mailboxes/${encodeURIComponent(m.address)}`)} onDone={mailboxes.reload} />}
+                </>
+              )}
+            />
+          )}
+        </Loaded>
+        {allows(grants, 'mail:create') && (
+          <Form
+            id="new-mailbox"
+            fields={[
+              { name: 'address', label: t('address'), type: 'email', required: true, placeholder: `accueil@${domain}` },
+              { name: 'kind', label: t('kind'), type: 'select', options: ['personal', 'organizational'] },
+              { name: 'quota_mb', label: t('quota_mb'), type: 'number', help: t('quota_help') },
+            ]}
+            initial={{ kind: 'personal' }}
+            label={t('mailbox_new')}
+            submit={(v) => api.call('POST', `${base}/mailboxes`, { address: v.address, kind: v.kind, ...(v.quota_mb ? { quota_mb: Number(v.quota_mb) } : {}) })}
+            onDone={mailboxes.reload}
+          />
+        )}
+      </section>
+      {open && <AppPasswords base={base} address={open} grants={grants} />}
+      <Dkim base={base} grants={grants} />
+      <Certificate base={base} grants={grants} />
+    </>
+  );
+}
+
+function AppPasswords({ base, address, grants }) {
+  const path = `${base}/mailboxes/${encodeURIComponent(address)}/passwords`;
+  const state = useLoad(path);
+  const [made, setMade] = useState(null);
+  return (
+    <section class="card">
+      <h2>{t('app_passwords_of', { address })}</h2>
+      {made && <Secret value={made.password} label={t('password_shown_once', { label: made.label })} />}
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('label'), value: (p) => p.label },
+              { label: t('created'), value: (p) => formatTime(p.created_at) },
+              { label: t('last_used'), value: (p) => formatTime(p.last_used_at) },
+            ]}
+            rows={data.passwords}
+            actions={allows(grants, 'mail:update') ? (p) => <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `${path}/${p.id}`)} onDone={state.reload} /> : null}
+          />
+        )}
+      </Loaded>
+      {allows(grants, 'mail:update') && (
+        <Form
+          id="new-app-password"
+          fields={[{ name: 'label', label: t('label'), required: true, placeholder: 'Thunderbird' }]}
+          label={t('create')}
+          submit={(v) => api.call('POST', path, v)}
+          onDone={(p) => { setMade(p); state.reload(); }}
+        />
+      )}
+    </section>
+  );
+}
+
+function Dkim({ base, grants }) {
+  const state = useLoad(`${base}/dkim`);
+  return (
+    <section class="card">
+      <h2>{t('dkim')}</h2>
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('state'), value: (k) => k.state },
+              { label: t('algorithm'), value: (k) => k.algorithm },
+              { label: t('dns_record'), value: (k) => <code>{k.dns.name} TXT "{k.dns.value}"</code> },
+            ]}
+            rows={data.keys}
+            empty={t('dkim_none')}
+          />
+        )}
+      </Loaded>
+      {allows(grants, 'mail:update') && (
+        <Form
+          id="new-dkim"
+          fields={[{ name: 'algorithm', label: t('algorithm'), type: 'select', options: ['rsa', 'ed25519'] }]}
+          initial={{ algorithm: 'rsa' }}
+          label={t('dkim_new')}
+          submit={(v) => api.call('POST', `${base}/dkim`, v)}
+          onDone={state.reload}
+        />
+      )}
+    </section>
+  );
+}
+
+function Certificate({ base, grants }) {
+  const state = useLoad(`${base}/certificate`);
+  const missing = state.problem && state.problem.status === 404;
+  return (
+    <section class="card">
+      <h2>{t('certificate')}</h2>
+      {missing && <p>{t('certificate_default')}</p>}
+      {!missing && (
+        <Loaded state={state}>
+          {(c) => (
+            <dl>
+              <dt>{t('subject')}</dt><dd>{c.subject}</dd>
+              <dt>{t('names')}</dt><dd>{c.names.join(', ')}</dd>
+              <dt>{t('issuer')}</dt><dd>{c.issuer}</dd>
+              <dt>{t('serial')}</dt><dd><code>{c.serial}</code></dd>
+              <dt>{t('expires')}</dt><dd>{formatTime(c.not_after)}</dd>
+            </dl>
+          )}
+        </Loaded>
+      )}
+      {allows(grants, 'mail:update') && (
+        <>
+          <Form
+            id="certificate"
+            fields={[
+              { name: 'certificate_pem', label: t('certificate_pem'), type: 'textarea', required: true, rows: 5 },
+              { name: 'chain_pem', label: t('chain_pem'), type: 'textarea', rows: 4 },
+              { name: 'private_key_pem', label: t('private_key_pem'), type: 'textarea', required: true, rows: 5 },
+            ]}
+            label={t('upload')}
+            submit={(v) => api.call('PUT', `${base}/certificate`, v.chain_pem ? v : { certificate_pem: v.certificate_pem, private_key_pem: v.private_key_pem })}
+            onDone={state.reload}
+          />
+          {state.data && <ActionButton danger label={t('certificate_remove')} action={() => api.call('DELETE', `${base}/certificate`)} onDone={state.reload} />}
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,378 @@
+// A tenant admin's pages: usage, clients, members and invitations, roles, API keys, the
+// audit log, settings and branding, integrations. Each action is offered only when the
+// person's grants allow it; the API decides anyway.
+import { useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { t } from '../i18n.js';
+import { allows } from '../nav.js';
+import { ActionButton, Form, Loaded, Notice, Secret, Table, UsageChart, formatTime, useLoad } from '../ui.jsx';
+
+const ROLES = ['owner', 'admin', 'manager', 'employee', 'viewer'];
+
+export function Dashboard({ tenant }) {
+  const state = useLoad('/v1/usage');
+  return (
+    <>
+      <h1>{t('nav_dashboard')}</h1>
+      <Loaded state={state}>
+        {(usage) => (
+          <>
+            <section class="card">
+              <h2>{t('usage_title', { plan: usage.plan })}</h2>
+              <UsageChart items={[
+                { label: t('q_users'), used: usage.usage.users, limit: usage.limits.users },
+                { label: t('q_clients'), used: usage.usage.clients, limit: usage.limits.clients },
+                { label: t('q_api_calls'), used: usage.usage.api_calls_per_month, limit: usage.limits.api_calls_per_month },
+                { label: t('q_mailboxes'), used: usage.usage.mailboxes, limit: usage.limits.mailboxes },
+                { label: t('q_appointments'), used: usage.usage.appointments_per_month, limit: usage.limits.appointments_per_month },
+                { label: t('q_storage'), used: usage.usage.mail_storage_mb, limit: usage.limits.storage_mb },
+                { label: t('q_mail_today'), used: usage.usage.mail_messages_today, limit: usage.limits.mail_messages_per_day },
+              ]} />
+            </section>
+            <section class="card">
+              <h2>{t('rate_title')}</h2>
+              <UsageChart items={[{ label: t('q_requests_minute'), used: usage.rate_limit.limit - usage.rate_limit.remaining, limit: usage.rate_limit.limit }]} />
+              <p>{t('rate_reset', { seconds: usage.rate_limit.reset_secs })}</p>
+              <p>{t('mail_limits', { day: fmtLimit(usage.limits.mail_messages_per_day), minute: fmtLimit(usage.limits.mail_messages_per_minute) })}</p>
+            </section>
+            <button type="button" class="secondary" onClick={state.reload}>{t('refresh')}</button>
+          </>
+        )}
+      </Loaded>
+      <p><small>{tenant.name} · {tenant.slug} · {tenant.status}</small></p>
+    </>
+  );
+}
+
+function fmtLimit(n) {
+  return n < 0 ? '∞' : n;
+}
+
+export function Clients({ grants }) {
+  const state = useLoad('/v1/clients?limit=50');
+  return (
+    <>
+      <h1>{t('nav_clients')}</h1>
+      {allows(grants, 'clients:create') && (
+        <section class="card">
+          <h2>{t('client_new')}</h2>
+          <Form
+            id="new-client"
+            fields={[
+              { name: 'name', label: t('name'), required: true },
+              { name: 'email', label: t('email'), type: 'email' },
+              { name: 'phone', label: t('phone'), type: 'tel' },
+            ]}
+            label={t('create')}
+            submit={(v) => api.call('POST', '/v1/clients', dropEmpty(v))}
+            onDone={state.reload}
+          />
+        </section>
+      )}
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('name'), value: (c) => c.name },
+              { label: t('email'), value: (c) => c.email || '—' },
+              { label: t('phone'), value: (c) => c.phone || '—' },
+              { label: t('created'), value: (c) => formatTime(c.created_at) },
+            ]}
+            rows={data.clients}
+            actions={allows(grants, 'clients:delete') ? (c) => (
+              <ActionButton danger label={t('delete')} confirmText={t('confirm_delete', { name: c.name })} action={() => api.call('DELETE', `/v1/clients/${c.id}`)} onDone={state.reload} />
+            ) : null}
+          />
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+function dropEmpty(values) {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== '' && v !== null));
+}
+
+export function Members({ grants }) {
+  const members = useLoad('/v1/members?limit=200');
+  const invitations = useLoad('/v1/invitations?limit=200');
+  const roles = useLoad(allows(grants, 'roles:read') ? '/v1/roles' : null);
+  const roleNames = roles.data ? roles.data.roles.map((r) => r.name) : ROLES;
+  const canCreate = allows(grants, 'members:create');
+  return (
+    <>
+      <h1>{t('nav_members')}</h1>
+      <Loaded state={members}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('email'), value: (m) => m.email },
+              { label: t('role'), value: (m) => m.role },
+              { label: t('since'), value: (m) => formatTime(m.created_at) },
+            ]}
+            rows={data.members}
+            actions={allows(grants, 'members:delete') ? (m) => (
+              <ActionButton danger label={t('remove')} confirmText={t('confirm_remove', { name: m.email })} action={() => api.call('DELETE', `/v1/members/${m.user_id}`)} onDone={members.reload} />
+            ) : null}
+          />
+        )}
+      </Loaded>
+      {canCreate && (
+        <section class="card">
+          <h2>{t('invite')}</h2>
+          <Form
+            id="invite"
+            fields={[
+              { name: 'email', label: t('email'), type: 'email', required: true },
+              { name: 'role', label: t('role'), type: 'select', options: roleNames, required: true },
+            ]}
+            initial={{ role: 'employee' }}
+            label={t('send_invitation')}
+            submit={(v) => api.call('POST', '/v1/invitations', v)}
+            onDone={invitations.reload}
+          />
+        </section>
+      )}
+      <section class="card">
+        <h2>{t('pending_invitations')}</h2>
+        <Loaded state={invitations}>
+          {(data) => (
+            <Table
+              columns={[
+                { label: t('email'), value: (i) => i.email },
+                { label: t('role'), value: (i) => i.role },
+                { label: t('expires'), value: (i) => formatTime(i.expires_at) },
+              ]}
+              rows={data.invitations}
+              actions={canCreate ? (i) => (
+                <>
+                  <ActionButton label={t('resend')} action={() => api.call('POST', `/v1/invitations/${i.id}/resend`)} onDone={invitations.reload} />
+                  <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/invitations/${i.id}`)} onDone={invitations.reload} />
+                </>
+              ) : null}
+            />
+          )}
+        </Loaded>
+      </section>
+    </>
+  );
+}
+
+export function Roles({ grants }) {
+  const state = useLoad('/v1/roles');
+  return (
+    <>
+      <h1>{t('nav_roles')}</h1>
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('name'), value: (r) => r.name },
+              { label: t('kind'), value: (r) => (r.builtin ? t('builtin') : t('custom')) },
+              { label: t('permissions'), value: (r) => r.permissions.join(', ') },
+            ]}
+            rows={data.roles}
+          />
+        )}
+      </Loaded>
+      {allows(grants, 'roles:create') && (
+        <section class="card">
+          <h2>{t('role_new')}</h2>
+          <Form
+            id="new-role"
+            fields={[
+              { name: 'name', label: t('name'), required: true, help: t('role_name_rules') },
+              { name: 'permissions', label: t('permissions'), required: true, help: t('permissions_help'), placeholder: 'clients:read, appointments:update:own' },
+            ]}
+            label={t('create')}
+            submit={(v) => api.call('POST', '/v1/roles', { name: v.name, permissions: v.permissions.split(/[\s,]+/).filter(Boolean) })}
+            onDone={state.reload}
+          />
+        </section>
+      )}
+    </>
+  );
+}
+
+export function ApiKeys({ grants }) {
+  const state = useLoad('/v1/api-keys?limit=200');
+  const [made, setMade] = useState(null);
+  return (
+    <>
+      <h1>{t('nav_api_keys')}</h1>
+      {made && <Secret value={made.key} label={t('key_shown_once', { name: made.name })} />}
+      {allows(grants, 'api-keys:create') && (
+        <section class="card">
+          <h2>{t('key_new')}</h2>
+          <Form
+            id="new-key"
+            fields={[
+              { name: 'name', label: t('name'), required: true },
+              { name: 'role', label: t('role'), type: 'select', options: ROLES },
+            ]}
+            initial={{ role: 'viewer' }}
+            label={t('create')}
+            submit={(v) => api.call('POST', '/v1/api-keys', v)}
+            onDone={(key) => { setMade(key); state.reload(); }}
+          />
+        </section>
+      )}
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('name'), value: (k) => k.name },
+              { label: t('role'), value: (k) => k.role },
+              { label: t('key'), value: (k) => <code>{k.display_prefix}…</code> },
+              { label: t('created'), value: (k) => formatTime(k.created_at) },
+              { label: t('status'), value: (k) => (k.revoked_at ? t('revoked') : t('active')) },
+            ]}
+            rows={data.api_keys}
+            actions={allows(grants, 'api-keys:delete') ? (k) => !k.revoked_at && (
+              <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/api-keys/${k.id}`)} onDone={state.reload} />
+            ) : null}
+          />
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+export function Audit() {
+  const [filters, setFilters] = useState({});
+  const [cursors, setCursors] = useState([]);
+  const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), limit: '25' });
+  if (cursors.length) query.set('cursor', cursors[cursors.length - 1]);
+  const state = useLoad(`/v1/audit?${query}`);
+  const toEpoch = (day) => (day ? String(Math.floor(new Date(day).getTime() / 1000)) : '');
+  return (
+    <>
+      <h1>{t('nav_audit')}</h1>
+      <div class="toolbar">
+        <Form
+          id="audit-filters"
+          fields={[
+            { name: 'action', label: t('action'), placeholder: 'members.invite' },
+            { name: 'resource', label: t('resource'), placeholder: 'members' },
+            { name: 'user', label: t('actor') },
+            { name: 'from', label: t('from'), type: 'date' },
+            { name: 'to', label: t('to'), type: 'date' },
+          ]}
+          label={t('filter')}
+          reset={false}
+          submit={async (v) => v}
+          onDone={(v) => { setCursors([]); setFilters({ ...v, from: toEpoch(v.from), to: toEpoch(v.to) }); }}
+        />
+      </div>
+      <Loaded state={state}>
+        {(data) => (
+          <>
+            <Table
+              columns={[
+                { label: t('when'), value: (e) => formatTime(e.created_at) },
+                { label: t('actor'), value: (e) => e.actor },
+                { label: t('action'), value: (e) => e.action },
+                { label: t('resource'), value: (e) => `${e.resource}${e.resource_id ? ` ${e.resource_id}` : ''}` },
+              ]}
+              rows={data.entries}
+            />
+            <div class="pager">
+              <button type="button" class="secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>{t('previous')}</button>
+              <button type="button" class="secondary" disabled={!data.next_cursor} onClick={() => setCursors([...cursors, data.next_cursor])}>{t('next')}</button>
+            </div>
+          </>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+export function Settings({ grants }) {
+  const state = useLoad('/v1/settings');
+  const [saved, setSaved] = useState(false);
+  return (
+    <>
+      <h1>{t('nav_settings')}</h1>
+      {saved && <Notice kind="ok">{t('saved')}</Notice>}
+      <Loaded state={state}>
+        {(settings) => (
+          <section class="card">
+            <h2>{t('branding')}</h2>
+            {allows(grants, 'settings:update') ? (
+              <Form
+                id="branding"
+                fields={[
+                  { name: 'display_name', label: t('display_name') },
+                  { name: 'logo_url', label: t('logo_url'), type: 'url', placeholder: 'https://…' },
+                  { name: 'primary_color', label: t('primary_color'), placeholder: '#1f5fbf' },
+                  { name: 'timezone', label: t('timezone') },
+                ]}
+                initial={settings}
+                reset={false}
+                label={t('save')}
+                submit={(v) => api.call('PATCH', '/v1/settings', Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === '' ? null : x])))}
+                onDone={() => { setSaved(true); api.sessionChanged(); }}
+              />
+            ) : <pre>{JSON.stringify(settings, null, 2)}</pre>}
+          </section>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+export function Integrations({ grants }) {
+  const state = useLoad('/v1/integrations');
+  const editable = allows(grants, 'integrations:update');
+  const [saved, setSaved] = useState(null);
+  return (
+    <>
+      <h1>{t('nav_integrations')}</h1>
+      {saved && <Notice kind="ok">{t('saved_kind', { kind: saved })}</Notice>}
+      <Loaded state={state}>
+        {(data) => (
+          <Table
+            columns={[
+              { label: t('kind'), value: (i) => i.kind },
+              { label: t('configuration'), value: (i) => <code>{JSON.stringify(Object.fromEntries(Object.entries(i).filter(([k]) => k !== 'kind' && k !== 'updated_at')))}</code> },
+              { label: t('updated'), value: (i) => formatTime(i.updated_at) },
+            ]}
+            rows={data.integrations}
+          />
+        )}
+      </Loaded>
+      {editable && (
+        <>
+          <section class="card">
+            <h2>CRM (EspoCRM)</h2>
+            <Form
+              id="crm"
+              fields={[
+                { name: 'base_url', label: t('base_url'), type: 'url', required: true },
+                { name: 'api_key', label: t('api_key'), type: 'password', required: true },
+              ]}
+              label={t('save')}
+              submit={(v) => api.call('PUT', '/v1/integrations/crm', v)}
+              onDone={() => { setSaved('crm'); state.reload(); }}
+            />
+          </section>
+          <section class="card">
+            <h2>WhatsApp</h2>
+            <Form
+              id="whatsapp"
+              fields={[
+                { name: 'phone_number_id', label: t('phone_number_id'), required: true },
+                { name: 'verify_token', label: t('verify_token'), type: 'password', required: true },
+                { name: 'app_secret', label: t('app_secret'), type: 'password', required: true },
+                { name: 'access_token', label: t('access_token'), type: 'password', required: true },
+              ]}
+              label={t('save')}
+              submit={(v) => api.call('PUT', '/v1/integrations/whatsapp', v)}
+              onDone={() => { setSaved('whatsapp'); state.reload(); }}
+            />
+          </section>
+        </>
+      )}
+    </>
+  );
+}

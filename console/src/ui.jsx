@@ -1,0 +1,194 @@
+// Building blocks of every page: forms that keep what was typed and show the API's
+// problem beside the field it names, tables, charts, a copy button, notices.
+import { useEffect, useState } from 'preact/hooks';
+import { call } from './api.js';
+import { t } from './i18n.js';
+
+/** A problem's text for a person: its detail, and when to try again after a 429. */
+export function problemText(problem) {
+  if (!problem) return '';
+  if (problem.status === 429) {
+    return t('retry_in', { seconds: problem.retryAfter || 60 }) + (problem.detail ? ` (${problem.detail})` : '');
+  }
+  return problem.detail || problem.message || t('error_generic');
+}
+
+export function Notice({ kind = 'error', children }) {
+  if (!children) return null;
+  return <p class={`notice ${kind}`} role={kind === 'error' ? 'alert' : 'status'}>{children}</p>;
+}
+
+let fieldIds = 0;
+
+/**
+ * A form from field descriptions ({name, label, type, options, required, placeholder,
+ * help}); `submit(values)` returns a promise. A refused submit keeps the values and shows
+ * the problem beside the field it names (`field` in the problem), or above the buttons.
+ */
+export function Form({ fields, submit, label, initial = {}, onDone, id, reset = true }) {
+  const [values, setValues] = useState(() => Object.fromEntries(fields.map((f) => [f.name, initial[f.name] ?? (f.type === 'checkbox' ? false : '')])));
+  const [problem, setProblem] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [prefix] = useState(() => `f${++fieldIds}`);
+  const onSubmit = async (event) => {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    try {
+      const result = await submit(values);
+      if (reset) setValues(Object.fromEntries(fields.map((f) => [f.name, initial[f.name] ?? (f.type === 'checkbox' ? false : '')])));
+      if (onDone) onDone(result, values);
+    } catch (error) {
+      setProblem(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const fieldProblem = (name) => problem && problem.field === name ? problem : null;
+  const general = problem && !fields.some((f) => f.name === problem.field) ? problem : null;
+  return (
+    <form onSubmit={onSubmit} id={id} novalidate>
+      {fields.map((f) => {
+        const inputId = `${prefix}-${f.name}`;
+        const error = fieldProblem(f.name);
+        const set = (value) => setValues({ ...values, [f.name]: value });
+        const common = { id: inputId, name: f.name, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': error ? `${inputId}-error` : undefined };
+        let input;
+        if (f.type === 'select') {
+          input = (
+            <select {...common} value={values[f.name]} onChange={(e) => set(e.currentTarget.value)} required={f.required}>
+              {f.options.map((o) => <option value={o.value ?? o}>{o.label ?? o}</option>)}
+            </select>
+          );
+        } else if (f.type === 'textarea') {
+          input = <textarea {...common} rows={f.rows || 4} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required} placeholder={f.placeholder} />;
+        } else if (f.type === 'checkbox') {
+          input = <input {...common} type="checkbox" checked={values[f.name]} onChange={(e) => set(e.currentTarget.checked)} />;
+        } else {
+          input = <input {...common} type={f.type || 'text'} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required} placeholder={f.placeholder} autocomplete={f.autocomplete} />;
+        }
+        return (
+          <div class={`field${error ? ' invalid' : ''}`}>
+            <label for={inputId}>{f.label}</label>
+            {input}
+            {f.help && <small>{f.help}</small>}
+            {error && <span class="field-error" id={`${inputId}-error`} role="alert">{problemText(error)}</span>}
+          </div>
+        );
+      })}
+      {general && <Notice>{problemText(general)}</Notice>}
+      <button type="submit" disabled={busy}>{label}</button>
+    </form>
+  );
+}
+
+/** A table of rows with its columns ({label, value(row)}) and optional actions per row. */
+export function Table({ columns, rows, actions, empty }) {
+  if (!rows || rows.length === 0) return <p class="empty">{empty || t('nothing_yet')}</p>;
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>{columns.map((c) => <th scope="col">{c.label}</th>)}{actions && <th scope="col"><span class="sr-only">{t('actions')}</span></th>}</tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr>
+              {columns.map((c) => <td data-label={c.label}>{c.value(row)}</td>)}
+              {actions && <td class="actions">{actions(row)}</td>}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Usage against a limit as a horizontal bar chart (SVG); -1 or null is no limit. */
+export function UsageChart({ items }) {
+  const width = 320;
+  return (
+    <ul class="chart" aria-label={t('usage_chart')}>
+      {items.map(({ label, used, limit }) => {
+        const unlimited = limit === null || limit === undefined || limit < 0;
+        const ratio = unlimited ? 0 : Math.min(1, limit === 0 ? 1 : used / limit);
+        return (
+          <li>
+            <span class="chart-label">{label}</span>
+            <svg viewBox={`0 0 ${width} 14`} role="img" aria-label={`${label}: ${used} / ${unlimited ? '∞' : limit}`} preserveAspectRatio="none">
+              <rect x="0" y="0" width={width} height="14" class="chart-track" />
+              <rect x="0" y="0" width={Math.max(2, ratio * width)} height="14" class={ratio >= 0.9 ? 'chart-bar high' : 'chart-bar'} />
+            </svg>
+            <span class="chart-value" data-used={used}>{used} / {unlimited ? '∞' : limit}</span>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** A secret shown once, with a button that copies it. */
+export function Secret({ value, label }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      setCopied(true);
+    } catch {
+      setCopied(false);
+    }
+  };
+  return (
+    <div class="secret" role="status">
+      <p>{label || t('shown_once')}</p>
+      <code class="secret-value">{value}</code>
+      <button type="button" onClick={copy}>{copied ? t('copied') : t('copy')}</button>
+    </div>
+  );
+}
+
+export function formatTime(seconds) {
+  if (!seconds) return '—';
+  return new Date(seconds * 1000).toLocaleString();
+}
+
+/** Loads `path` (again when `reload` is called or the path changes): {data, problem, reload}. */
+export function useLoad(path) {
+  const [state, setState] = useState({ data: null, problem: null });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    if (!path) return undefined;
+    let live = true;
+    call('GET', path).then((data) => live && setState({ data, problem: null }), (problem) => live && setState({ data: null, problem }));
+    return () => { live = false; };
+  }, [path, tick]);
+  return { ...state, reload: () => setTick((n) => n + 1) };
+}
+
+/** A page's loading or refusal state, or its content. */
+export function Loaded({ state, children }) {
+  if (state.problem) return <Notice>{problemText(state.problem)}</Notice>;
+  if (!state.data) return <p class="loading">{t('loading')}</p>;
+  return children(state.data);
+}
+
+/** A confirm-then-act button whose refusal is shown beside it. */
+export function ActionButton({ label, action, danger, confirmText, onDone }) {
+  const [problem, setProblem] = useState(null);
+  const run = async () => {
+    if (confirmText && !confirm(confirmText)) return;
+    setProblem(null);
+    try {
+      const result = await action();
+      if (onDone) onDone(result);
+    } catch (error) {
+      setProblem(error);
+    }
+  };
+  return (
+    <span>
+      <button type="button" class={danger ? 'danger' : 'secondary'} onClick={run}>{label}</button>
+      {problem && <span class="field-error" role="alert"> {problemText(problem)}</span>}
+    </span>
+  );
+}
