@@ -138,6 +138,7 @@ cat <<BANNER
 
   Tenantry is running.
 
+  Console    http://127.0.0.1:$GATEWAY_PORT/       (sign in with an account below)
   Gateway    http://127.0.0.1:$GATEWAY_PORT        (logs: $STATE/gateway.log)
              with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it
   EspoCRM    stand-in on http://127.0.0.1:$CRM_PORT (api key demo-espocrm-api-key)

@@ -323,6 +323,59 @@ class ConsoleTest(TwoTenants):
         ActionChains(driver).send_keys(Keys.ENTER).perform()
         self.assertEqual(driver.switch_to.active_element.get_attribute("id"), "main")
 
+    def test_11_a_password_reset_from_the_mailed_link(self):
+        person = f"forgetful@{self.slug_a}.console.example"
+        self.accept_by_api(person, "viewer", self.key_a)
+        driver = self.new_browser()
+        self.go(driver, "/sign-in")
+        driver.find_element(By.LINK_TEXT, "Forgot your password?").click()
+        self.fill(self.form(driver, "forgot-password"), {"email": person})
+        self.wait(driver, lambda d: "on its way" in self.text(d), what="the confirmation")
+        rows = self.gateway.sql(f"SELECT message FROM outbound_messages WHERE recipient = '{person}' AND template = 'password_reset'")
+        self.assertEqual(len(rows), 1)
+        self.go(driver, f"/reset-password?token={token_in(rows[0]['message'], 'pr_')}")
+        self.fill(self.form(driver, "reset-password"), {"password": "short"})
+        error = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#reset-password .field-error"), what="the password rule")
+        self.assertIn("12", error[0].text)
+        self.fill(self.form(driver, "reset-password"), {"password": "a brand new passphrase"})
+        self.wait(driver, lambda d: "password is changed" in self.text(d), what="the change")
+        self.sign_in(person, "a brand new passphrase", driver=driver)
+
+    def test_12_sessions_are_listed_and_another_one_is_ended(self):
+        first = self.sign_in(self.admin_b)
+        second = self.sign_in(self.admin_b)
+        self.go(first, "/account")
+        rows = self.wait(first, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "End" in r.text], what="the sessions")
+        self.assertGreaterEqual(len(rows), 2)
+        other = [r for r in rows if "this session" not in r.text][0]
+        other.find_element(By.XPATH, ".//button[normalize-space()='End']").click()
+        self.shot(first, "sessions")
+        # The other browser's session is over: its next load finds no session.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            second.refresh()
+            time.sleep(1)
+            if second.find_elements(By.CSS_SELECTOR, "form#sign-in"):
+                break
+        self.assertTrue(second.find_elements(By.CSS_SELECTOR, "form#sign-in"), "the ended session signs in again")
+
+    def test_13_audit_filters_and_api_keys_shown_once(self):
+        driver = self.sign_in(self.admin_a)
+        self.go(driver, "/api-keys")
+        self.fill(self.form(driver, "new-key"), {"name": "integration robot", "role": "viewer"})
+        secret = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".secret-value"), what="the new key")[0].text
+        self.assertTrue(secret.startswith("tk_"))
+        self.assertEqual(self.req("GET", "/v1/tenant", token=secret).status, 200)
+        self.shot(driver, "api-keys")
+        driver.refresh()
+        self.wait(driver, lambda d: "integration robot" in self.text(d), what="the key listed")
+        self.assertNotIn(secret, driver.page_source, "shown once")
+        self.go(driver, "/audit")
+        self.fill(self.form(driver, "audit-filters"), {"action": "api_key.create"})
+        self.wait(driver, lambda d: "api_key.create" in self.text(d), what="the filtered log")
+        actions = {r.find_elements(By.TAG_NAME, "td")[2].text for r in driver.find_elements(By.CSS_SELECTOR, "tbody tr")}
+        self.assertEqual(actions, {"api_key.create"})
+        self.shot(driver, "audit")
 
 if __name__ == "__main__":
     unittest.main()

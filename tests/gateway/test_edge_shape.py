@@ -47,12 +47,19 @@ class RoutingTableTest(TwoTenants):
                     self.assertEqual(r.json()["code"], "method_not_allowed")
 
     def test_unknown_paths_are_404_before_any_credential_is_checked(self):
-        for path in ["/", "/v1", "/v1/", "/v1/nope", "/v1/clients/c/x", "/v1/crm", "/v1/admin", "/v1/admin/nope",
+        for path in ["/v1", "/v1/", "/v1/nope", "/v1/clients/c/x", "/v1/crm", "/v1/admin", "/v1/admin/nope",
                      "/v1/relay/nope", "/webhook/nope", "/v1/t/paris/nope", "/healthz/x"]:
             # No credential, a malformed one and a forged JWT: the table answers first.
             for headers in ({}, {"authorization": "Bearer tk_nope"}, {"authorization": "Bearer " + "x" * 50}):
                 r = self.req("GET", path, headers=headers)
                 self.assertProblem(r, 404, "not_found")
+
+    def test_any_other_path_is_the_console_page(self):
+        for path in ("/", "/members", "/not/an/api/path"):
+            r = self.req("GET", path)
+            self.assertEqual(r.status, 200, (path, r))
+            self.assertTrue(r.headers["content-type"].startswith("text/html"), r.headers)
+            self.assertIn("script-src 'self'", r.headers["content-security-policy"])
 
     def test_a_documented_route_without_a_credential_is_401_not_404(self):
         for path, allowed in openapi_operations().items():
