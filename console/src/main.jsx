@@ -122,14 +122,14 @@ function App() {
       return;
     }
     try {
-      const me = await api.call('GET', '/v1/auth/me');
-      let tenant = null;
+      // The account and the tenant at once; the branding only where it may be read.
+      const [me, tenant] = await Promise.all([
+        api.call('GET', '/v1/auth/me'),
+        api.currentTenant() ? api.call('GET', '/v1/tenant') : null,
+      ]);
       let branding = null;
-      if (api.currentTenant()) {
-        tenant = await api.call('GET', '/v1/tenant');
-        if (allows(tenant.permissions, 'settings:read')) {
-          branding = await api.call('GET', '/v1/settings').catch(() => null);
-        }
+      if (tenant && allows(tenant.permissions, 'settings:read')) {
+        branding = await api.call('GET', '/v1/settings').catch(() => null);
       }
       applyBranding(branding);
       setSession({ state: 'signed-in', me, tenant, branding });

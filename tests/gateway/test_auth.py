@@ -310,7 +310,8 @@ class InvitationTest(AuthBase):
     def test_a_member_of_another_tenant_joins_with_its_own_password_and_b_s_token_joins_only_b(self):
         self.account("oli@invite.example", key=self.key_b)
         invitation, token = self.invite("oli@invite.example")  # A invites B's member
-        self.assertProblem(self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": "a different password"}), 401, "invalid_credentials")
+        self.assertProblem(self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": "a different password"},
+                                    headers={"cf-connecting-ip": "10.5.0.1"}), 401, "invalid_credentials")
         r = self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": PASSWORD})
         self.assertEqual((r.status, r.json()["tenant"]["id"]), (200, self.id_a), r)
         row = self.sql(f"SELECT invited_at, joined_at, role FROM memberships WHERE tenant_id = '{self.id_a}' AND user_id = '{r.json()['user_id']}'")[0]

@@ -376,6 +376,40 @@ class ConsoleTest(TwoTenants):
         actions = {r.find_elements(By.TAG_NAME, "td")[2].text for r in driver.find_elements(By.CSS_SELECTOR, "tbody tr")}
         self.assertEqual(actions, {"api_key.create"})
         self.shot(driver, "audit")
+    def test_14_sign_up_then_verify_from_the_mailed_link(self):
+        email = f"founder@{self.slug_a}-signup.example"
+        slug = f"{self.slug_a[:20]}-signup"
+        driver = self.new_browser()
+        self.go(driver, "/sign-up")
+        self.fill(self.form(driver, "sign-up"), {"email": email, "password": "short", "tenant.name": "Cabinet Neuf", "tenant.slug": slug})
+        error = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sign-up .field.invalid .field-error"), what="the password rule")
+        self.assertEqual(error[0].find_element(By.XPATH, "..").find_element(By.TAG_NAME, "input").get_attribute("name"), "password")
+        self.assertEqual(driver.find_element(By.NAME, "tenant.slug").get_attribute("value"), slug, "kept")
+        self.fill(self.form(driver, "sign-up"), {"password": PASSWORD})
+        self.wait(driver, lambda d: "Almost there" in self.text(d), what="the confirmation")
+        rows = self.gateway.sql(f"SELECT message FROM outbound_messages WHERE recipient = '{email}' AND template = 'verification'")
+        self.go(driver, f"/verify-email?token={token_in(rows[0]['message'], 'ev_')}")
+        self.wait(driver, lambda d: "confirmed" in self.text(d), what="the verification")
+        self.sign_in(email, driver=driver)
+        self.wait(driver, lambda d: "Cabinet Neuf" in self.text(d), what="the new tenant's console")
+
+    def test_15_the_switcher_lists_every_membership_and_switches(self):
+        member = f"both@{self.slug_a}.console.example"
+        self.accept_by_api(member, "viewer", self.key_a)
+        r = self.req("POST", "/v1/invitations", {"email": member, "role": "manager"}, token=self.key_b)
+        self.assertEqual(r.status, 201, r)
+        r = self.req("POST", "/v1/auth/accept-invitation", {"token": self.invitation_token(member), "password": PASSWORD})
+        self.assertEqual(r.status, 200, r)
+        driver = self.sign_in(member)
+        switcher = Select(driver.find_element(By.CSS_SELECTOR, "[data-testid=tenant-switcher]"))
+        self.assertEqual(sorted(o.get_attribute("value") for o in switcher.options), sorted([self.slug_a, self.slug_b]))
+        other = self.slug_b if switcher.first_selected_option.get_attribute("value") == self.slug_a else self.slug_a
+        switcher.select_by_value(other)
+        self.wait(driver, lambda d: Select(d.find_element(By.CSS_SELECTOR, "[data-testid=tenant-switcher]"))
+                  .first_selected_option.get_attribute("value") == other, what="the switch")
+        # The manager of B sees members; the viewer of A does not.
+        links = self.nav_links(driver)
+        self.assertEqual("/members" in links, other == self.slug_b, links)
 
 if __name__ == "__main__":
     unittest.main()
