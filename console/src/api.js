@@ -4,6 +4,7 @@
 
 let access = null;
 let tenantSlug = null;
+let pinnedTenant = null;
 const listeners = new Set();
 
 /** An API refusal: the problem+json body, its status and Retry-After. */
@@ -59,8 +60,15 @@ export function currentTenant() {
   return tenantSlug;
 }
 
+/** The tenant the page shows: every tenant call names it, so a switch made in another tab
+ * (the session's tenant changes at its next refresh) never sends this page's writes elsewhere. */
+export function pinTenant(id) {
+  pinnedTenant = id;
+}
+
 async function send(method, path, body) {
   const headers = { accept: 'application/json' };
+  if (pinnedTenant && !path.startsWith('/v1/auth/') && !path.startsWith('/v1/admin/')) headers['x-tenant-id'] = pinnedTenant;
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (access) headers.authorization = `Bearer ${access}`;
   return fetch(path, {
@@ -92,7 +100,7 @@ let refreshing = null;
 /** Exchanges the refresh cookie for a new access token; false when there is no session. */
 export async function refresh() {
   if (!refreshing) {
-    refreshing = (async () => {
+    const exchange = async () => {
       try {
         const response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin' });
         if (!response.ok) return false;
@@ -100,10 +108,12 @@ export async function refresh() {
         return true;
       } catch {
         return false;
-      } finally {
-        refreshing = null;
       }
-    })();
+    };
+    // One tab at a time: the cookie rotates, and a second use of a rotated token ends the
+    // whole session (reuse detection).
+    const locked = navigator.locks ? navigator.locks.request('tenantry-refresh', exchange) : exchange();
+    refreshing = locked.finally(() => { refreshing = null; });
   }
   return refreshing;
 }
@@ -142,6 +152,7 @@ export async function signOut() {
   try {
     await fetch('/v1/auth/logout', { method: 'POST', credentials: 'same-origin' });
   } finally {
+    pinnedTenant = null;
     setAccess(null);
   }
 }

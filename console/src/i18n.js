@@ -2,7 +2,7 @@
 // preference, never a secret), else the browser's.
 
 const EN = {
-  accept: 'Join', accept_help: 'Choose your password (or enter your current one if you already have an account) to join.', accept_title: 'Accept the invitation',
+  accept: 'Join', cancel: 'Cancel', retry: 'Try again', accept_help: 'Choose your password (or enter your current one if you already have an account) to join.', accept_title: 'Accept the invitation',
   access_token: 'Access token', action: 'Action', actions: 'Actions', activate: 'Activate', active: 'active', actor: 'Who', address: 'Address',
   algorithm: 'Algorithm', all_tenants: 'every tenant', api_key: 'API key', app_passwords: 'App passwords', app_passwords_of: 'App passwords of {address}',
   app_secret: 'App secret', base_url: 'Base URL', billing_email: 'Billing email', branding: 'Branding', builtin: 'built-in',
@@ -53,7 +53,7 @@ const EN = {
 };
 
 const FR = {
-  accept: 'Rejoindre', accept_help: 'Choisissez votre mot de passe (ou saisissez le vôtre si vous avez déjà un compte) pour rejoindre.', accept_title: "Accepter l'invitation",
+  accept: 'Rejoindre', cancel: 'Annuler', retry: 'Réessayer', accept_help: 'Choisissez votre mot de passe (ou saisissez le vôtre si vous avez déjà un compte) pour rejoindre.', accept_title: "Accepter l'invitation",
   access_token: "Jeton d'accès", action: 'Action', actions: 'Actions', activate: 'Activer', active: 'actif', actor: 'Qui', address: 'Adresse',
   algorithm: 'Algorithme', all_tenants: 'tous les locataires', api_key: 'Clé API', app_passwords: "Mots de passe d'application",
   app_passwords_of: "Mots de passe d'application de {address}", app_secret: "Secret d'application", base_url: 'URL de base',

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { language, setLanguage, t } from './i18n.js';
 import { allows, go } from './nav.js';
+import { problemText } from './ui.jsx';
 import { AcceptInvitation, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './pages/auth.jsx';
 import { Account } from './pages/account.jsx';
 import { ApiKeys, Audit, Clients, Dashboard, Integrations, Members, Roles, Settings } from './pages/tenant.jsx';
@@ -47,13 +48,29 @@ const ADMIN_PAGES = [
   { path: '/admin/relay-keys', label: 'nav_relay_keys', page: AdminRelayKeys },
 ];
 
+/** WCAG relative luminance of #rrggbb. */
+function luminance(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
 function applyBranding(settings) {
-  const color = settings && settings.primary_color;
-  document.documentElement.style.setProperty('--brand', /^#[0-9a-fA-F]{6}$/.test(color || '') ? color : '#1f5fbf');
+  const chosen = settings && settings.primary_color;
+  const color = /^#[0-9a-fA-F]{6}$/.test(chosen || '') ? chosen : '#1f5fbf';
+  const light = luminance(color);
+  const root = document.documentElement.style;
+  root.setProperty('--brand', color);
+  // Text on the colour: whichever of black and white reads better; the colour as text on
+  // white only where it reaches 4.5:1, else the ink colour.
+  root.setProperty('--brand-ink', (light + 0.05) / 0.05 > 1.05 / (light + 0.05) ? '#000' : '#fff');
+  root.setProperty('--brand-text', 1.05 / (light + 0.05) >= 4.5 ? color : '#1b1f24');
   document.title = (settings && settings.display_name) || 'Tenantry';
 }
 
-function Shell({ route, me, tenant, branding, onSwitch }) {
+function Shell({ route, me, tenant, branding, onSwitch, notice }) {
   const claims = api.claims();
   const superadmin = claims && claims.platform_role === 'superadmin';
   const grants = tenant ? tenant.permissions : [];
@@ -77,7 +94,7 @@ function Shell({ route, me, tenant, branding, onSwitch }) {
         {memberships.length > 0 && (
           <label>
             {t('tenant')}{' '}
-            <select aria-label={t('tenant')} value={tenant ? tenant.slug : ''} onChange={(e) => onSwitch(e.currentTarget.value)} data-testid="tenant-switcher">
+            <select aria-label={t('tenant')} value={tenant ? tenant.slug : ''} onChange={(e) => onSwitch(e.currentTarget.value, e.currentTarget)} data-testid="tenant-switcher">
               {memberships.map((m) => <option value={m.slug}>{m.name} ({m.role})</option>)}
             </select>
           </label>
@@ -104,7 +121,8 @@ function Shell({ route, me, tenant, branding, onSwitch }) {
           <ul><li><a href="#/account" aria-current={route.path === '/account' ? 'page' : undefined}>{t('nav_account')}</a></li></ul>
         </nav>
         <main id="main" tabindex="-1">
-          <Page route={route} tenant={tenant} me={me} grants={grants} />
+          {notice && <p class="notice error" role="alert">{notice}</p>}
+          <Page key={tenant ? tenant.id : 'platform'} route={route} tenant={tenant} me={me} grants={grants} />
         </main>
       </div>
     </>
@@ -131,10 +149,14 @@ function App() {
       if (tenant && allows(tenant.permissions, 'settings:read')) {
         branding = await api.call('GET', '/v1/settings').catch(() => null);
       }
+      api.pinTenant(tenant ? tenant.id : null);
       applyBranding(branding);
       setSession({ state: 'signed-in', me, tenant, branding });
     } catch (problem) {
-      setSession({ state: 'error', problem });
+      // A passing failure (a 429, the network) keeps the console and what was typed.
+      setSession((previous) => (previous.state === 'signed-in'
+        ? { ...previous, notice: problemText(problem) }
+        : { state: 'error', problem }));
     }
   };
 
@@ -146,13 +168,20 @@ function App() {
     return () => { removeEventListener('hashchange', onHash); stop(); };
   }, []);
 
-  const onSwitch = async (slug) => {
+  const onSwitch = async (slug, select) => {
     if (slug === null) {
       setLanguageTick((n) => n + 1);
       return;
     }
-    await api.switchTenant(slug);
-    go('/dashboard');
+    try {
+      api.pinTenant(null);
+      await api.switchTenant(slug);
+      go('/dashboard');
+    } catch (problem) {
+      if (select && session.tenant) select.value = session.tenant.slug;
+      api.pinTenant(session.tenant ? session.tenant.id : null);
+      setSession({ ...session, notice: problemText(problem) });
+    }
   };
 
   const Public = PUBLIC[route.path];
@@ -162,9 +191,17 @@ function App() {
     return <div class="centered"><SignIn route={route} /></div>;
   }
   if (session.state === 'error') {
-    return <div class="centered"><p class="notice error" role="alert">{session.problem.detail || t('error_generic')}</p><button onClick={() => api.signOut().then(() => go('/sign-in'))}>{t('sign_out')}</button></div>;
+    return (
+      <div class="centered">
+        <p class="notice error" role="alert">{problemText(session.problem)}</p>
+        <p class="links">
+          <button type="button" onClick={() => { setSession({ state: 'starting' }); load(); }}>{t('retry')}</button>
+          <button type="button" class="secondary" onClick={() => api.signOut().then(() => go('/sign-in'))}>{t('sign_out')}</button>
+        </p>
+      </div>
+    );
   }
-  return <Shell route={route} me={session.me} tenant={session.tenant} branding={session.branding} onSwitch={onSwitch} />;
+  return <Shell route={route} me={session.me} tenant={session.tenant} branding={session.branding} onSwitch={onSwitch} notice={session.notice} />;
 }
 
 // The page's loading line goes: Preact 10 adds to what a container holds.

@@ -61,7 +61,7 @@ export function Form({ fields, submit, label, initial = {}, onDone, id, reset = 
             </select>
           );
         } else if (f.type === 'textarea') {
-          input = <textarea {...common} rows={f.rows || 4} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required} placeholder={f.placeholder} />;
+          input = <textarea {...common} rows={f.rows || 4} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required} placeholder={f.placeholder} spellcheck={f.secret ? false : undefined} autocomplete={f.secret ? 'off' : undefined} />;
         } else if (f.type === 'checkbox') {
           input = <input {...common} type="checkbox" checked={values[f.name]} onChange={(e) => set(e.currentTarget.checked)} />;
         } else {
@@ -143,7 +143,7 @@ export function Secret({ value, label }) {
     }
   };
   return (
-    <div class="secret" role="status">
+    <div class="secret">
       <p>{label || t('shown_once')}</p>
       <code class="secret-value">{value}</code>
       <button type="button" onClick={copy}>{copied ? t('copied') : t('copy')}</button>
@@ -177,21 +177,25 @@ export function Loaded({ state, children }) {
 }
 
 /** A confirm-then-act button whose refusal is shown beside it. */
-export function ActionButton({ label, action, danger, confirmText, onDone }) {
+export function ActionButton({ label, action, danger, confirmText, onDone, context }) {
   const [problem, setProblem] = useState(null);
+  const [busy, setBusy] = useState(false);
   const run = async () => {
-    if (confirmText && !confirm(confirmText)) return;
+    if (busy || (confirmText && !confirm(confirmText))) return;
     setProblem(null);
+    setBusy(true);
     try {
       const result = await action();
       if (onDone) onDone(result);
     } catch (error) {
       setProblem(error);
+    } finally {
+      setBusy(false);
     }
   };
   return (
     <span>
-      <button type="button" class={danger ? 'danger' : 'secondary'} onClick={run}>{label}</button>
+      <button type="button" class={danger ? 'danger' : 'secondary'} onClick={run} disabled={busy} aria-label={context ? `${label}: ${context}` : undefined}>{label}</button>
       {problem && <span class="field-error" role="alert"> {problemText(problem)}</span>}
     </span>
   );

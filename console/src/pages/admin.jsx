@@ -62,12 +62,12 @@ export function AdminTenants() {
           />
         )}
       </Loaded>
-      {editing && <EditTenant tenant={editing} onDone={() => { setEditing(null); state.reload(); }} />}
+      {editing && <EditTenant key={editing.id} tenant={editing} onDone={() => { setEditing(null); state.reload(); }} onCancel={() => setEditing(null)} />}
     </>
   );
 }
 
-function EditTenant({ tenant, onDone }) {
+function EditTenant({ tenant, onDone, onCancel }) {
   const state = useLoad(`/v1/admin/tenants/${tenant.id}`);
   return (
     <section class="card" aria-label={t('edit_tenant', { slug: tenant.slug })}>
@@ -96,6 +96,7 @@ function EditTenant({ tenant, onDone }) {
           />
         )}
       </Loaded>
+      <button type="button" class="secondary" onClick={onCancel}>{t('cancel')}</button>
     </section>
   );
 }

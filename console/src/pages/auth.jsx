@@ -6,6 +6,15 @@ import { go } from '../nav.js';
 import { t } from '../i18n.js';
 import { Form, Notice, problemText } from '../ui.jsx';
 
+/** The link's token, kept in the page and taken out of the address bar and the history. */
+function useLinkToken(route) {
+  const [token] = useState(() => route.params.get('token') || '');
+  useEffect(() => {
+    history.replaceState(null, '', `${location.pathname}#${route.path}`);
+  }, []);
+  return token;
+}
+
 export function SignIn() {
   return (
     <>
@@ -55,7 +64,7 @@ export function SignUp() {
 }
 
 export function AcceptInvitation({ route }) {
-  const token = route.params.get('token') || '';
+  const token = useLinkToken(route);
   return (
     <>
       <h1>{t('accept_title')}</h1>
@@ -72,9 +81,10 @@ export function AcceptInvitation({ route }) {
 }
 
 export function VerifyEmail({ route }) {
+  const token = useLinkToken(route);
   const [state, setState] = useState({ busy: true });
   useEffect(() => {
-    api.call('POST', '/v1/auth/verify-email', { token: route.params.get('token') || '' })
+    api.call('POST', '/v1/auth/verify-email', { token })
       .then(() => setState({ ok: true }), (problem) => setState({ problem }));
   }, []);
   return (
@@ -108,6 +118,7 @@ export function ForgotPassword() {
 }
 
 export function ResetPassword({ route }) {
+  const token = useLinkToken(route);
   const [done, setDone] = useState(false);
   return (
     <>
@@ -117,7 +128,7 @@ export function ResetPassword({ route }) {
           id="reset-password"
           fields={[{ name: 'password', label: t('new_password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') }]}
           label={t('reset')}
-          submit={(v) => api.call('POST', '/v1/auth/reset-password', { token: route.params.get('token') || '', password: v.password })}
+          submit={(v) => api.call('POST', '/v1/auth/reset-password', { token, password: v.password })}
           onDone={() => setDone(true)}
         />
       )}

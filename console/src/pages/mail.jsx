@@ -44,7 +44,7 @@ export function Mail({ grants, route }) {
           />
         </section>
       )}
-      {selected && <Domain domain={selected} grants={grants} />}
+      {selected && <Domain key={selected} domain={selected} grants={grants} />}
     </>
   );
 }
@@ -91,7 +91,7 @@ function Domain({ domain, grants }) {
           />
         )}
       </section>
-      {open && <AppPasswords base={base} address={open} grants={grants} />}
+      {open && <AppPasswords key={open} base={base} address={open} grants={grants} />}
       <Dkim base={base} grants={grants} />
       <Certificate base={base} grants={grants} />
     </>
@@ -189,9 +189,9 @@ function Certificate({ base, grants }) {
           <Form
             id="certificate"
             fields={[
-              { name: 'certificate_pem', label: t('certificate_pem'), type: 'textarea', required: true, rows: 5 },
-              { name: 'chain_pem', label: t('chain_pem'), type: 'textarea', rows: 4 },
-              { name: 'private_key_pem', label: t('private_key_pem'), type: 'textarea', required: true, rows: 5 },
+              { name: 'certificate_pem', label: t('certificate_pem'), type: 'textarea', required: true, rows: 5, secret: true },
+              { name: 'chain_pem', label: t('chain_pem'), type: 'textarea', rows: 4, secret: true },
+              { name: 'private_key_pem', label: t('private_key_pem'), type: 'textarea', required: true, rows: 5, secret: true },
             ]}
             label={t('upload')}
             submit={(v) => api.call('PUT', `${base}/certificate`, v.chain_pem ? v : { certificate_pem: v.certificate_pem, private_key_pem: v.private_key_pem })}

@@ -144,10 +144,10 @@ export function Members({ grants }) {
                 { label: t('expires'), value: (i) => formatTime(i.expires_at) },
               ]}
               rows={data.invitations}
-              actions={canCreate ? (i) => (
+              actions={canCreate || allows(grants, 'members:delete') ? (i) => (
                 <>
-                  <ActionButton label={t('resend')} action={() => api.call('POST', `/v1/invitations/${i.id}/resend`)} onDone={invitations.reload} />
-                  <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/invitations/${i.id}`)} onDone={invitations.reload} />
+                  {canCreate && <ActionButton label={t('resend')} action={() => api.call('POST', `/v1/invitations/${i.id}/resend`)} onDone={invitations.reload} />}
+                  {allows(grants, 'members:delete') && <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/invitations/${i.id}`)} onDone={invitations.reload} />}
                 </>
               ) : null}
             />
@@ -244,7 +244,8 @@ export function Audit() {
   const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), limit: '25' });
   if (cursors.length) query.set('cursor', cursors[cursors.length - 1]);
   const state = useLoad(`/v1/audit?${query}`);
-  const toEpoch = (day) => (day ? String(Math.floor(new Date(day).getTime() / 1000)) : '');
+  // Whole local days: `from` at the day's first second, `to` at its last.
+  const toEpoch = (day, end) => (day ? String(Math.floor(new Date(`${day}T${end ? '23:59:59' : '00:00:00'}`).getTime() / 1000)) : '');
   return (
     <>
       <h1>{t('nav_audit')}</h1>
@@ -261,7 +262,7 @@ export function Audit() {
           label={t('filter')}
           reset={false}
           submit={async (v) => v}
-          onDone={(v) => { setCursors([]); setFilters({ ...v, from: toEpoch(v.from), to: toEpoch(v.to) }); }}
+          onDone={(v) => { setCursors([]); setFilters({ ...v, from: toEpoch(v.from, false), to: toEpoch(v.to, true) }); }}
         />
       </div>
       <Loaded state={state}>
@@ -349,7 +350,7 @@ export function Integrations({ grants }) {
               id="crm"
               fields={[
                 { name: 'base_url', label: t('base_url'), type: 'url', required: true },
-                { name: 'api_key', label: t('api_key'), type: 'password', required: true },
+                { name: 'api_key', label: t('api_key'), type: 'password', required: true, autocomplete: 'new-password' },
               ]}
               label={t('save')}
               submit={(v) => api.call('PUT', '/v1/integrations/crm', v)}
@@ -362,9 +363,9 @@ export function Integrations({ grants }) {
               id="whatsapp"
               fields={[
                 { name: 'phone_number_id', label: t('phone_number_id'), required: true },
-                { name: 'verify_token', label: t('verify_token'), type: 'password', required: true },
-                { name: 'app_secret', label: t('app_secret'), type: 'password', required: true },
-                { name: 'access_token', label: t('access_token'), type: 'password', required: true },
+                { name: 'verify_token', label: t('verify_token'), type: 'password', required: true, autocomplete: 'new-password' },
+                { name: 'app_secret', label: t('app_secret'), type: 'password', required: true, autocomplete: 'new-password' },
+                { name: 'access_token', label: t('access_token'), type: 'password', required: true, autocomplete: 'new-password' },
               ]}
               label={t('save')}
               submit={(v) => api.call('PUT', '/v1/integrations/whatsapp', v)}
