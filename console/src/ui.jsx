@@ -2,7 +2,7 @@
 // problem beside the field it names, tables, charts, a copy button, notices.
 import { useEffect, useState } from 'preact/hooks';
 import { call } from './api.js';
-import { t } from './i18n.js';
+import { language, t } from './i18n.js';
 
 /** A problem's text for a person: its detail, and when to try again after a 429. */
 export function problemText(problem) {
@@ -153,7 +153,7 @@ export function Secret({ value, label }) {
 
 export function formatTime(seconds) {
   if (!seconds) return '—';
-  return new Date(seconds * 1000).toLocaleString();
+  return new Date(seconds * 1000).toLocaleString(language());
 }
 
 /** Loads `path` (again when `reload` is called or the path changes): {data, problem, reload}. */

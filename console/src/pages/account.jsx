@@ -39,6 +39,7 @@ export function Account({ me }) {
                 <ActionButton
                   danger
                   label={t('end_session')}
+                  context={s.user_agent || s.id}
                   action={() => api.call('DELETE', `/v1/auth/sessions/${s.id}`)}
                   onDone={() => (s.current ? api.signOut().then(() => go('/sign-in')) : sessions.reload())}
                 />

@@ -54,8 +54,8 @@ export function AdminTenants() {
             actions={(x) => x.status === 'deleted' ? null : (
               <>
                 {x.status === 'suspended'
-                  ? <ActionButton label={t('activate')} action={() => api.call('POST', `/v1/admin/tenants/${x.id}/activate`)} onDone={state.reload} />
-                  : <ActionButton danger label={t('suspend')} confirmText={t('confirm_suspend', { name: x.slug })} action={() => api.call('POST', `/v1/admin/tenants/${x.id}/suspend`)} onDone={state.reload} />}
+                  ? <ActionButton label={t('activate')} context={x.slug} action={() => api.call('POST', `/v1/admin/tenants/${x.id}/activate`)} onDone={state.reload} />
+                  : <ActionButton danger label={t('suspend')} context={x.slug} confirmText={t('confirm_suspend', { name: x.slug })} action={() => api.call('POST', `/v1/admin/tenants/${x.id}/suspend`)} onDone={state.reload} />}
                 <button type="button" class="secondary" onClick={() => setEditing(x)}>{t('edit')}</button>
               </>
             )}
@@ -161,7 +161,7 @@ export function AdminRelayKeys() {
               { label: t('status'), value: (k) => (k.revoked_at ? t('revoked') : t('active')) },
             ]}
             rows={data.relay_keys}
-            actions={(k) => !k.revoked_at && <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/admin/relay-keys/${k.id}`)} onDone={state.reload} />}
+            actions={(k) => !k.revoked_at && <ActionButton danger label={t('revoke')} context={k.name} action={() => api.call('DELETE', `/v1/admin/relay-keys/${k.id}`)} onDone={state.reload} />}
           />
         )}
       </Loaded>

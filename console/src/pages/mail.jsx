@@ -70,7 +70,7 @@ function Domain({ domain, grants }) {
               actions={(m) => (
                 <>
                   <button type="button" class="secondary" onClick={() => setOpen(m.address)}>{t('app_passwords')}</button>
-                  {allows(grants, 'mail:delete') && <ActionButton danger label={t('delete')} confirmText={t('confirm_delete', { name: m.address })} action={() => api.call('DELETE', `${base}/mailboxes/${encodeURIComponent(m.address)}`)} onDone={mailboxes.reload} />}
+                  {allows(grants, 'mail:delete') && <ActionButton danger label={t('delete')} context={m.address} confirmText={t('confirm_delete', { name: m.address })} action={() => api.call('DELETE', `${base}/mailboxes/${encodeURIComponent(m.address)}`)} onDone={mailboxes.reload} />}
                 </>
               )}
             />
@@ -115,7 +115,7 @@ function AppPasswords({ base, address, grants }) {
               { label: t('last_used'), value: (p) => formatTime(p.last_used_at) },
             ]}
             rows={data.passwords}
-            actions={allows(grants, 'mail:update') ? (p) => <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `${path}/${p.id}`)} onDone={state.reload} /> : null}
+            actions={allows(grants, 'mail:update') ? (p) => <ActionButton danger label={t('revoke')} context={p.label} action={() => api.call('DELETE', `${path}/${p.id}`)} onDone={state.reload} /> : null}
           />
         )}
       </Loaded>

@@ -80,7 +80,7 @@ export function Clients({ grants }) {
             ]}
             rows={data.clients}
             actions={allows(grants, 'clients:delete') ? (c) => (
-              <ActionButton danger label={t('delete')} confirmText={t('confirm_delete', { name: c.name })} action={() => api.call('DELETE', `/v1/clients/${c.id}`)} onDone={state.reload} />
+              <ActionButton danger label={t('delete')} context={c.name} confirmText={t('confirm_delete', { name: c.name })} action={() => api.call('DELETE', `/v1/clients/${c.id}`)} onDone={state.reload} />
             ) : null}
           />
         )}
@@ -112,7 +112,7 @@ export function Members({ grants }) {
             ]}
             rows={data.members}
             actions={allows(grants, 'members:delete') ? (m) => (
-              <ActionButton danger label={t('remove')} confirmText={t('confirm_remove', { name: m.email })} action={() => api.call('DELETE', `/v1/members/${m.user_id}`)} onDone={members.reload} />
+              <ActionButton danger label={t('remove')} context={m.email} confirmText={t('confirm_remove', { name: m.email })} action={() => api.call('DELETE', `/v1/members/${m.user_id}`)} onDone={members.reload} />
             ) : null}
           />
         )}
@@ -146,8 +146,8 @@ export function Members({ grants }) {
               rows={data.invitations}
               actions={canCreate || allows(grants, 'members:delete') ? (i) => (
                 <>
-                  {canCreate && <ActionButton label={t('resend')} action={() => api.call('POST', `/v1/invitations/${i.id}/resend`)} onDone={invitations.reload} />}
-                  {allows(grants, 'members:delete') && <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/invitations/${i.id}`)} onDone={invitations.reload} />}
+                  {canCreate && <ActionButton label={t('resend')} context={i.email} action={() => api.call('POST', `/v1/invitations/${i.id}/resend`)} onDone={invitations.reload} />}
+                  {allows(grants, 'members:delete') && <ActionButton danger label={t('revoke')} context={i.email} action={() => api.call('DELETE', `/v1/invitations/${i.id}`)} onDone={invitations.reload} />}
                 </>
               ) : null}
             />
@@ -229,7 +229,7 @@ export function ApiKeys({ grants }) {
             ]}
             rows={data.api_keys}
             actions={allows(grants, 'api-keys:delete') ? (k) => !k.revoked_at && (
-              <ActionButton danger label={t('revoke')} action={() => api.call('DELETE', `/v1/api-keys/${k.id}`)} onDone={state.reload} />
+              <ActionButton danger label={t('revoke')} context={k.name} action={() => api.call('DELETE', `/v1/api-keys/${k.id}`)} onDone={state.reload} />
             ) : null}
           />
         )}
