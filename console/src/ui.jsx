@@ -200,3 +200,24 @@ export function ActionButton({ label, action, danger, confirmText, onDone, conte
     </span>
   );
 }
+
+/**
+ * A keyset-paged list (`?limit=&cursor=`, answered with `next_cursor`): the loaded page, a
+ * pager to go forward and back, and `restart()` for when the query changes.
+ */
+export function usePages(path, params = {}, limit = 25) {
+  const [cursors, setCursors] = useState([]);
+  const filters = new URLSearchParams(Object.fromEntries(Object.entries(params).filter(([, v]) => v))).toString();
+  // Another query starts from its first page.
+  useEffect(() => setCursors([]), [filters]);
+  const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).filter(([, v]) => v)), limit: String(limit) });
+  if (cursors.length) query.set('cursor', cursors[cursors.length - 1]);
+  const state = useLoad(`${path}?${query}`);
+  const pager = state.data && (cursors.length > 0 || state.data.next_cursor) ? (
+    <div class="pager">
+      <button type="button" class="secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>{t('previous')}</button>
+      <button type="button" class="secondary" disabled={!state.data.next_cursor} onClick={() => setCursors([...cursors, state.data.next_cursor])}>{t('next')}</button>
+    </div>
+  ) : null;
+  return { ...state, pager, restart: () => setCursors([]) };
+}

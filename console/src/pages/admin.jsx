@@ -3,18 +3,17 @@
 import { useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { t } from '../i18n.js';
-import { ActionButton, Form, Loaded, Notice, Secret, Table, formatTime, useLoad } from '../ui.jsx';
+import { ActionButton, Form, Loaded, Notice, Secret, Table, formatTime, useLoad, usePages } from '../ui.jsx';
 
 const PLANS = ['free', 'starter', 'professional', 'enterprise'];
 const QUOTAS = ['users', 'storage_mb', 'api_calls_per_month', 'clients', 'appointments_per_month', 'mailboxes',
   'requests_per_minute', 'mail_messages_per_day', 'mail_messages_per_minute', 'mail_recipients_per_message'];
 
 export function AdminTenants() {
-  const state = useLoad('/v1/admin/tenants?limit=200');
   const [search, setSearch] = useState('');
+  const state = usePages('/v1/admin/tenants', { q: search.trim() }, 100);
   const [made, setMade] = useState(null);
   const [editing, setEditing] = useState(null);
-  const matches = (tenant) => !search || `${tenant.slug} ${tenant.name} ${tenant.plan} ${tenant.status}`.toLowerCase().includes(search.toLowerCase());
   return (
     <>
       <h1>{t('nav_tenants')}</h1>
@@ -50,7 +49,7 @@ export function AdminTenants() {
               { label: t('status'), value: (x) => x.status },
               { label: t('counts'), value: (x) => t('counts_value', { members: x.members, clients: x.clients, mailboxes: x.mailboxes }) },
             ]}
-            rows={data.tenants.filter(matches)}
+            rows={data.tenants}
             actions={(x) => x.status === 'deleted' ? null : (
               <>
                 {x.status === 'suspended'
@@ -62,6 +61,7 @@ export function AdminTenants() {
           />
         )}
       </Loaded>
+      {state.pager}
       {editing && <EditTenant key={editing.id} tenant={editing} onDone={() => { setEditing(null); state.reload(); }} onCancel={() => setEditing(null)} />}
     </>
   );

@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { t } from '../i18n.js';
 import { allows } from '../nav.js';
-import { ActionButton, Form, Loaded, Notice, Secret, Table, UsageChart, formatTime, useLoad } from '../ui.jsx';
+import { ActionButton, Form, Loaded, Notice, Secret, Table, UsageChart, formatTime, useLoad, usePages } from '../ui.jsx';
 
 const ROLES = ['owner', 'admin', 'manager', 'employee', 'viewer'];
 
@@ -49,7 +49,7 @@ function fmtLimit(n) {
 }
 
 export function Clients({ grants }) {
-  const state = useLoad('/v1/clients?limit=50');
+  const state = usePages('/v1/clients');
   return (
     <>
       <h1>{t('nav_clients')}</h1>
@@ -85,6 +85,7 @@ export function Clients({ grants }) {
           />
         )}
       </Loaded>
+      {state.pager}
     </>
   );
 }
@@ -240,10 +241,7 @@ export function ApiKeys({ grants }) {
 
 export function Audit() {
   const [filters, setFilters] = useState({});
-  const [cursors, setCursors] = useState([]);
-  const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), limit: '25' });
-  if (cursors.length) query.set('cursor', cursors[cursors.length - 1]);
-  const state = useLoad(`/v1/audit?${query}`);
+  const state = usePages('/v1/audit', filters);
   // Whole local days: `from` at the day's first second, `to` at its last.
   const toEpoch = (day, end) => (day ? String(Math.floor(new Date(`${day}T${end ? '23:59:59' : '00:00:00'}`).getTime() / 1000)) : '');
   return (
@@ -262,7 +260,7 @@ export function Audit() {
           label={t('filter')}
           reset={false}
           submit={async (v) => v}
-          onDone={(v) => { setCursors([]); setFilters({ ...v, from: toEpoch(v.from, false), to: toEpoch(v.to, true) }); }}
+          onDone={(v) => { state.restart(); setFilters({ ...v, from: toEpoch(v.from, false), to: toEpoch(v.to, true) }); }}
         />
       </div>
       <Loaded state={state}>
@@ -277,10 +275,7 @@ export function Audit() {
               ]}
               rows={data.entries}
             />
-            <div class="pager">
-              <button type="button" class="secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>{t('previous')}</button>
-              <button type="button" class="secondary" disabled={!data.next_cursor} onClick={() => setCursors([...cursors, data.next_cursor])}>{t('next')}</button>
-            </div>
+            {state.pager}
           </>
         )}
       </Loaded>

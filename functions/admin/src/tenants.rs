@@ -70,13 +70,31 @@ pub async fn route(mut req: Request, ctx: &Ctx, m: &Matched<'_>) -> Outcome<Resp
                 created_at: i64,
             }
             let page = Page::from_request(&req, &TENANTS)?;
-            let (clause, args) = page.clause(1);
+            // `q`: the tenants whose slug or name contains it (a console's search box).
+            let url = req.url().map_err(tenantry_edge::internal)?;
+            let search = tenantry_edge::http::query_param(&url, "q").filter(|q| !q.is_empty());
+            if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
+                return Err(tenantry_edge::http::invalid("q", "at most 100 characters"));
+            }
+            let (filter, first_param) = match &search {
+                Some(_) => (
+                    " AND (t.slug LIKE ?1 ESCAPE '\\' OR t.name LIKE ?1 ESCAPE '\\')",
+                    2,
+                ),
+                None => ("", 1),
+            };
+            let (clause, page_args) = page.clause(first_param);
+            let mut args: Vec<_> = search
+                .iter()
+                .map(|q| tenantry_edge::db::text(&tenantry_edge::db::contains_pattern(q)))
+                .collect();
+            args.extend(page_args);
             let rows: Vec<Row> = PlatformDb(&ctx.db).all(
                 &format!("SELECT t.id, t.slug, t.name, t.plan, t.status, t.created_at, \
                  (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS members, \
                  (SELECT COUNT(*) FROM clients c WHERE c.tenant_id = t.id) AS clients, \
                  (SELECT COUNT(*) FROM mailboxes b WHERE b.tenant_id = t.id AND b.deleted = 0) AS mailboxes \
-                 FROM tenants t WHERE 1 = 1{clause}"), &args).await?;
+                 FROM tenants t WHERE 1 = 1{filter}{clause}"), &args).await?;
             let (rows, next) = page.finish(rows, |r| vec![json!(r.created_at), json!(r.id)]);
             json(200, &json!({"tenants": rows, "next_cursor": next}))
         }

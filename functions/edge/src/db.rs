@@ -7,6 +7,21 @@ use tenantry_core::{ErrorCode, Problem};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+/// A `LIKE ... ESCAPE '\'` pattern matching any text that contains `needle`: its `%`, `_`
+/// and `\` match themselves.
+pub fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// A D1 value for binding.
 pub fn text(value: &str) -> JsValue {
     JsValue::from_str(value)
@@ -192,7 +207,13 @@ pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Outcome<Vec<T>> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_scoped;
+    use super::{contains_pattern, is_scoped};
+
+    #[test]
+    fn a_contains_pattern_matches_wildcards_literally() {
+        assert_eq!(contains_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
 
     #[test]
     fn only_tenant_scoped_sql_passes() {
