@@ -72,10 +72,17 @@ pub async fn route(mut req: Request, ctx: &Ctx, m: &Matched<'_>) -> Outcome<Resp
             let page = Page::from_request(&req, &TENANTS)?;
             // `q`: the tenants whose slug or name contains it (a console's search box).
             let url = req.url().map_err(tenantry_edge::internal)?;
-            let search = tenantry_edge::http::query_param(&url, "q").filter(|q| !q.is_empty());
-            if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
-                return Err(tenantry_edge::http::invalid("q", "at most 100 characters"));
-            }
+            let search = tenantry_edge::http::query_param(&url, "q")
+                .filter(|q| !q.is_empty())
+                .map(|q| {
+                    tenantry_edge::db::contains_pattern(&q).ok_or_else(|| {
+                        tenantry_edge::http::invalid(
+                            "q",
+                            "is too long to search for (at most 48 characters, fewer with %, _, \\ or accents)",
+                        )
+                    })
+                })
+                .transpose()?;
             let (filter, first_param) = match &search {
                 Some(_) => (
                     " AND (t.slug LIKE ?1 ESCAPE '\\' OR t.name LIKE ?1 ESCAPE '\\')",
@@ -84,10 +91,7 @@ pub async fn route(mut req: Request, ctx: &Ctx, m: &Matched<'_>) -> Outcome<Resp
                 None => ("", 1),
             };
             let (clause, page_args) = page.clause(first_param);
-            let mut args: Vec<_> = search
-                .iter()
-                .map(|q| tenantry_edge::db::text(&tenantry_edge::db::contains_pattern(q)))
-                .collect();
+            let mut args: Vec<_> = search.iter().map(|p| tenantry_edge::db::text(p)).collect();
             args.extend(page_args);
             let rows: Vec<Row> = PlatformDb(&ctx.db).all(
                 &format!("SELECT t.id, t.slug, t.name, t.plan, t.status, t.created_at, \

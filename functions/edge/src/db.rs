@@ -7,9 +7,12 @@ use tenantry_core::{ErrorCode, Problem};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+/// The longest LIKE pattern D1 runs (its documented limit); a longer one is an error.
+pub const MAX_LIKE_PATTERN_BYTES: usize = 50;
+
 /// A `LIKE ... ESCAPE '\'` pattern matching any text that contains `needle`: its `%`, `_`
-/// and `\` match themselves.
-pub fn contains_pattern(needle: &str) -> String {
+/// and `\` match themselves. `None` when the pattern would be longer than D1 allows.
+pub fn contains_pattern(needle: &str) -> Option<String> {
     let mut pattern = String::with_capacity(needle.len() + 2);
     pattern.push('%');
     for c in needle.chars() {
@@ -19,7 +22,7 @@ pub fn contains_pattern(needle: &str) -> String {
         pattern.push(c);
     }
     pattern.push('%');
-    pattern
+    (pattern.len() <= MAX_LIKE_PATTERN_BYTES).then_some(pattern)
 }
 
 /// A D1 value for binding.
@@ -211,8 +214,14 @@ mod tests {
 
     #[test]
     fn a_contains_pattern_matches_wildcards_literally() {
-        assert_eq!(contains_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
-        assert_eq!(contains_pattern(""), "%%");
+        assert_eq!(contains_pattern("50%_a\\").unwrap(), "%50\\%\\_a\\\\%");
+        assert_eq!(contains_pattern("").unwrap(), "%%");
+        assert!(contains_pattern(&"0".repeat(48)).is_some());
+        assert!(
+            contains_pattern(&"0".repeat(49)).is_none(),
+            "D1 refuses patterns over 50 bytes"
+        );
+        assert!(contains_pattern(&"%".repeat(25)).is_none());
     }
 
     #[test]
