@@ -76,6 +76,45 @@ fn replace(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// One line of `accounts/{domain}`: what `dovecot-auth` needs to answer a login. Written
+/// here and read there, so the format lives in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLine {
+    /// The mailbox, lowercase.
+    pub address: String,
+    /// Its Maildir.
+    pub home: String,
+    /// Dovecot's quota rule.
+    pub quota_rule: String,
+    /// Its app passwords' PHC strings.
+    pub hashes: Vec<String>,
+}
+
+impl AccountLine {
+    /// `address TAB home TAB quota_rule TAB hash hash…` and a newline.
+    pub fn render(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\n",
+            self.address,
+            self.home,
+            self.quota_rule,
+            self.hashes.join(" ")
+        )
+    }
+
+    /// A line [`AccountLine::render`] wrote; `None` for anything else.
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.split('\t');
+        let line = AccountLine {
+            address: fields.next()?.to_string(),
+            home: fields.next()?.to_string(),
+            quota_rule: fields.next()?.to_string(),
+            hashes: fields.next()?.split(' ').map(str::to_string).collect(),
+        };
+        fields.next().is_none().then_some(line)
+    }
+}
+
 /// The account lines of every domain whose mailboxes may sign in.
 pub fn account_files(directory: &Directory, maildir: &Maildir) -> BTreeMap<String, String> {
     accounts_by_domain(directory)
@@ -83,13 +122,13 @@ pub fn account_files(directory: &Directory, maildir: &Maildir) -> BTreeMap<Strin
         .map(|(domain, accounts)| {
             let mut text = String::new();
             for account in accounts {
-                text.push_str(&format!(
-                    "{}\t{}\t{}\t{}\n",
-                    account.address,
-                    maildir.mailbox_dir(account.address).display(),
-                    quota_rule(account.quota_mb),
-                    account.hashes.join(" "),
-                ));
+                let line = AccountLine {
+                    address: account.address.to_string(),
+                    home: maildir.mailbox_dir(account.address).display().to_string(),
+                    quota_rule: quota_rule(account.quota_mb),
+                    hashes: account.hashes.iter().map(|h| h.to_string()).collect(),
+                };
+                text.push_str(&line.render());
             }
             (domain.to_string(), text)
         })
@@ -215,6 +254,20 @@ mod tests {
         assert_eq!(quota_rule(Limit::Max(500)), "*:storage=500M");
         assert_eq!(quota_rule(Limit::Unlimited), "*:storage=0");
         assert_eq!(quota_rule(Limit::Max(0)), "*:storage=1");
+    }
+
+    #[test]
+    fn account_lines_read_back_as_written() {
+        let line = AccountLine {
+            address: "ana@a.example".into(),
+            home: "/var/mail/a.example/ana".into(),
+            quota_rule: "*:storage=500M".into(),
+            hashes: vec!["$argon2id$v=19$a".into(), "$argon2id$v=19$b".into()],
+        };
+        let text = line.render();
+        assert_eq!(AccountLine::parse(text.trim_end()), Some(line));
+        assert_eq!(AccountLine::parse("ana@a.example\t/home"), None);
+        assert_eq!(AccountLine::parse("a\tb\tc\td\te"), None);
     }
 
     #[test]

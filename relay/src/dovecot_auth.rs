@@ -8,6 +8,7 @@
 //! executes the reply program Dovecot named; otherwise it exits 1 (wrong password),
 //! 3 (no such account) or 111 (temporary failure: Dovecot says so to the client).
 
+use crate::dovecot::AccountLine;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
@@ -20,15 +21,7 @@ const WRONG_PASSWORD: i32 = 1;
 const NO_SUCH_ACCOUNT: i32 = 3;
 const TEMPORARY_FAILURE: i32 = 111;
 
-/// The account line of `address` in its domain's file.
-struct Account {
-    address: String,
-    home: String,
-    quota_rule: String,
-    hashes: Vec<String>,
-}
-
-fn find(dir: &Path, address: &Address) -> Result<Option<Account>, i32> {
+fn find(dir: &Path, address: &Address) -> Result<Option<AccountLine>, i32> {
     let path = dir.join("accounts").join(address.domain());
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -41,21 +34,10 @@ fn find(dir: &Path, address: &Address) -> Result<Option<Account>, i32> {
             return Err(TEMPORARY_FAILURE);
         }
     };
-    Ok(text.lines().find_map(|line| {
-        let mut fields = line.split('\t');
-        let (account, home, quota_rule, hashes) = (
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-        );
-        (account == address.as_str()).then(|| Account {
-            address: account.to_string(),
-            home: home.to_string(),
-            quota_rule: quota_rule.to_string(),
-            hashes: hashes.split(' ').map(str::to_string).collect(),
-        })
-    }))
+    Ok(text
+        .lines()
+        .filter_map(AccountLine::parse)
+        .find(|account| account.address == address.as_str()))
 }
 
 /// A slot to hash in: at most one slow hash per core at once across every login Dovecot
