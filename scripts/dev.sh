@@ -15,6 +15,7 @@ SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
 SUBMISSIONS_PORT="${SUBMISSIONS_PORT:-2465}"
 IMAP_PORT="${IMAP_PORT:-2143}"
 IMAPS_PORT="${IMAPS_PORT:-2993}"
+DNS_PORT="${DNS_PORT:-5335}"
 STATE="$TENANTRY_ROOT/.state/dev"
 
 "$TENANTRY_ROOT/scripts/setup.sh"
@@ -35,6 +36,8 @@ grep -q '^STRIPE_PRICE_PLANS=' .dev.vars ||
 grep -q '^SIGNUP_MODE=' .dev.vars || echo "SIGNUP_MODE=open" >> .dev.vars
 grep -q '^CONSOLE_URL=' .dev.vars || echo "CONSOLE_URL=http://127.0.0.1:$GATEWAY_PORT" >> .dev.vars
 grep -q '^MAIL_FROM=' .dev.vars || echo "MAIL_FROM=no-reply@tenantry.localhost" >> .dev.vars
+# The relay's own name is the platform's, never a tenant's domain.
+grep -q '^RELAY_HOSTNAMES=' .dev.vars || echo "RELAY_HOSTNAMES=mx.tenantry.localhost" >> .dev.vars
 # Mail goes out: the key DKIM keys are sealed with for the relay.
 grep -q '^RELAY_SEAL_KEY=' .dev.vars || echo "RELAY_SEAL_KEY=$(openssl rand -hex 32)" >> .dev.vars
 
@@ -80,6 +83,23 @@ python3 scripts/set-password.py direction@clinique-lyon.example --local "$STATE/
 python3 scripts/create-superadmin.py operator@tenantry.localhost --local "$STATE/d1" >/dev/null
 unset TENANTRY_PASSWORD
 
+say "starting the demo's DNS server (dnsmasq on 127.0.0.1:$DNS_PORT) with the demo domains' challenge records"
+# The demo's domains were claimed like any tenant's (pending); their DNS host publishes the
+# challenge records, and the relay's lookups prove them (README: "Mail domains are proven").
+{
+  printf 'no-resolv\nno-hosts\nbind-interfaces\nlisten-address=127.0.0.1\nlocal=/example/\nlocal=/localhost/\n'
+  python3 -c "
+import json
+d = json.load(open('$STATE/demo.json'))
+for t in d['tenants'].values():
+    v = t['verification']
+    print(f'txt-record={v[\"name\"]},\"{v[\"value\"]}\"')
+"
+} > "$STATE/dns.conf"
+setsid dnsmasq --keep-in-foreground "--conf-file=$STATE/dns.conf" "--port=$DNS_PORT" --pid-file= --log-facility=- \
+  >"$STATE/dns.log" 2>&1 &
+pids+=($!)
+
 say "starting the relay: MX on 127.0.0.1:$SMTP_PORT, submission on $SUBMISSION_PORT (STARTTLS) and $SUBMISSIONS_PORT (TLS)"
 if [ ! -f "$STATE/certs/default/cert.pem" ]; then
   mkdir -p "$STATE/certs/default"
@@ -101,6 +121,9 @@ relay_api_key = "$(field 'd["relay_api_key"]')"
 seal_key = "$(grep '^RELAY_SEAL_KEY=' .dev.vars | cut -d= -f2)"
 sync_interval_secs = 5
 usage_push_interval_secs = 10
+proof_interval_secs = 5
+[outbound]
+dns_servers = ["127.0.0.1:$DNS_PORT"]
 [dovecot]
 dir = "$STATE/dovecot-view"
 reload_command = ["doveadm", "-c", "$STATE/dovecot/dovecot.conf", "reload"]
@@ -121,6 +144,17 @@ mkdir -p "$STATE/dovecot-view"
 setsid "${as_mail_user[@]}" target/debug/tenantry-relay --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/dev/null && break; sleep 0.2; done
+
+say "waiting for the relay to prove the demo's mail domains through DNS"
+for _ in $(seq 1 60); do
+  statuses="$(for key in "$(field 'd["tenants"]["paris"]["owner_api_key"]')" "$(field 'd["tenants"]["lyon"]["owner_api_key"]')"; do
+    curl -fsS "http://127.0.0.1:$GATEWAY_PORT/v1/mail/domains" -H "Authorization: Bearer $key" |
+      python3 -c 'import json,sys; print(" ".join(d["status"] for d in json.load(sys.stdin)["domains"]))'
+  done)"
+  [ "$(echo $statuses)" = "active active" ] && break
+  sleep 1
+done
+[ "$(echo $statuses)" = "active active" ] || { echo "the demo's domains were not proven ($statuses); see $STATE/relay.log"; tail -20 "$STATE/relay.log"; exit 1; }
 
 say "starting Dovecot (unprivileged, IMAP on 127.0.0.1:$IMAP_PORT with STARTTLS and $IMAPS_PORT with TLS) over the relay's Maildir"
 setsid "${as_mail_user[@]}" dovecot -F -c "$STATE/dovecot/dovecot.conf" >"$STATE/dovecot/stdout.log" 2>&1 &
@@ -173,6 +207,11 @@ cat <<BANNER
       --auth-password $APP_PASSWORD --from $APP_USER --to accueil@hopital-paris.example
     target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains until delivered or bounced
   DKIM record to publish for hopital-paris.example:  $DKIM_NAME  TXT  "$DKIM_VALUE"
+  Mail domains are proven by DNS: the demo's DNS server (dnsmasq, 127.0.0.1:$DNS_PORT, $STATE/dns.conf)
+  serves each domain's challenge record, which the relay looked up:
+    grep txt-record $STATE/dns.conf
+  A new domain starts pending; add its record to $STATE/dns.conf, restart dnsmasq, then
+    curl -s -X POST http://127.0.0.1:$GATEWAY_PORT/v1/mail/domains/DOMAIN/verify -H "Authorization: Bearer $PARIS_KEY"
 
   Read the mail of $APP_USER in any IMAP client (server 127.0.0.1, port $IMAPS_PORT, TLS,
   self-signed certificate; user $APP_USER, password $APP_PASSWORD), or:

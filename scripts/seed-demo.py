@@ -3,7 +3,7 @@
 (starter), a mail domain each with mailboxes, an owner key, an employee token, a
 platform relay key (issued by the superadmin), and for each tenant a CRM integration (pointing at
 the EspoCRM stand-in given as the second argument, when there is one) and a WhatsApp
-integration. Prints the credentials as JSON."""
+integration. Prints the credentials as JSON, with each domain's DNS challenge to publish.""" 
 import json
 import pathlib
 import sys
@@ -33,8 +33,10 @@ def main():
                                                     "billing_email": f"billing@{domain}", "owner_email": f"direction@{domain}"})
         key = created["owner_api_key"]
         tenant_id = created["tenant"]["id"]
-        call("POST", "/v1/mail/domains", {"domain": domain, "organization_name": name, "organization_type": kind,
-                                          "max_mailboxes": 50, "max_storage_mb": 1024}, token=key)
+        # Claimed as a tenant claims it: pending until its challenge record is seen in DNS
+        # (scripts/dev.sh serves the records printed here).
+        claim = call("POST", "/v1/mail/domains", {"domain": domain, "organization_name": name, "organization_type": kind,
+                                                  "max_mailboxes": 50, "max_storage_mb": 1024}, token=key)
         for local in locals_:
             call("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"{local}@{domain}", "kind": "personal"}, token=key)
         call("POST", "/v1/clients", {"name": "Camille Durand", "email": f"camille@{slug}.patients.example"}, token=key)
@@ -52,7 +54,8 @@ def main():
         dkim = call("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": "ed25519"}, token=key)["dns"]
         out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
                                 "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp,
-                                "app_password": {"mailbox": first, "password": app_password}, "dkim": dkim}
+                                "app_password": {"mailbox": first, "password": app_password}, "dkim": dkim,
+                                "verification": claim["verification"]}
     # The relay's credential is a platform relay key, issued by the superadmin.
     out["relay_api_key"] = call("POST", "/v1/admin/relay-keys", {"name": "tenantry-relay (demo)"})["key"]
     print(json.dumps(out, indent=2))

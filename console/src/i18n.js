@@ -50,6 +50,20 @@ const EN = {
   timezone: 'Time zone', to: 'To', token: 'Token', totals: 'Totals', updated: 'Updated', upload: 'Upload', usage_chart: 'Usage against the plan',
   usage_title: 'Usage against the {plan} plan', value: 'Value', verify_done: 'Your address is confirmed. You can sign in.',
   verify_title: 'Confirm your address', verify_token: 'Verify token', when: 'When',
+  // Mail domains are proven (a DNS record) before they are hosted.
+  copied_what: 'Copied: {what}', domain_help: 'You then prove that you hold it with a DNS record: until then it receives no mail.',
+  domain_status_active: 'Active', domain_status_lapsed: 'Lapsed', domain_status_missing: 'Active, record missing',
+  domain_status_pending: 'Pending', domain_status_suspended: 'Suspended', record_type: 'Type', zone_line: 'Zone-file line',
+  proof_asked: 'Check asked for: the relays look the record up within about a minute, and this page loads the domain again by itself.',
+  proof_check: 'Check now',
+  proof_explain: 'Publish this DNS record, then check: until it is seen, the domain receives no mail and no mail is signed for it.',
+  proof_explain_lapsed: 'The record that proved this domain is gone: mail to it is deferred, not delivered. Publish this DNS record again, then check.',
+  proof_explain_missing: 'The record that proves this domain is gone. Publish this DNS record again, then check: the domain works until it lapses.',
+  proof_lapsed_at: 'Lapsed on {when} (the record has been missing since {since}).',
+  proof_lapses_at: 'The record has been missing since {since}: the domain lapses on {when} unless it is published again, and mail to it is then deferred.',
+  proof_last_check: 'Last check:', proof_never: 'not yet', proof_not_found: 'The record was not found at the last check. A new DNS record can take a while to be seen everywhere: check again later.',
+  proof_proven: 'The record was seen: {domain} is proven and receives mail.', proof_queued: 'asked for, within about a minute',
+  proof_title: 'Prove that you hold {domain}',
 };
 
 const FR = {
@@ -107,6 +121,20 @@ const FR = {
   upload: 'Envoyer', usage_chart: "Consommation par rapport à l'offre", usage_title: "Consommation par rapport à l'offre {plan}", value: 'Valeur',
   verify_done: 'Votre adresse est confirmée. Vous pouvez vous connecter.', verify_title: 'Confirmer votre adresse', verify_token: 'Jeton de vérification',
   when: 'Quand',
+  copied_what: 'Copié : {what}', domain_help: "Vous prouverez ensuite que vous le détenez par un enregistrement DNS : d'ici là, il ne reçoit aucun courrier.",
+  domain_status_active: 'Actif', domain_status_lapsed: 'Expiré', domain_status_missing: 'Actif, enregistrement absent',
+  domain_status_pending: 'En attente', domain_status_suspended: 'Suspendu', record_type: 'Type', zone_line: 'Ligne du fichier de zone',
+  proof_asked: "Vérification demandée : les relais recherchent l'enregistrement dans la minute environ, et cette page recharge le domaine d'elle-même.",
+  proof_check: 'Vérifier maintenant',
+  proof_explain: "Publiez cet enregistrement DNS, puis vérifiez : tant qu'il n'est pas vu, le domaine ne reçoit aucun courrier et aucun courrier n'est signé pour lui.",
+  proof_explain_lapsed: "L'enregistrement qui prouvait ce domaine a disparu : le courrier qui lui est adressé est différé, non distribué. Publiez de nouveau cet enregistrement DNS, puis vérifiez.",
+  proof_explain_missing: "L'enregistrement qui prouve ce domaine a disparu. Publiez de nouveau cet enregistrement DNS, puis vérifiez : le domaine fonctionne jusqu'à son expiration.",
+  proof_lapsed_at: "Expiré le {when} (l'enregistrement est absent depuis le {since}).",
+  proof_lapses_at: "L'enregistrement est absent depuis le {since} : le domaine expire le {when} s'il n'est pas publié de nouveau, et le courrier qui lui est adressé est alors différé.",
+  proof_last_check: 'Dernière vérification :', proof_never: 'pas encore',
+  proof_not_found: "L'enregistrement n'a pas été trouvé lors de la dernière vérification. Un nouvel enregistrement DNS peut mettre un moment à être vu partout : vérifiez de nouveau plus tard.",
+  proof_proven: "L'enregistrement a été vu : {domain} est prouvé et reçoit du courrier.", proof_queued: 'demandée, dans la minute environ',
+  proof_title: 'Prouvez que vous détenez {domain}',
 };
 
 const DICTIONARIES = { en: EN, fr: FR };

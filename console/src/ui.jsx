@@ -52,7 +52,8 @@ export function Form({ fields, submit, label, initial = {}, onDone, id, reset = 
         const inputId = `${prefix}-${f.name}`;
         const error = fieldProblem(f.name);
         const set = (value) => setValues({ ...values, [f.name]: value });
-        const common = { id: inputId, name: f.name, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': error ? `${inputId}-error` : undefined };
+        const described = [f.help && `${inputId}-help`, error && `${inputId}-error`].filter(Boolean).join(' ');
+        const common = { id: inputId, name: f.name, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': described || undefined };
         let input;
         if (f.type === 'select') {
           input = (
@@ -71,7 +72,7 @@ export function Form({ fields, submit, label, initial = {}, onDone, id, reset = 
           <div class={`field${error ? ' invalid' : ''}`}>
             <label for={inputId}>{f.label}</label>
             {input}
-            {f.help && <small>{f.help}</small>}
+            {f.help && <small id={`${inputId}-help`}>{f.help}</small>}
             {error && <span class="field-error" id={`${inputId}-error`} role="alert">{problemText(error)}</span>}
           </div>
         );
@@ -131,17 +132,42 @@ export function UsageChart({ items }) {
   );
 }
 
-/** A secret shown once, with a button that copies it. */
-export function Secret({ value, label }) {
+/**
+ * Copies `value` to the clipboard: [copied, copy]. `copy(event)` may be given the click's
+ * event: where the clipboard is refused, the text of the element just before the button is
+ * selected instead, for the person to copy it.
+ */
+export function useCopy(value) {
   const [copied, setCopied] = useState(false);
-  const copy = async () => {
+  useEffect(() => {
+    if (!copied) return undefined;
+    const timer = setTimeout(() => setCopied(false), 4000);
+    return () => clearTimeout(timer);
+  }, [copied]);
+  // Another value (a list drawn again with other data) was not copied.
+  useEffect(() => setCopied(false), [value]);
+  const copy = async (event) => {
+    const shown = event && event.currentTarget && event.currentTarget.previousElementSibling;
     try {
       await navigator.clipboard.writeText(value);
       setCopied(true);
     } catch {
       setCopied(false);
+      if (shown) {
+        const range = document.createRange();
+        range.selectNodeContents(shown);
+        const selection = getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
     }
   };
+  return [copied, copy];
+}
+
+/** A secret shown once, with a button that copies it. */
+export function Secret({ value, label }) {
+  const [copied, copy] = useCopy(value);
   return (
     <div class="secret">
       <p>{label || t('shown_once')}</p>
@@ -151,19 +177,45 @@ export function Secret({ value, label }) {
   );
 }
 
+/**
+ * A value to copy (a DNS record's name, say) as one group of a <dl>: its label, the value
+ * and a copy button that names what it copies for screen readers.
+ */
+export function CopyField({ label, value, id }) {
+  const [copied, copy] = useCopy(value);
+  const word = copied ? t('copied') : t('copy');
+  return (
+    <div class="copy-field">
+      <dt>{label}</dt>
+      <dd>
+        <code class="copy-value" id={id}>{value}</code>
+        <button type="button" class="secondary" onClick={copy} aria-label={`${word}: ${label}`}>{word}</button>
+        <span class="sr-only" role="status">{copied ? t('copied_what', { what: label }) : ''}</span>
+      </dd>
+    </div>
+  );
+}
+
 export function formatTime(seconds) {
   if (!seconds) return '—';
   return new Date(seconds * 1000).toLocaleString(language());
 }
 
-/** Loads `path` (again when `reload` is called or the path changes): {data, problem, reload}. */
+/**
+ * Loads `path` (again when `reload` is called or the path changes): {data, problem, reload,
+ * loads}; `loads` counts the answers received (what a page shows as `data-loads`, for a test
+ * to see a list drawn again).
+ */
 export function useLoad(path) {
-  const [state, setState] = useState({ data: null, problem: null });
+  const [state, setState] = useState({ data: null, problem: null, loads: 0 });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     if (!path) return undefined;
     let live = true;
-    call('GET', path).then((data) => live && setState({ data, problem: null }), (problem) => live && setState({ data: null, problem }));
+    call('GET', path).then(
+      (data) => live && setState((s) => ({ data, problem: null, loads: s.loads + 1 })),
+      (problem) => live && setState((s) => ({ data: null, problem, loads: s.loads + 1 })),
+    );
     return () => { live = false; };
   }, [path, tick]);
   return { ...state, reload: () => setTick((n) => n + 1) };
@@ -177,7 +229,7 @@ export function Loaded({ state, children }) {
 }
 
 /** A confirm-then-act button whose refusal is shown beside it. */
-export function ActionButton({ label, action, danger, confirmText, onDone, context }) {
+export function ActionButton({ label, action, danger, confirmText, onDone, context, id }) {
   const [problem, setProblem] = useState(null);
   const [busy, setBusy] = useState(false);
   const run = async () => {
@@ -195,7 +247,7 @@ export function ActionButton({ label, action, danger, confirmText, onDone, conte
   };
   return (
     <span>
-      <button type="button" class={danger ? 'danger' : 'secondary'} onClick={run} disabled={busy} aria-label={context ? `${label}: ${context}` : undefined}>{label}</button>
+      <button type="button" id={id} class={danger ? 'danger' : 'secondary'} onClick={run} disabled={busy} aria-label={context ? `${label}: ${context}` : undefined}>{label}</button>
       {problem && <span class="field-error" role="alert"> {problemText(problem)}</span>}
     </span>
   );

@@ -85,6 +85,16 @@ pub enum Notice<'a> {
         /// The sign-in link.
         link: &'a str,
     },
+    /// The tenant's claim on a mail domain was released: another organisation proved the
+    /// domain first (its DNS record was seen). `link`: the console's mail page.
+    DomainReleased {
+        /// The tenant's display name.
+        tenant: &'a str,
+        /// The domain.
+        domain: &'a str,
+        /// The console's mail page.
+        link: &'a str,
+    },
     /// The account and its tenant are ready; sign in at `link`.
     Welcome {
         /// The tenant's display name.
@@ -103,6 +113,7 @@ impl Notice<'_> {
             Notice::PasswordReset { .. } => "password_reset",
             Notice::AccountExists { .. } => "account_exists",
             Notice::Welcome { .. } => "welcome",
+            Notice::DomainReleased { .. } => "domain_released",
         }
     }
 
@@ -156,6 +167,18 @@ impl Notice<'_> {
                 "Tentative d'inscription avec votre adresse".into(),
                 "Quelqu'un a tenté de créer un compte Tenantry avec cette adresse, qui en a déjà un. Si c'était vous, connectez-vous ou réinitialisez votre mot de passe depuis la page de connexion ; sinon, ignorez ce message.".into(),
                 "Se connecter",
+                link,
+            ),
+            (Notice::DomainReleased { tenant, domain, link }, En) => (
+                format!("{domain} was not added to {tenant}"),
+                format!("The claim of {tenant} on the mail domain {domain} was released: another organisation proved that it controls the domain by publishing its DNS record first. The mailboxes prepared for it were removed; no mail was ever delivered to them. If {domain} is yours, check who controls its DNS zone."),
+                "Open the mail page",
+                link,
+            ),
+            (Notice::DomainReleased { tenant, domain, link }, Fr) => (
+                format!("{domain} n'a pas été ajouté à {tenant}"),
+                format!("La demande de {tenant} sur le domaine de messagerie {domain} a été abandonnée : une autre organisation a prouvé la première qu'elle contrôle ce domaine en publiant son enregistrement DNS. Les boîtes préparées pour ce domaine ont été supprimées ; aucun message n'y a jamais été distribué. Si {domain} vous appartient, vérifiez qui gère sa zone DNS."),
+                "Ouvrir la page Messagerie",
                 link,
             ),
             (Notice::Welcome { tenant, link }, En) => (

@@ -59,6 +59,10 @@ pub struct Config {
     /// Seconds between usage pushes.
     #[serde(default = "default_usage_interval")]
     pub usage_push_interval_secs: u64,
+    /// Seconds between rounds of domain-proof lookups (the gateway says which names are
+    /// due: pending claims every minute, hosted domains daily).
+    #[serde(default = "default_proof_interval")]
+    pub proof_interval_secs: u64,
     /// The key the gateway seals DKIM keys for relays with (`RELAY_SEAL_KEY` there), 64
     /// hex characters; without it, tenant domains' keys cannot be opened and their mail
     /// is deferred. Prefer `TENANTRY_RELAY_SEAL_KEY` over the file.
@@ -176,6 +180,7 @@ impl std::fmt::Debug for Config {
             .field("seal_key", &redacted(self.seal_key.as_deref()))
             .field("sync_interval_secs", &self.sync_interval_secs)
             .field("usage_push_interval_secs", &self.usage_push_interval_secs)
+            .field("proof_interval_secs", &self.proof_interval_secs)
             .field("limits", &self.limits)
             .field("outbound", &self.outbound)
             .field("tls", &self.tls)
@@ -238,6 +243,10 @@ fn default_listen() -> Vec<SocketAddr> {
 fn default_admin_listen() -> SocketAddr {
     "127.0.0.1:9925".parse().expect("valid address")
 }
+fn default_proof_interval() -> u64 {
+    60
+}
+
 fn default_sync_interval() -> u64 {
     30
 }

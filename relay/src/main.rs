@@ -14,6 +14,7 @@ mod metrics;
 mod outbound;
 mod outbox;
 mod peers;
+mod proofs;
 mod queue;
 mod queue_cli;
 mod relay;

@@ -108,6 +108,25 @@ impl Router {
         }
     }
 
+    /// The TXT values at `name`, each record's strings joined (RFC 7208 3.3): empty when
+    /// the name or its TXT records do not exist, an error for a temporary failure.
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.txt_lookup(fqdn.as_str()).await {
+            Ok(records) => Ok(records
+                .iter()
+                .map(|txt| {
+                    txt.txt_data()
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>()
+                })
+                .collect()),
+            Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ok(Vec::new()),
+            Err(error) => Err(format!("TXT lookup of {name}: {error}")),
+        }
+    }
+
     /// The route of `domain`: the transport map's entry, else its MX hosts by
     /// preference, else (no MX) the domain itself.
     pub async fn route(&self, domain: &str) -> Route {

@@ -218,6 +218,20 @@ pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gatew
             }
         }
     });
+    let (r, g) = (relay.clone(), gateway.clone());
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(r.config.proof_interval_secs.max(1)));
+        loop {
+            tick.tick().await;
+            if let Err(error) = crate::proofs::check_once(&r, &g).await {
+                warn!(
+                    error = format!("{error:#}"),
+                    "domain proof round failed; the names stay due"
+                );
+            }
+        }
+    });
     let (r, s, g) = (relay.clone(), state.clone(), gateway.clone());
     tokio::spawn(async move {
         let mut tick =

@@ -158,6 +158,48 @@ class SessionTest(AuthBase):
                     self.assertEqual(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}).status, 200)
                     self.assertProblem(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}), 401, "token_reused")
                 self.assertProblem(self.req("GET", "/v1/tenant", token=token), 401, "unauthenticated")
+                self.assertEnded(token)
+
+    def assertEnded(self, token):
+        """Every route family refuses an ended session's token on its very next request: the
+        account's own routes too, and it cannot end the account's newer session."""
+        self.assertProblem(self.req("GET", "/v1/auth/me", token=token), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/auth/sessions", token=token), 401, "unauthenticated")
+        self.assertProblem(self.req("POST", "/v1/auth/switch", {"tenant": self.slug_a}, token=token), 401, "unauthenticated")
+
+    def test_an_ended_session_cannot_end_the_account_s_new_session(self):
+        self.account("pia@login.example")
+        stolen = self.login("pia@login.example").json()
+        self.assertEqual(self.req("POST", "/v1/auth/logout", {"refresh_token": stolen["refresh_token"]}).status, 204)
+        fresh = self.login("pia@login.example").json()
+        r = self.req("DELETE", f"/v1/auth/sessions/{fresh['session_id']}", token=stolen["access_token"])
+        self.assertProblem(r, 401, "unauthenticated")
+        self.assertEqual(self.req("GET", "/v1/auth/me", token=fresh["access_token"]).status, 200)
+        self.assertEqual(self.req("POST", "/v1/auth/refresh", {"refresh_token": fresh["refresh_token"]}).status, 200)
+
+    def test_an_ended_operator_session_is_refused_on_admin_routes(self):
+        import sys
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+        from tenantry_accounts import pbkdf2_phc
+        now = int(time.time())
+        user = f"u_{now + 7:024x}"[-26:]
+        email = f"op-ended-{now}@platform.example"
+        self.sql(f"INSERT INTO users (id, email, platform_role, password_hash, email_verified, created_at) "
+                 f"VALUES ('{user}', '{email}', 'superadmin', '{pbkdf2_phc(PASSWORD)}', 1, {now})")
+        for end in ("logout", "reuse"):
+            with self.subTest(end=end):
+                session = self.login(email).json()
+                token = session["access_token"]
+                self.assertEqual(self.req("GET", "/v1/admin/stats", token=token).status, 200)
+                if end == "logout":
+                    self.assertEqual(self.req("POST", "/v1/auth/logout", {"refresh_token": session["refresh_token"]}).status, 204)
+                else:
+                    self.assertEqual(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}).status, 200)
+                    self.assertProblem(self.req("POST", "/v1/auth/refresh", {"refresh_token": session["refresh_token"]}), 401, "token_reused")
+                self.assertProblem(self.req("GET", "/v1/admin/stats", token=token), 401, "unauthenticated")
+                self.assertProblem(self.req("GET", "/v1/admin/tenants", token=token), 401, "unauthenticated")
+                self.assertProblem(self.req("GET", "/v1/auth/me", token=token), 401, "unauthenticated")
+                self.assertProblem(self.req("GET", "/v1/tenant", token=token, headers={"x-tenant": self.slug_a}), 401, "unauthenticated")
 
     def test_a_suspended_operator_s_session_is_refused_at_once(self):
         import sys
@@ -173,6 +215,7 @@ class SessionTest(AuthBase):
         self.assertEqual(self.req("POST", f"/v1/admin/users/{user}/suspend", token=superadmin_token()).status, 200)
         self.assertProblem(self.req("GET", "/v1/admin/stats", token=token), 403, "account_suspended")
         self.assertProblem(self.req("GET", "/v1/tenant", token=token, headers={"x-tenant": self.slug_a}), 403, "account_suspended")
+        self.assertProblem(self.req("GET", "/v1/auth/me", token=token), 403, "account_suspended")
         # The script's PBKDF2 hash became argon2id at the first sign-in.
         self.assertTrue(self.sql(f"SELECT password_hash FROM users WHERE id = '{user}'")[0]["password_hash"].startswith("$argon2id$"))
 
@@ -345,6 +388,7 @@ class MailRoundTripTest(AuthBase):
         created = cls.gateway.request("POST", "/v1/mail/domains", {"domain": cls.domain, "organization_name": "People", "organization_type": "clinic",
                                                                    "max_mailboxes": 20, "max_storage_mb": 50}, token=cls.key_a)
         assert created.status == 201, created
+        cls.gateway.vouch(cls.domain, cls.id_a)
         for local in ("rae", "sam", "tom", "uma"):
             made = cls.gateway.request("POST", f"/v1/mail/domains/{cls.domain}/mailboxes", {"address": f"{local}@{cls.domain}", "kind": "personal"}, token=cls.key_a)
             assert made.status == 201, made
@@ -390,6 +434,7 @@ class MailRoundTripTest(AuthBase):
         token = token_in(message[message.index(b"From:"):], "inv_")
         self.assertEqual(self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": PASSWORD}).status, 200)
         old = self.login(address).json()
+        self.assertEqual(self.req("GET", "/v1/auth/me", token=old["access_token"]).status, 200)
         outbox = self.count("outbound_messages")
         for email in (address, f"nobody@{self.domain}"):
             r = self.req("POST", "/v1/auth/forgot-password", {"email": email})
@@ -407,6 +452,10 @@ class MailRoundTripTest(AuthBase):
         r = self.req("POST", "/v1/auth/reset-password", {"token": reset, "password": "a brand new passphrase"})
         self.assertEqual(r.status, 200, r)
         self.assertProblem(self.req("POST", "/v1/auth/refresh", {"refresh_token": old["refresh_token"]}), 401, "unauthenticated")
+        # The stolen access token dies with the reset, on every route.
+        self.assertProblem(self.req("GET", "/v1/auth/me", token=old["access_token"]), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/auth/sessions", token=old["access_token"]), 401, "unauthenticated")
+        self.assertProblem(self.req("GET", "/v1/tenant", token=old["access_token"]), 401, "unauthenticated")
         self.assertProblem(self.login(address), 401, "invalid_credentials")
         self.assertEqual(self.login(address, "a brand new passphrase").status, 200)
         self.assertProblem(self.req("POST", "/v1/auth/reset-password", {"token": reset, "password": "yet another passphrase"}), 400, "token_invalid")

@@ -237,6 +237,38 @@ class ConsoleTest(TwoTenants):
         domain = f"{self.slug_a}.console-mail.example"
         self.go(driver, "/mail")
         self.fill(self.form(driver, "new-domain"), {"domain": domain, "organization_name": "Clinique du Parc"})
+        # A claimed domain is pending until its DNS record is seen: the list says so, and the
+        # card above its mailboxes gives the record to publish, the very one the API answers.
+        row = self.wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#domain-list tbody tr")
+                                           if r.find_element(By.TAG_NAME, "a").text == domain], what="the new domain in the list")[0]
+        badge = row.find_element(By.CSS_SELECTOR, ".badge")
+        self.assertEqual((badge.get_attribute("data-status"), badge.text), ("pending", "Pending"))
+        card = self.wait(driver, lambda d: d.find_elements(By.ID, "domain-verification"), what="the verification card")[0]
+        self.assertIn("until it is seen, the domain receives no mail", card.text)
+        listed = [d for d in self.req("GET", "/v1/mail/domains", token=self.key_a).json()["domains"] if d["domain"] == domain]
+        self.assertEqual(len(listed), 1, listed)
+        self.assertEqual(listed[0]["status"], "pending")
+        name = driver.find_element(By.ID, "verification-name").text
+        value = driver.find_element(By.ID, "verification-value").text
+        self.assertEqual(name, f"_tenantry-challenge.{domain}")
+        self.assertTrue(value.startswith("tenantry-verification="), value)
+        self.assertEqual((name, value), (listed[0]["verification"]["name"], listed[0]["verification"]["value"]))
+        self.assertEqual(driver.find_element(By.ID, "verification-type").text, "TXT")
+        self.assertEqual(driver.find_element(By.ID, "verification-record").text, listed[0]["verification"]["record"])
+        self.shot(driver, "mail-pending")
+        # "Check now" asks for a lookup and draws the list again; nothing publishes the record
+        # here, so the domain stays pending.
+        loads = int(driver.find_element(By.ID, "domain-list").get_attribute("data-loads"))
+        check = driver.find_element(By.ID, "verification-check")
+        self.assertEqual(check.get_attribute("aria-label"), f"Check now: {domain}")
+        check.click()
+        self.wait(driver, lambda d: int(d.find_element(By.ID, "domain-list").get_attribute("data-loads")) > loads,
+                  what="the domain list drawn again")
+        self.wait(driver, lambda d: d.find_elements(By.ID, "verification-asked"), what="the check asked for")
+        row = [r for r in driver.find_elements(By.CSS_SELECTOR, "#domain-list tbody tr") if r.find_element(By.TAG_NAME, "a").text == domain][0]
+        self.assertEqual(row.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-status"), "pending")
+        self.assertTrue(driver.find_elements(By.ID, "domain-verification"), "still to prove")
+        # Mailboxes can be prepared while the domain is pending.
         self.fill(self.form(driver, "new-mailbox"), {"address": f"accueil@{domain}"})
         self.wait(driver, lambda d: f"accueil@{domain}" in self.text(d), what="the new mailbox")
         self.shot(driver, "mail")

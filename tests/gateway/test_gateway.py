@@ -298,10 +298,15 @@ class MailTest(Base):
         self.assertEqual(self.req("GET", "/v1/mail/domains", token=self.key_b).json()["domains"], [])
         # Status is the platform's to set.
         self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"status": "suspended"}, token=self.key_a), 403, "forbidden")
-        # The relay's view.
+        # The relay's view: nothing of a pending domain, everything once it is held.
         relay_key = GATEWAY.create_relay_key()["key"]
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=self.key_a), 403, "forbidden")
+        pending = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
+        self.assertNotIn(domain, [d["domain"] for d in pending["domains"]])
+        self.assertNotIn(f"dr.house@{domain}", [m["address"] for m in pending["mailboxes"]])
+        GATEWAY.vouch(domain, self.id_a)
         full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
+        self.assertIn(domain, [d["domain"] for d in full["domains"]])
         self.assertTrue(full["full"])
         self.assertIn(f"dr.house@{domain}", [m["address"] for m in full["mailboxes"]])
         version = full["version"]
@@ -340,6 +345,7 @@ class RelayWithGatewayTest(Base):
         domain = f"{self.slug_a}.clinique.example"
         self.assertEqual(self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Clinique", "organization_type": "clinic",
                                                                "max_mailboxes": 10, "max_storage_mb": 50}, token=self.key_a).status, 201)
+        GATEWAY.vouch(domain, self.id_a)
         self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"accueil@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
         relay_key = GATEWAY.create_relay_key("relay-e2e", tenants=[self.id_a])["key"]
         relay = RelayProcess(GATEWAY.url, api_key=relay_key).start()

@@ -302,6 +302,7 @@ class PagingTest(Base):
         r = self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Bulk", "organization_type": "clinic",
                                                   "max_mailboxes": 10, "max_storage_mb": 100}, token=self.key_b)
         self.assertEqual(r.status, 201, r)
+        GATEWAY.vouch(domain, self.id_b)
         # 2,500 mailboxes and 1,200 clients, written straight into D1 as a big tenant's would be.
         GATEWAY.sql(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) "
                     f"INSERT INTO mailboxes (tenant_id, address, domain, kind, quota_mb, status, version, deleted, created_at) "

@@ -35,6 +35,7 @@ class MailOutTest(TwoTenants):
         r = cls.gateway.request("POST", "/v1/mail/domains", {"domain": cls.domain, "organization_name": "Out", "organization_type": "clinic",
                                                               "max_mailboxes": 20, "max_storage_mb": 50}, token=cls.key_a)
         assert r.status == 201, r
+        cls.gateway.vouch(cls.domain, cls.id_a)
         cls.ann, cls.bob = f"ann@{cls.domain}", f"bob@{cls.domain}"
         for address in (cls.ann, cls.bob):
             r = cls.gateway.request("POST", f"/v1/mail/domains/{cls.domain}/mailboxes", {"address": address, "kind": "personal"}, token=cls.key_a)

@@ -101,6 +101,7 @@ class MailReadTest(TwoTenants):
         r = cls.gateway.request("POST", "/v1/mail/domains", {"domain": cls.domain, "organization_name": "Read", "organization_type": "clinic",
                                                               "max_mailboxes": 20, "max_storage_mb": 50}, token=cls.key_a)
         assert r.status == 201, r
+        cls.gateway.vouch(cls.domain, cls.id_a)
         cls.ann = f"ann@{cls.domain}"
         r = cls.gateway.request("POST", f"/v1/mail/domains/{cls.domain}/mailboxes", {"address": cls.ann, "kind": "personal", "quota_mb": 20}, token=cls.key_a)
         assert r.status == 201, r

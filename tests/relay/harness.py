@@ -102,6 +102,7 @@ class RelayProcess:
             f'gateway_url = "{gateway_url}"',
             f"sync_interval_secs = {overrides.pop('sync_interval_secs', 1)}",
             f"usage_push_interval_secs = {overrides.pop('usage_push_interval_secs', 1)}",
+            f"proof_interval_secs = {overrides.pop('proof_interval_secs', 60)}",
         ]
         if cert_dir:
             lines.append(f'cert_dir = "{cert_dir}"')

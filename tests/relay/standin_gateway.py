@@ -19,6 +19,8 @@ class StandinGateway:
         self.rows = {"domains": {}, "mailboxes": {}, "aliases": {}, "credentials": {}}
         self.passwords_used = {}
         self.outbox, self.outbox_acks = [], []
+        # Domain proofs: the names the relay is asked to look up, and what it reported.
+        self.proof_checks, self.proof_results = [], []
         self.batches = {}
         self.usage = {}
         self.down = False
@@ -62,6 +64,12 @@ class StandinGateway:
                             claimed, gateway.outbox = gateway.outbox, []
                         self.reply(200, {"claim_id": "clm_" + "0" * 24, "lease_seconds": 300, "messages": claimed})
                     return
+                if url.path == "/v1/relay/proofs":
+                    # The names due for a proof lookup, as the real gateway lists them.
+                    if self.authorized():
+                        with gateway.lock:
+                            self.reply(200, {"checks": list(gateway.proof_checks)})
+                    return
                 if url.path != "/v1/relay/directory":
                     return self.problem(404, "not_found")
                 if not self.authorized():
@@ -78,6 +86,11 @@ class StandinGateway:
                     with gateway.lock:
                         gateway.outbox_acks.extend(body["results"])
                     return self.reply(200, {"acknowledged": len(body["results"])})
+                if urlparse(self.path).path == "/v1/relay/proofs" and self.authorized():
+                    body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                    with gateway.lock:
+                        gateway.proof_results.extend(body["results"])
+                    return self.reply(200, {"settled": [], "refused": []})
                 if urlparse(self.path).path != "/v1/relay/usage":
                     return self.problem(404, "not_found")
                 if not self.authorized():

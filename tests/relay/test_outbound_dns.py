@@ -17,6 +17,7 @@ from standin_gateway import StandinGateway
 
 ZONES = pathlib.Path(__file__).resolve().parent / "dns" / "zones.conf"
 PARIS = "hopital-paris.example"
+PROOF = "tenantry-verification=" + "ab" * 16
 ANN, PW_ANN = f"ann@{PARIS}", "abcd-efgh-ijkm-npqr-stuv-wxyz"
 
 
@@ -35,7 +36,9 @@ class DnsDeliveryTest(unittest.TestCase):
         spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         zones = cls.work / "zones.conf"
         zones.write_text(ZONES.read_text() +
-                         f'txt-record=platform._domainkey.tenantry.example,"v=DKIM1; k=rsa; p={base64.b64encode(spki).decode()}"\n')
+                         f'txt-record=platform._domainkey.tenantry.example,"v=DKIM1; k=rsa; p={base64.b64encode(spki).decode()}"\n'
+                         f'txt-record=_tenantry-challenge.proven.example,"{PROOF}"\n'
+                         'txt-record=_tenantry-challenge.proven.example,"v=other; unrelated"\n')
         cls.dns_port = free_port()
         cls.dns = subprocess.Popen(["dnsmasq", "--keep-in-foreground", f"--conf-file={zones}", f"--port={cls.dns_port}",
                                     "--pid-file=", "--log-facility=-"],
@@ -53,7 +56,7 @@ class DnsDeliveryTest(unittest.TestCase):
         cls.gateway.put_credential("t_paris", "ap_ann", ANN, PW_ANN)
         cls.certs = cls.work / "certs"
         cls.ca = make_certificates(cls.certs, ["default"])
-        cls.relay = RelayProcess(cls.gateway.url, workdir=cls.work / "relay", cert_dir=cls.certs, outbound={
+        cls.relay = RelayProcess(cls.gateway.url, workdir=cls.work / "relay", cert_dir=cls.certs, proof_interval_secs=1, outbound={
             "dns_servers": [f"127.0.0.1:{cls.dns_port}"], "mx_port": cls.sink_port,
             "retry": {"first_retry_secs": 1, "max_retry_secs": 1, "give_up_after_secs": 3600},
             "platform_dkim": {"domain": "tenantry.example", "selector": "platform", "private_key_file": str(cls.key_file)},
@@ -94,6 +97,21 @@ class DnsDeliveryTest(unittest.TestCase):
         dsn = wait_for(lambda: [m for m in self.relay.messages(ANN) if b"Subject: undeliverable" in m], what="a bounce")[0]
         self.assertIn(b"Final-Recipient: rfc822; x@null-mx.example\r\nAction: failed\r\nStatus: 5.1.10", dsn)
         self.assertIn(b"Final-Recipient: rfc822; y@nowhere.example\r\nAction: failed\r\nStatus: 5.1.2", dsn)
+
+    def test_challenge_records_are_looked_up_and_reported_as_dns_has_them(self):
+        """The relay looks up the names the gateway says are due with its own resolver and
+        reports every TXT value there, or that there is none; the gateway's core decides."""
+        checks = [{"domain": d, "name": f"_tenantry-challenge.{d}"} for d in ("proven.example", "absent.example")]
+        with self.gateway.lock:
+            self.gateway.proof_checks[:] = checks
+        seen = wait_for(lambda: {r["domain"]: r for r in self.gateway.proof_results} if
+                        len({r["domain"] for r in self.gateway.proof_results}) == 2 else None,
+                        what="both lookups reported")
+        with self.gateway.lock:
+            self.gateway.proof_checks.clear()
+        self.assertEqual(seen["proven.example"]["outcome"], "records")
+        self.assertEqual(sorted(seen["proven.example"]["values"]), sorted([PROOF, "v=other; unrelated"]))
+        self.assertEqual((seen["absent.example"]["outcome"], seen["absent.example"]["values"]), ("none", []))
 
     def test_platform_mail_is_signed_and_verifies_against_dns(self):
         import dkim

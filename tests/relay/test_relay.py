@@ -19,6 +19,8 @@ from libsql_standin import LibsqlStandin
 from standin_gateway import StandinGateway
 
 PARIS, LYON, NICE = "hopital-paris.example", "clinique-lyon.example", "clinique-nice.example"
+# A domain whose proof record has been missing beyond the grace period.
+LAPSED = "clinique-lapsed.example"
 
 
 def seed(gateway):
@@ -32,6 +34,8 @@ def seed(gateway):
     gateway.put_alias("t_paris", f"urgences@{PARIS}", [f"dr.martin@{PARIS}", f"accueil@{PARIS}"])
     gateway.put_mailbox("t_lyon", f"secretariat@{LYON}")
     gateway.put_mailbox("t_nice", f"x@{NICE}")
+    gateway.put_domain("t_lyon", LAPSED, status="lapsed")
+    gateway.put_mailbox("t_lyon", f"accueil@{LAPSED}")
 
 
 def message(subject, body="Bonjour.\r\n", size=0):
@@ -141,6 +145,8 @@ class RelayTest(unittest.TestCase):
             f"x@{NICE}": (550, b"5.7.1"),
             f"nobody@{PARIS}": (550, b"5.1.1"),
             f"former@{PARIS}": (550, b"5.2.1"),
+            # Lapsed: kept waiting for the proof, never refused nor delivered.
+            f"accueil@{LAPSED}": (451, b"4.7.0"),
         }
         with self.smtp() as client:
             client.mail("s@example.org")

@@ -1,37 +1,58 @@
-// Mail: the tenant's domains, their mailboxes and app passwords, the DKIM records to publish
-// and the certificate the domain is served with.
-import { useState } from 'preact/hooks';
+// Mail: the tenant's domains (proven by a DNS record before they are hosted), their
+// mailboxes and app passwords, the DKIM records to publish and the certificate the domain is
+// served with.
+import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { t } from '../i18n.js';
 import { allows } from '../nav.js';
-import { ActionButton, Form, Loaded, Secret, Table, formatTime, useLoad } from '../ui.jsx';
+import { ActionButton, CopyField, Form, Loaded, Notice, Secret, Table, formatTime, useLoad } from '../ui.jsx';
+
+const STATUSES = ['pending', 'active', 'suspended', 'lapsed'];
+
+/** Whether the domain's proof record has gone while it is held (it lapses unless it is back). */
+function recordMissing(d) {
+  return d.status === 'active' && Boolean(d.proof && d.proof.missing_since);
+}
+
+/** A domain's status as a badge: words (never the colour alone) and a class for the colour. */
+function DomainStatus({ domain: d }) {
+  const missing = recordMissing(d);
+  const kind = missing ? 'warning' : { pending: 'warning', active: 'ok', lapsed: 'danger' }[d.status] || 'muted';
+  const label = missing ? t('domain_status_missing') : STATUSES.includes(d.status) ? t(`domain_status_${d.status}`) : d.status;
+  return <span class={`badge ${kind}`} data-status={missing ? 'missing' : d.status}>{label}</span>;
+}
 
 export function Mail({ grants, route }) {
   const domains = useLoad('/v1/mail/domains?limit=200');
   const selected = route.params.get('domain');
+  const info = selected && domains.data
+    ? domains.data.domains.find((d) => d.domain.toLowerCase() === selected.toLowerCase())
+    : null;
   return (
     <>
       <h1>{t('nav_mail')}</h1>
-      <Loaded state={domains}>
-        {(data) => (
-          <Table
-            columns={[
-              { label: t('domain'), value: (d) => <a href={`#/mail?domain=${encodeURIComponent(d.domain)}`}>{d.domain}</a> },
-              { label: t('organisation_name'), value: (d) => d.organization_name },
-              { label: t('status'), value: (d) => d.status },
-              { label: t('q_mailboxes'), value: (d) => (d.max_mailboxes < 0 ? '∞' : d.max_mailboxes) },
-            ]}
-            rows={data.domains}
-          />
-        )}
-      </Loaded>
+      <div id="domain-list" data-loads={domains.loads}>
+        <Loaded state={domains}>
+          {(data) => (
+            <Table
+              columns={[
+                { label: t('domain'), value: (d) => <a href={`#/mail?domain=${encodeURIComponent(d.domain)}`}>{d.domain}</a> },
+                { label: t('organisation_name'), value: (d) => d.organization_name },
+                { label: t('status'), value: (d) => <DomainStatus domain={d} /> },
+                { label: t('q_mailboxes'), value: (d) => (d.max_mailboxes < 0 ? '∞' : d.max_mailboxes) },
+              ]}
+              rows={data.domains}
+            />
+          )}
+        </Loaded>
+      </div>
       {allows(grants, 'mail:create') && (
         <section class="card">
           <h2>{t('domain_new')}</h2>
           <Form
             id="new-domain"
             fields={[
-              { name: 'domain', label: t('domain'), required: true, placeholder: 'hopital.example' },
+              { name: 'domain', label: t('domain'), required: true, placeholder: 'hopital.example', help: t('domain_help') },
               { name: 'organization_name', label: t('organisation_name'), required: true },
               { name: 'organization_type', label: t('organisation_type'), type: 'select', options: ['hospital', 'clinic', 'practice', 'laboratory', 'other'] },
               { name: 'max_mailboxes', label: t('max_mailboxes'), type: 'number', required: true },
@@ -44,17 +65,19 @@ export function Mail({ grants, route }) {
           />
         </section>
       )}
-      {selected && <Domain key={selected} domain={selected} grants={grants} />}
+      {selected && <Domain key={selected} domain={selected} info={info} grants={grants} onChanged={domains.reload} />}
     </>
   );
 }
 
-function Domain({ domain, grants }) {
+/** `info` is the domain's object from the list (absent until the list is loaded). */
+function Domain({ domain, info, grants, onChanged }) {
   const base = `/v1/mail/domains/${encodeURIComponent(domain)}`;
   const mailboxes = useLoad(`${base}/mailboxes?limit=200`);
   const [open, setOpen] = useState(null);
   return (
     <>
+      {info && info.verification && <Verification base={base} info={info} grants={grants} onChanged={onChanged} />}
       <section class="card" aria-label={domain}>
         <h2>{t('mailboxes_of', { domain })}</h2>
         <Loaded state={mailboxes}>
@@ -95,6 +118,95 @@ function Domain({ domain, grants }) {
       <Dkim base={base} grants={grants} />
       <Certificate base={base} grants={grants} />
     </>
+  );
+}
+
+/** How often the list is loaded again after a check is asked for, and how many times. */
+const RECHECK_MS = 15000;
+const RECHECK_TRIES = 8;
+
+/**
+ * The DNS record that proves the domain, while it is not proven (pending, lapsed) or its
+ * record is missing: the record to copy, the last lookup and "Check now", after which the
+ * domain list is loaded again until the relays' lookup is seen (about a minute).
+ */
+function Verification({ base, info, grants, onChanged }) {
+  // {before: the last lookup when the check was asked for, tries: reloads since}
+  const [asked, setAsked] = useState(null);
+  const proof = info.proof || {};
+  const record = info.verification;
+  const missing = recordMissing(info);
+  const unproven = info.status === 'pending' || info.status === 'lapsed';
+  // The lookup asked for has happened: `checked_at` is null while a check is queued.
+  const looked = asked && proof.checked_at && proof.checked_at !== asked.before;
+  useEffect(() => {
+    if (!asked || looked || asked.tries >= RECHECK_TRIES) return undefined;
+    const timer = setTimeout(() => {
+      setAsked((a) => a && { ...a, tries: a.tries + 1 });
+      onChanged();
+    }, RECHECK_MS);
+    return () => clearTimeout(timer);
+  }, [asked, looked]);
+  const titleId = `verification-title-${info.domain}`;
+  if (!unproven && !missing) {
+    // Proven (or vouched for) since the check this page asked for: say so once.
+    if (!asked || info.status !== 'active') return null;
+    return (
+      <section class="card verification" id="domain-verification" aria-labelledby={titleId}>
+        <h2 id={titleId}>{t('proof_title', { domain: info.domain })}</h2>
+        <Notice kind="ok">{t('proof_proven', { domain: info.domain })}</Notice>
+      </section>
+    );
+  }
+  let explanation = t('proof_explain');
+  let warning = null;
+  if (info.status === 'lapsed') {
+    explanation = t('proof_explain_lapsed');
+    warning = proof.lapses_at ? t('proof_lapsed_at', { when: formatTime(proof.lapses_at), since: formatTime(proof.missing_since) }) : null;
+  } else if (missing) {
+    explanation = t('proof_explain_missing');
+    warning = t('proof_lapses_at', { when: formatTime(proof.lapses_at), since: formatTime(proof.missing_since) });
+  }
+  const ask = () => api.call('POST', `${base}/verify`);
+  return (
+    <section class={`card verification ${info.status === 'lapsed' ? 'danger' : 'warning'}`} id="domain-verification" aria-labelledby={titleId}>
+      <h2 id={titleId}>{t('proof_title', { domain: info.domain })}</h2>
+      <p class={`notice ${info.status === 'lapsed' ? 'error' : 'warning'}`}>
+        <DomainStatus domain={info} /> {explanation}
+      </p>
+      {warning && <p class="verification-lapse" id="verification-lapse">{warning}</p>}
+      <dl class="copy-fields">
+        <CopyField label={t('name')} value={record.name} id="verification-name" />
+        <CopyField label={t('record_type')} value={record.type} id="verification-type" />
+        <CopyField label={t('value')} value={record.value} id="verification-value" />
+        <CopyField label={t('zone_line')} value={record.record} id="verification-record" />
+      </dl>
+      <p>
+        {t('proof_last_check')}{' '}
+        <span id="verification-checked">{proof.checked_at ? formatTime(proof.checked_at) : t(asked ? 'proof_queued' : 'proof_never')}</span>
+      </p>
+      {asked && !looked && (
+        <p class="notice ok verification-asked" id="verification-asked" role="status">
+          {t('proof_asked')}{' '}
+          <button type="button" class="secondary" onClick={onChanged} aria-label={`${t('refresh')}: ${info.domain}`}>{t('refresh')}</button>
+        </p>
+      )}
+      {looked && <p class="notice warning" role="status">{t('proof_not_found')}</p>}
+      {allows(grants, 'mail:update') && (
+        <div class="verification-check">
+          <ActionButton
+            id="verification-check"
+            label={t('proof_check')}
+            context={info.domain}
+            action={ask}
+            onDone={(answer) => {
+              setAsked({ before: (answer && answer.proof ? answer.proof.checked_at : proof.checked_at) ?? null, tries: 0 });
+              onChanged();
+            }}
+          />
+        </div>
+      )}
+    </section>
   );
 }
 

@@ -22,6 +22,34 @@ pub fn session_live(created_at: i64, expires_at: i64, revoked: bool, now: i64) -
     !revoked && now < expires_at && now < created_at + MAX_SESSION_SECS
 }
 
+/// A sign-in session's times as stored: created, expires, revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimes {
+    /// When it was signed in.
+    pub created_at: i64,
+    /// Its sliding expiry.
+    pub expires_at: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// Whether an access token of a sign-in session may act now, on any route: its account
+/// is active (`account_active`) and its session (`None`: not found) is still live. A
+/// logout, a reset, a reuse detection or a suspension ends its tokens at once.
+pub fn token_may_act(
+    account_active: bool,
+    session: Option<SessionTimes>,
+    now: i64,
+) -> Result<(), SessionError> {
+    if !account_active {
+        return Err(SessionError::AccountSuspended);
+    }
+    match session {
+        Some(s) if session_live(s.created_at, s.expires_at, s.revoked, now) => Ok(()),
+        _ => Err(SessionError::SessionEnded),
+    }
+}
+
 /// Memberships listed in one access token; an account in more tenants switches.
 pub const MAX_TENANTS_IN_TOKEN: usize = 50;
 
@@ -72,6 +100,9 @@ pub enum SessionError {
     /// An unknown, expired or revoked refresh token.
     #[error("the refresh token is unknown, expired or revoked")]
     RefreshInvalid,
+    /// An access token whose sign-in session was ended (logout, reuse, a reset).
+    #[error("the session of this token has ended; sign in again")]
+    SessionEnded,
 }
 
 impl SessionError {
@@ -79,7 +110,7 @@ impl SessionError {
     pub const fn code(self) -> ErrorCode {
         match self {
             SessionError::InvalidCredentials => ErrorCode::InvalidCredentials,
-            SessionError::RefreshInvalid => ErrorCode::Unauthenticated,
+            SessionError::RefreshInvalid | SessionError::SessionEnded => ErrorCode::Unauthenticated,
             SessionError::AccountSuspended => ErrorCode::AccountSuspended,
             SessionError::EmailUnverified => ErrorCode::EmailUnverified,
             SessionError::NotAMember => ErrorCode::TenantMismatch,
@@ -221,6 +252,42 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn an_ended_session_or_a_suspended_account_stops_its_tokens() {
+        let live = SessionTimes {
+            created_at: 0,
+            expires_at: 1_000,
+            revoked: false,
+        };
+        type Case = (bool, Option<SessionTimes>, i64, Result<(), SessionError>);
+        let table: &[Case] = &[
+            (true, Some(live), 10, Ok(())),
+            (
+                true,
+                Some(SessionTimes {
+                    revoked: true,
+                    ..live
+                }),
+                10,
+                Err(SessionError::SessionEnded),
+            ),
+            (true, Some(live), 1_000, Err(SessionError::SessionEnded)),
+            (true, None, 10, Err(SessionError::SessionEnded)),
+            (false, Some(live), 10, Err(SessionError::AccountSuspended)),
+        ];
+        for (active, session, now, expected) in table {
+            assert_eq!(
+                token_may_act(*active, *session, *now),
+                *expected,
+                "{active} {session:?} {now}"
+            );
+        }
+        assert_eq!(
+            SessionError::SessionEnded.code(),
+            ErrorCode::Unauthenticated
+        );
+    }
 
     fn member(id: &str, status: TenantStatus) -> MemberOf {
         MemberOf {

@@ -72,7 +72,7 @@ pub fn sni_assignments<'a>(
         }
     }
     let mut assigned = Vec::new();
-    for domain in directory.domains() {
+    for domain in directory.domains().filter(|d| d.status.is_proven()) {
         let Some(entry) = directory.certificate(&domain.domain) else {
             continue;
         };

@@ -22,6 +22,17 @@ pub enum DomainStatus {
     Active,
     /// Refuses mail with `550 5.7.1` (set by the platform superadmin).
     Suspended,
+    /// Its proof has been missing beyond the grace period: mail is deferred (`451 4.7.0`),
+    /// nothing is signed or served for it, nobody signs in, until the proof is back.
+    Lapsed,
+}
+
+impl DomainStatus {
+    /// Whether the domain is proven now: only a proven domain signs with its DKIM key and
+    /// is served with its certificate.
+    pub const fn is_proven(self) -> bool {
+        !matches!(self, DomainStatus::Lapsed)
+    }
 }
 
 /// What a mailbox is for (health-mail operators distinguish them).
@@ -377,7 +388,11 @@ impl Directory {
 
     /// The key that signs mail from `domain`: its active key, of the domain's own tenant.
     pub fn dkim_signing_key(&self, domain: &str) -> Option<&DkimEntry> {
-        let owner = &self.domains.get(domain)?.tenant_id;
+        let owner = &self
+            .domains
+            .get(domain)
+            .filter(|d| d.status.is_proven())?
+            .tenant_id;
         self.dkim
             .values()
             .find(|k| k.domain == domain && k.state == DkimState::Active && &k.tenant_id == owner)

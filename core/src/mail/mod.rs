@@ -11,6 +11,7 @@ pub mod dkim;
 mod dsn;
 pub mod peers;
 mod policy;
+pub mod proof;
 pub mod reading;
 mod retry;
 pub mod submission;

@@ -66,6 +66,8 @@ mod tests {
         let mut directory = Directory::default();
         let mut suspended = domain("closed.example", 1);
         suspended.status = DomainStatus::Suspended;
+        let mut lapsed = domain("lapsed.example", 1);
+        lapsed.status = DomainStatus::Lapsed;
         let mut disabled = mailbox("off@a.example", 1);
         disabled.status = MailboxStatus::Disabled;
         let mut foreign = domain("b.example", 1);
@@ -74,13 +76,14 @@ mod tests {
             .apply(DirectoryDelta {
                 version: 1,
                 full: true,
-                domains: vec![domain("a.example", 1), suspended, foreign],
+                domains: vec![domain("a.example", 1), suspended, foreign, lapsed],
                 mailboxes: vec![
                     mailbox("ana@a.example", 1),
                     mailbox("nopass@a.example", 1),
                     disabled,
                     mailbox("zoe@closed.example", 1),
                     mailbox("bob@b.example", 1),
+                    mailbox("lea@lapsed.example", 1),
                 ],
                 credentials: vec![
                     credential("c1", "ana@a.example"),
@@ -88,6 +91,7 @@ mod tests {
                     credential("c3", "off@a.example"),
                     credential("c4", "zoe@closed.example"),
                     credential("c5", "bob@b.example"),
+                    credential("c6", "lea@lapsed.example"),
                 ],
                 ..DirectoryDelta::default()
             })

@@ -1,9 +1,11 @@
 //! Tenants: the model, the naming rules and tenant resolution.
 
 mod names;
+pub mod reserved;
 mod resolve;
 
 pub use names::{Hostname, NameError, Slug};
+pub use reserved::{Reserved, ReservedNames};
 pub use resolve::{
     Named, RequestFacts, Resolution, ResolveError, ResolvedBy, TenantKey, TenantResolver, admit,
     strip_tenant_path,

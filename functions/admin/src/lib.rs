@@ -44,19 +44,8 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
     let db = env
         .d1("DB")
         .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?;
-    if context.session.is_some() {
-        // A sign-in session's operator acts only while its account is active (a suspension
-        // applies to the next request, not at the token's expiry).
-        let status: Option<serde_json::Value> = tenantry_edge::db::PlatformDb(&db)
-            .first(
-                "SELECT status FROM users WHERE id = ?1",
-                &[tenantry_edge::db::text(&subject)],
-            )
-            .await?;
-        if status.as_ref().and_then(|s| s["status"].as_str()) != Some("active") {
-            return Err(tenantry_core::auth::session::SessionError::AccountSuspended.into());
-        }
-    }
+    // A sign-in session's operator was checked by the gateway on this very request: its
+    // account active and its session live (tenantry_edge::auth::check_session).
     let ctx = Ctx {
         db,
         platform_domain: tenantry_edge::config::platform_domain(&env)?,

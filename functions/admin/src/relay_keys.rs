@@ -59,17 +59,14 @@ pub(crate) fn platform_audit(
     resource_id: Option<&str>,
     after: serde_json::Value,
 ) -> Outcome<D1PreparedStatement> {
-    PlatformDb(&ctx.db).statement(
-        "INSERT INTO platform_audit (id, actor, action, resource_id, after_json, request_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        &[
-            text(&new_id("paud")),
-            text(&ctx.subject),
-            text(action),
-            opt_text(resource_id),
-            text(&after.to_string()),
-            text(&ctx.request_id),
-            int(ctx.now),
-        ],
+    tenantry_edge::audit::platform_statement(
+        &ctx.db,
+        &ctx.subject,
+        action,
+        resource_id,
+        &after,
+        &ctx.request_id,
+        ctx.now,
     )
 }
 

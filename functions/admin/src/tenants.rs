@@ -381,16 +381,11 @@ async fn add_hostname(req: &mut Request, ctx: &Ctx, id: &str) -> Outcome<Respons
     if body.hostname.contains(':') {
         return Err(invalid("hostname", "must not carry a port"));
     }
-    if ctx
-        .platform_domain
-        .as_ref()
-        .is_some_and(|p| host == *p || host.as_str().ends_with(&format!(".{p}")))
-    {
-        return Err(invalid(
-            "hostname",
-            "subdomains of the platform domain resolve by slug already",
-        ));
-    }
+    // The platform's names (its domain and what lies under it, which resolves by slug
+    // already; its mail domain; the relays; the operator's list) name no tenant.
+    tenantry_edge::config::reserved_names(&ctx.env)?
+        .check(&host)
+        .map_err(|reserved| invalid("hostname", reserved))?;
     let registered = TenantDb::new(&ctx.db, id)
         .count(
             "SELECT COUNT(*) AS n FROM tenant_hostnames WHERE tenant_id = ?1",

@@ -38,3 +38,28 @@ pub fn statement(
         ],
     )
 }
+
+/// The insert of a platform audit entry: an act no tenant owns (a superadmin's, or the
+/// platform's own, such as vouching for a mail domain).
+pub fn platform_statement(
+    db: &worker::D1Database,
+    actor: &str,
+    action: &str,
+    resource_id: Option<&str>,
+    after: &Value,
+    request_id: &str,
+    now: i64,
+) -> Outcome<D1PreparedStatement> {
+    crate::db::PlatformDb(db).statement(
+        "INSERT INTO platform_audit (id, actor, action, resource_id, after_json, request_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &[
+            text(&new_id("paud")),
+            text(actor),
+            text(action),
+            opt_text(resource_id),
+            text(&after.to_string()),
+            text(request_id),
+            int(now),
+        ],
+    )
+}

@@ -4,6 +4,7 @@ use crate::Outcome;
 use crate::config::Config;
 use crate::db::{PlatformDb, text};
 use serde::Deserialize;
+use tenantry_core::auth::session::{SessionError, SessionTimes, token_may_act};
 use tenantry_core::auth::{
     ApiKeyRecord, Credential, Principal, RelayKeyRecord, RelayScope, hash_api_key, hash_relay_key,
 };
@@ -107,4 +108,40 @@ pub fn require(principal: Option<Principal>) -> Outcome<Principal> {
             "send Authorization: Bearer <token or API key>",
         )
     })
+}
+
+/// Refuses an access token whose sign-in session has ended or whose account is
+/// suspended, on the very next request: the account's own routes and the platform's
+/// (tenant routes are checked by the tenant's Durable Object, from its memory). One D1
+/// read; a token without a session (an operator's script) is trusted for its lifetime.
+pub async fn check_session(db: &D1Database, principal: &Principal, now: i64) -> Outcome<()> {
+    let Some(session) = &principal.session else {
+        return Ok(());
+    };
+    #[derive(Deserialize)]
+    struct Row {
+        status: String,
+        created_at: Option<f64>,
+        expires_at: Option<f64>,
+        revoked_at: Option<f64>,
+    }
+    let row: Option<Row> = PlatformDb(db)
+        .first(
+            "SELECT u.status, s.created_at, s.expires_at, s.revoked_at FROM users u \
+             LEFT JOIN sessions s ON s.id = ?2 AND s.user_id = u.id WHERE u.id = ?1",
+            &[text(&principal.subject), text(session)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(SessionError::SessionEnded.into());
+    };
+    let times = match (row.created_at, row.expires_at) {
+        (Some(created), Some(expires)) => Some(SessionTimes {
+            created_at: created as i64,
+            expires_at: expires as i64,
+            revoked: row.revoked_at.is_some(),
+        }),
+        _ => None,
+    };
+    token_may_act(row.status == "active", times, now).map_err(Problem::from)
 }

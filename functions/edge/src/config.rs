@@ -116,3 +116,60 @@ pub fn mail_from(env: &Env) -> Result<tenantry_core::mail::Address, Problem> {
     tenantry_core::mail::Address::parse(&text)
         .map_err(|_| misconfigured("MAIL_FROM", "is not a mail address"))
 }
+
+/// The names no tenant may claim (core `tenant::ReservedNames`): `PLATFORM_DOMAIN`, the
+/// domain of `MAIL_FROM`, every relay hostname (`RELAY_HOSTNAMES`, comma-separated) and
+/// the operator's list (`RESERVED_DOMAINS`, comma-separated). An entry that is no
+/// hostname is a misconfiguration, never a hole.
+pub fn reserved_names(env: &Env) -> Result<tenantry_core::tenant::ReservedNames, Problem> {
+    use tenantry_core::tenant::reserved::Reason;
+    let mut names = tenantry_core::tenant::ReservedNames::default();
+    if let Some(domain) = platform_domain(env)? {
+        names
+            .add(domain.as_str(), Reason::PlatformDomain)
+            .map_err(|_| misconfigured("PLATFORM_DOMAIN", "is not a hostname"))?;
+    }
+    // Closed: without the platform's own names there is nothing to protect them by.
+    names
+        .add(mail_from(env)?.domain(), Reason::PlatformMail)
+        .map_err(|_| misconfigured("MAIL_FROM", "has no hostname as its domain"))?;
+    for (var, reason) in [
+        ("RELAY_HOSTNAMES", Reason::RelayHostname),
+        ("RESERVED_DOMAINS", Reason::Operator),
+    ] {
+        for entry in value(env, var)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+        {
+            if !entry.is_empty() {
+                names
+                    .add(entry, reason)
+                    .map_err(|_| misconfigured(var, "holds an entry that is not a hostname"))?;
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// How mail domains' proofs are checked: `DOMAIN_PROOF_GRACE_SECS` (7 days),
+/// `DOMAIN_PROOF_RECHECK_SECS` (a day) and `DOMAIN_PROOF_PENDING_RECHECK_SECS` (a minute).
+pub fn proof_settings(env: &Env) -> Result<tenantry_core::mail::proof::ProofSettings, Problem> {
+    let defaults = tenantry_core::mail::proof::ProofSettings::default();
+    let seconds = |name: &str, default: i64| match value(env, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| misconfigured(name, "must be a positive number of seconds")),
+    };
+    Ok(tenantry_core::mail::proof::ProofSettings {
+        grace_secs: seconds("DOMAIN_PROOF_GRACE_SECS", defaults.grace_secs)?,
+        recheck_secs: seconds("DOMAIN_PROOF_RECHECK_SECS", defaults.recheck_secs)?,
+        pending_recheck_secs: seconds(
+            "DOMAIN_PROOF_PENDING_RECHECK_SECS",
+            defaults.pending_recheck_secs,
+        )?,
+    })
+}

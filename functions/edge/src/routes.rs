@@ -120,6 +120,7 @@ pub enum Route {
     ListMailDomains,
     CreateMailDomain,
     UpdateMailDomain,
+    VerifyMailDomain,
     ListMailboxes,
     CreateMailbox,
     DeleteMailbox,
@@ -170,6 +171,8 @@ pub enum Route {
     ResendInvitation,
     RelayOutbox,
     RelayOutboxAck,
+    RelayProofChecks,
+    RelayProofResults,
 }
 
 /// A row of the table. In a pattern, `{}` is one non-empty segment and a final `**`
@@ -231,6 +234,7 @@ static TABLE: &[Entry] = &[
     entry(Get, "/v1/mail/domains", ListMailDomains),
     entry(Post, "/v1/mail/domains", CreateMailDomain),
     entry(Patch, "/v1/mail/domains/{}", UpdateMailDomain),
+    entry(Post, "/v1/mail/domains/{}/verify", VerifyMailDomain),
     entry(Get, "/v1/mail/domains/{}/mailboxes", ListMailboxes),
     entry(Post, "/v1/mail/domains/{}/mailboxes", CreateMailbox),
     entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
@@ -301,6 +305,8 @@ static TABLE: &[Entry] = &[
     entry(Post, "/v1/invitations/{}/resend", ResendInvitation),
     entry(Get, "/v1/relay/outbox", RelayOutbox),
     entry(Post, "/v1/relay/outbox/ack", RelayOutboxAck),
+    entry(Get, "/v1/relay/proofs", RelayProofChecks),
+    entry(Post, "/v1/relay/proofs", RelayProofResults),
 ];
 
 impl Route {
@@ -321,7 +327,8 @@ impl Route {
             | AuthResetPassword
             | AuthAcceptInvitation => Access::Public,
             AuthMe | AuthListSessions | AuthEndSession | AuthSwitch => Access::User,
-            RelayDirectory | RelayUsage | RelayOutbox | RelayOutboxAck => Access::Relay,
+            RelayDirectory | RelayUsage | RelayOutbox | RelayOutboxAck | RelayProofChecks
+            | RelayProofResults => Access::Relay,
             AdminListTenants
             | AdminCreateTenant
             | AdminGetTenant
@@ -378,6 +385,7 @@ impl Route {
                 ListMailDomains
                 | CreateMailDomain
                 | UpdateMailDomain
+                | VerifyMailDomain
                 | ListMailboxes
                 | CreateMailbox
                 | DeleteMailbox

@@ -275,10 +275,7 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
 
 /// 401: the token's sign-in session was ended (logout, reuse, reset).
 fn session_ended() -> Problem {
-    Problem::new(
-        ErrorCode::Unauthenticated,
-        "the session of this token has ended; sign in again",
-    )
+    SessionError::SessionEnded.into()
 }
 
 /// The role a sign-in session's token acts with now, as the tenant's object knows its
@@ -382,6 +379,7 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
         Access::Public => Err(routes::misrouted()),
         Access::Superadmin => {
             require_superadmin(&principal)?;
+            tenantry_edge::auth::check_session(&ctx.db, &principal, ctx.now).await?;
             Ok(forward(m.route.service()))
         }
         Access::User => {
@@ -391,6 +389,7 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
                     "this route takes a signed-in person's access token",
                 ));
             }
+            tenantry_edge::auth::check_session(&ctx.db, &principal, ctx.now).await?;
             Ok(forward(Service::Auth))
         }
         Access::Relay => {

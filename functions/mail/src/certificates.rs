@@ -240,7 +240,7 @@ pub async fn put(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<
         t.db.statement(
             &format!("INSERT INTO mail_certificates (tenant_id, domain, id, subject, san, names, issuer, serial, not_before, not_after, chain_pem, private_key, uploaded_at, version, deleted) \
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, {CURRENT_VERSION}, 0) \
-                      ON CONFLICT (domain) DO UPDATE SET id = excluded.id, subject = excluded.subject, san = excluded.san, names = excluded.names, issuer = excluded.issuer, \
+                      ON CONFLICT (tenant_id, domain) DO UPDATE SET id = excluded.id, subject = excluded.subject, san = excluded.san, names = excluded.names, issuer = excluded.issuer, \
                       serial = excluded.serial, not_before = excluded.not_before, not_after = excluded.not_after, chain_pem = excluded.chain_pem, private_key = excluded.private_key, \
                       uploaded_at = excluded.uploaded_at, version = excluded.version, deleted = 0 WHERE mail_certificates.tenant_id = ?1"),
             &[

@@ -5,6 +5,7 @@
 //! nothing outside its scope, and no tenant credential reaches these routes.
 
 mod outbox;
+mod proofs;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -13,6 +14,7 @@ use tenantry_core::auth::RelayScope;
 use tenantry_core::limits::{Limit, Limits, Plan, parse_overrides};
 use tenantry_core::mail::certificate::{self, CertificateEntry};
 use tenantry_core::mail::dkim::{self, DkimAlgorithm, DkimEntry, DkimState, RELAY_SEAL_KEY_ID};
+use tenantry_core::mail::proof::ClaimState;
 use tenantry_core::mail::{
     AliasEntry, CredentialEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry,
     MailboxKind, MailboxStatus, SendingLimits,
@@ -75,6 +77,8 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         Route::RelayUsage => usage(&mut req, &ctx, &ctx.scope).await,
         Route::RelayOutbox => outbox::claim(&req, &ctx, &ctx.scope).await,
         Route::RelayOutboxAck => outbox::ack(&mut req, &ctx, &ctx.scope).await,
+        Route::RelayProofChecks => proofs::checks(&ctx, &ctx.scope).await,
+        Route::RelayProofResults => proofs::results(&mut req, &ctx, &ctx.scope).await,
         _ => Err(not_found("route")),
     }
 }
@@ -91,7 +95,7 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
 struct DomainRow {
     tenant_id: String,
     domain: String,
-    status: DomainStatus,
+    status: ClaimState,
     max_mailboxes: f64,
     max_storage_mb: f64,
     version: f64,
@@ -385,17 +389,30 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         args
     };
     let limit = DIRECTORY_PAGE_ROWS + 1;
+    // Relays hear only of held names (proven, or vouched for): a pending claim's domain is
+    // a tombstone at most, and only where no tenant holds the name; the rows of a domain
+    // travel only while their own tenant holds it.
+    let domain_filter = if full {
+        " AND status != 'pending'".to_string()
+    } else {
+        format!(
+            " AND ((deleted = 0 AND status != 'pending') OR NOT EXISTS ({HOLDER} = mail_domains.domain))"
+        )
+    };
+    let held = |table: &str, domain_of: &str| {
+        format!(" AND EXISTS ({HOLDER} = {domain_of} AND h.tenant_id = {table}.tenant_id)")
+    };
     // Six reads; `version <= ?2` keeps them consistent with each other without a
     // transaction.
-    let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
-    let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[1])).await?;
-    let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter} AND address > ?3 ORDER BY address LIMIT {limit}"), &args(&after[2])).await?;
-    let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[3])).await?;
+    let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter}{domain_filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
+    let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter}{} AND address > ?3 ORDER BY address LIMIT {limit}", held("mailboxes", "mailboxes.domain")), &args(&after[1])).await?;
+    let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter}{} AND address > ?3 ORDER BY address LIMIT {limit}", held("mail_aliases", "mail_aliases.domain")), &args(&after[2])).await?;
+    let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter}{} AND id > ?3 ORDER BY id LIMIT {limit}", held("mail_app_passwords", "substr(mail_app_passwords.mailbox, instr(mail_app_passwords.mailbox, '@') + 1)")), &args(&after[3])).await?;
     // Certificates are large (a chain of up to 64 KiB): fewer of them per page.
-    let mut certificate_rows: Vec<CertificateRow> = platform.all(&format!("SELECT tenant_id, domain, id, names, chain_pem, private_key, not_after, version, deleted FROM mail_certificates WHERE {filter} AND domain > ?3 ORDER BY domain LIMIT {}", CERTIFICATE_PAGE_ROWS + 1), &args(&after[5])).await?;
+    let mut certificate_rows: Vec<CertificateRow> = platform.all(&format!("SELECT tenant_id, domain, id, names, chain_pem, private_key, not_after, version, deleted FROM mail_certificates WHERE {filter}{} AND domain > ?3 ORDER BY domain LIMIT {}", held("mail_certificates", "mail_certificates.domain"), CERTIFICATE_PAGE_ROWS + 1), &args(&after[5])).await?;
     // A snapshot needs no retired key: relays only ever sign with live ones.
     let dkim_filter = if full { " AND state != 'retired'" } else { "" };
-    let mut dkim_rows: Vec<DkimRow> = platform.all(&format!("SELECT tenant_id, id, domain, selector, algorithm, state, private_key, version, deleted FROM mail_dkim_keys WHERE {filter}{dkim_filter} AND id > ?3 ORDER BY id LIMIT {limit}"), &args(&after[4])).await?;
+    let mut dkim_rows: Vec<DkimRow> = platform.all(&format!("SELECT tenant_id, id, domain, selector, algorithm, state, private_key, version, deleted FROM mail_dkim_keys WHERE {filter}{dkim_filter}{} AND id > ?3 ORDER BY id LIMIT {limit}", held("mail_dkim_keys", "mail_dkim_keys.domain")), &args(&after[4])).await?;
     // Past the last key of a finished table: nothing sorts after DEL in these ASCII keys.
     let finished = || "\u{7f}".to_string();
     let mut more = false;
@@ -455,6 +472,8 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     credentials.truncate(DIRECTORY_PAGE_ROWS);
     dkim_rows.truncate(DIRECTORY_PAGE_ROWS);
     certificate_rows.truncate(CERTIFICATE_PAGE_ROWS);
+    // Claims no tenant holds come as one tombstone per name.
+    domains.dedup_by(|a, b| a.domain == b.domain);
     let next_cursor = more.then(|| {
         encode_cursor(&[
             json!(upto),
@@ -477,11 +496,11 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
                 sending: sending.get(&d.tenant_id).copied().unwrap_or_default(),
                 tenant_id: d.tenant_id,
                 domain: d.domain,
-                status: d.status,
+                status: d.status.directory_status().unwrap_or(DomainStatus::Active),
+                deleted: d.deleted != 0.0 || d.status.directory_status().is_none(),
                 max_mailboxes: Limit::from_i64(d.max_mailboxes as i64),
                 max_storage_mb: Limit::from_i64(d.max_storage_mb as i64),
                 version: d.version as u64,
-                deleted: d.deleted != 0.0,
             })
             .collect(),
         mailboxes: mailboxes
@@ -554,6 +573,10 @@ struct AppPasswordUse {
     id: String,
     at: i64,
 }
+
+/// The start of a subquery finding the tenant that holds a name (`... = <name>`).
+const HOLDER: &str =
+    "SELECT 1 FROM mail_domains h WHERE h.deleted = 0 AND h.status != 'pending' AND h.domain";
 
 /// Rows of each table (domains, mailboxes, aliases) one directory page carries; a larger
 /// snapshot or delta comes in several pages linked by `next_cursor`.
@@ -634,7 +657,7 @@ async fn usage(req: &mut Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     let served: Vec<Served> = platform
         .all(
             "SELECT d.tenant_id, d.domain FROM mail_domains d JOIN tenants t ON t.id = d.tenant_id \
-             WHERE d.domain IN (SELECT value FROM json_each(?1)) AND d.deleted = 0 AND t.status != 'deleted'",
+             WHERE d.domain IN (SELECT value FROM json_each(?1)) AND d.deleted = 0 AND d.status != 'pending' AND t.status != 'deleted'",
             &[text(&serde_json::to_string(&domains).map_err(internal)?)],
         )
         .await?;
