@@ -27,10 +27,12 @@ class Base(TwoTenants):
     def count(self, sql):
         return GATEWAY.sql(sql)[0]["n"]
 
-    def add_domain(self, token, domain):
+    def add_domain(self, token, domain, tenant_id):
+        """A domain of the tenant, vouched for by a superadmin (hosted), with a mailbox."""
         r = self.req("POST", "/v1/mail/domains", {"domain": domain, "organization_name": "Org", "organization_type": "clinic",
                                                   "max_mailboxes": 10, "max_storage_mb": 100}, token=token)
         self.assertEqual(r.status, 201, r)
+        GATEWAY.vouch(domain, tenant_id)
         r = self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"contact@{domain}", "kind": "organizational"}, token=token)
         self.assertEqual(r.status, 201, r)
 
@@ -49,8 +51,8 @@ class RelayKeyTest(Base):
 
     def test_a_scoped_relay_key_reads_and_writes_only_its_tenants(self):
         domain_a, domain_b = f"{self.slug_a}.mail.example", f"{self.slug_b}.mail.example"
-        self.add_domain(self.key_a, domain_a)
-        self.add_domain(self.key_b, domain_b)
+        self.add_domain(self.key_a, domain_a, self.id_a)
+        self.add_domain(self.key_b, domain_b, self.id_b)
         everything = GATEWAY.create_relay_key("mx-all")
         dedicated = GATEWAY.create_relay_key("mx-a", tenants=[self.id_a])
         self.assertEqual(dedicated["tenants"], [self.id_a])
@@ -91,7 +93,7 @@ class RelayKeyTest(Base):
     def test_usage_for_a_deleted_tenant_is_refused(self):
         gone = GATEWAY.create_tenant("relaydel-gone")
         domain = "gone.mail.example"
-        self.add_domain(gone["owner_api_key"], domain)
+        self.add_domain(gone["owner_api_key"], domain, gone["tenant"]["id"])
         key = GATEWAY.create_relay_key("mx-del")["key"]
         self.assertEqual(self.req("DELETE", f"/v1/admin/tenants/{gone['tenant']['id']}", token=superadmin_token()).status, 200)
         batch = {"batch_id": os.urandom(16).hex(), "items": [{"domain": domain, "day": "2026-11-23", "messages": 1, "bytes": 1, "storage_bytes": 1}]}
@@ -118,6 +120,38 @@ class RelayKeyTest(Base):
                     f"VALUES ('{self.id_a}', 'key_{'ab' * 12}', 'old relay', 'mail-relay', '{digest}', 'tk_MMMMMMMM', 0)")
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=plaintext), 403, "forbidden")
         self.assertProblem(self.req("GET", "/v1/clients", token=plaintext), 403, "forbidden")
+
+    def test_no_domain_made_before_proofs_stays_hosted(self):
+        """Migration 0006 on a real SQLite file holding mail made under 0001-0005: every
+        domain becomes a pending claim with its own fresh token and a new version (relays
+        receive its tombstone), and its mailboxes, keys and certificates are kept."""
+        path = pathlib.Path(GATEWAY.state) / "migration-proofs.sqlite"
+        db = sqlite3.connect(path)
+        for name in ("0001_init.sql", "0002_relay_keys.sql", "0003_accounts.sql", "0004_mail_sending.sql", "0005_mail_certificates.sql"):
+            db.executescript((ROOT / "migrations" / name).read_text())
+        db.execute("INSERT INTO tenants (id, slug, name, billing_email, created_at, updated_at) VALUES ('t1', 'ops', 'Ops', 'b@x.example', 0, 0)")
+        db.execute("INSERT INTO directory_versions (created_at) VALUES (0)")
+        for domain in ("a.example", "b.example"):
+            db.execute("INSERT INTO mail_domains (tenant_id, domain, organization_name, organization_type, status, max_mailboxes, "
+                       f"max_storage_mb, version, created_at) VALUES ('t1', '{domain}', 'O', 'clinic', 'active', 5, 5, 1, 0)")
+        db.execute("INSERT INTO mailboxes (tenant_id, address, domain, kind, version, created_at) VALUES ('t1', 'x@a.example', 'a.example', 'personal', 1, 0)")
+        db.commit()
+        db.executescript((ROOT / "migrations" / "0006_domains_proven.sql").read_text())
+        rows = db.execute("SELECT domain, status, proof_token, version, proven_at FROM mail_domains ORDER BY domain").fetchall()
+        self.assertEqual([(r[0], r[1], r[4]) for r in rows], [("a.example", "pending", None), ("b.example", "pending", None)])
+        self.assertTrue(all(len(r[2]) == 32 and int(r[2], 16) >= 0 for r in rows))
+        self.assertNotEqual(rows[0][2], rows[1][2], "a token per domain")
+        self.assertTrue(all(r[3] == 2 for r in rows), "a new version, so relays hear of it")
+        self.assertEqual(db.execute("SELECT address FROM mailboxes").fetchall(), [("x@a.example",)])
+        # Two tenants may now prepare the same address on a name they both claim; one holds it.
+        db.execute("INSERT INTO tenants (id, slug, name, billing_email, created_at, updated_at) VALUES ('t2', 'two', 'Two', 'b@y.example', 0, 0)")
+        db.execute("INSERT INTO mail_domains (tenant_id, domain, organization_name, organization_type, max_mailboxes, max_storage_mb, "
+                   "version, created_at, proof_token) VALUES ('t2', 'a.example', 'O', 'clinic', 5, 5, 3, 0, 'x')")
+        db.execute("INSERT INTO mailboxes (tenant_id, address, domain, kind, version, created_at) VALUES ('t2', 'x@a.example', 'a.example', 'personal', 3, 0)")
+        db.execute("UPDATE mail_domains SET status = 'active' WHERE tenant_id = 't1'")
+        with self.assertRaises(sqlite3.IntegrityError):
+            db.execute("UPDATE mail_domains SET status = 'active' WHERE tenant_id = 't2'")
+        db.close()
 
 
 class GrantTest(Base):

@@ -1,6 +1,8 @@
 """Runs the real tenantry-relay binary for tests: config, certificates, start, stop."""
+import atexit
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -14,6 +16,36 @@ API_KEY = "rk_" + "R" * 43
 # with the configuration deployed (deploy/dovecot/tenantry.conf); as anyone else, both run
 # as that user, Dovecot unprivileged.
 RUN_AS = "tenantry-relay" if os.geteuid() == 0 else None
+_RUNNABLE = {}
+
+
+def runnable_binary():
+    """BINARY as the relay's user (RUN_AS) can run it. That user runs the relay of the
+    mail-is-read tests, and Dovecot's auth process (that user too, as deployed) runs it as
+    its checkpassword program, so it must reach the binary wherever the checkout lies, even
+    under a directory only root may enter (root's home, a `mktemp -d`): as root, a copy in a
+    fresh world-readable directory of the temporary directory, made once per binary (and
+    again if it is rebuilt) in this test run and removed at exit. Otherwise BINARY itself."""
+    if not RUN_AS:
+        return BINARY
+    source = pathlib.Path(BINARY).resolve()
+    stat = source.stat()
+    key = (source, stat.st_mtime_ns, stat.st_size)
+    if key not in _RUNNABLE:
+        directory = pathlib.Path(tempfile.mkdtemp(prefix="relay-bin-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        directory.chmod(0o755)
+        copy = directory / source.name
+        shutil.copyfile(source, copy)
+        copy.chmod(0o755)
+        try:
+            subprocess.run([str(copy), "--version"], check=True, capture_output=True, timeout=60,
+                           user=RUN_AS, group=RUN_AS, cwd=directory)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise RuntimeError(f"{RUN_AS} cannot run {copy} (is every directory above it, such as "
+                               f"TMPDIR={tempfile.gettempdir()}, open to other users?): {error}") from error
+        _RUNNABLE[key] = copy
+    return _RUNNABLE[key]
 
 
 def give_to(user, *paths):
@@ -153,10 +185,13 @@ class RelayProcess:
         self.log_path = self.workdir / f"relay-{self.starts}.log"
         self.log_path.unlink(missing_ok=True)
         give_to(self.run_as, self.workdir, *([self.cert_dir] if self.cert_dir else []))
+        # As its own user, the relay runs a copy it can reach (runnable_binary), from a
+        # directory it can enter rather than the tests' (perhaps inside a closed checkout).
+        binary, cwd = (runnable_binary(), self.workdir) if self.run_as else (BINARY, None)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([str(BINARY), "--config", str(self.config), "serve"],
+            self.process = subprocess.Popen([str(binary), "--config", str(self.config), "serve"],
                                             stdout=log, stderr=log, env=self.env(),
-                                            user=self.run_as, group=self.run_as)
+                                            user=self.run_as, group=self.run_as, cwd=cwd)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -227,8 +262,13 @@ class DovecotProcess:
         self.privileged = RUN_AS is not None
         self.imap_port, self.imaps_port = free_port(), free_port()
         self.base_dir = base_dir = tempfile.mkdtemp(prefix="dovecot-base-") if self.privileged else None
+        if base_dir:
+            # Dovecot's unprivileged processes use it: world-readable, as Dovecot would make it.
+            os.chmod(base_dir, 0o755)
+        # The checkpassword program: run by the auth process as the relay's user, it is a
+        # copy that user can reach when the tests are root (runnable_binary).
         self.conf = dovecot_config.write(
-            relay.dovecot_conf.parent, BINARY, relay.dovecot_view,
+            relay.dovecot_conf.parent, runnable_binary(), relay.dovecot_view,
             pathlib.Path(default_cert_dir) / "default" / "cert.pem", pathlib.Path(default_cert_dir) / "default" / "key.pem",
             self.imap_port, self.imaps_port, None if self.privileged else getpass.getuser(), base_dir)
         assert self.conf == relay.dovecot_conf
@@ -239,7 +279,8 @@ class DovecotProcess:
         import threading
         user = None if self.privileged else self.relay.run_as
         self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, user=user, group=user)
+                                        stderr=subprocess.DEVNULL, user=user, group=user,
+                                        cwd=self.base_dir if self.privileged else None)
         if self.privileged:
             threading.Thread(target=self._reload_on_change, daemon=True).start()
         deadline = time.time() + 20

@@ -364,7 +364,7 @@ class RelayTest(unittest.TestCase):
         self.assertNotIn(API_KEY, result.stdout)
         result = self.relay.run("sync-once")
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertRegex(result.stdout, r"directory version \d+ -> \d+: \d+ upserted, \d+ removed; 3 domains")
+        self.assertRegex(result.stdout, r"directory version \d+ -> \d+: \d+ upserted, \d+ removed; 4 domains")
 
 
 class ReplicaTest(unittest.TestCase):

@@ -829,6 +829,55 @@ mod tests {
     }
 
     #[test]
+    fn a_lapsed_domain_is_served_with_no_certificate_and_signs_nothing() {
+        use crate::mail::directory::tests::domain;
+        use crate::mail::dkim::{DkimAlgorithm, DkimEntry, DkimState};
+        use crate::mail::{Directory, DirectoryDelta, DomainStatus};
+        let mut lapsed = domain("lapsed.example", 1);
+        lapsed.status = DomainStatus::Lapsed;
+        let certificate = |domain: &str| CertificateEntry {
+            tenant_id: "t_paris".into(),
+            domain: domain.into(),
+            id: alloc::format!("crt_{domain}"),
+            names: alloc::vec![domain.to_string()],
+            chain_pem: String::new(),
+            sealed_key: String::new(),
+            not_after: 0,
+            version: 1,
+            deleted: false,
+        };
+        let key = |domain: &str| DkimEntry {
+            tenant_id: "t_paris".into(),
+            id: alloc::format!("dk_{domain}"),
+            domain: domain.into(),
+            selector: "s1".into(),
+            algorithm: DkimAlgorithm::Ed25519,
+            state: DkimState::Active,
+            sealed_key: "sealed".into(),
+            version: 1,
+            deleted: false,
+        };
+        let mut directory = Directory::default();
+        directory
+            .apply(DirectoryDelta {
+                version: 1,
+                full: true,
+                domains: alloc::vec![domain("a.example", 1), lapsed],
+                certificates: alloc::vec![certificate("a.example"), certificate("lapsed.example")],
+                dkim: alloc::vec![key("a.example"), key("lapsed.example")],
+                ..DirectoryDelta::default()
+            })
+            .unwrap();
+        let served: Vec<String> = sni_assignments(&directory, &[])
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(served, ["a.example"]);
+        assert!(directory.dkim_signing_key("a.example").is_some());
+        assert!(directory.dkim_signing_key("lapsed.example").is_none());
+    }
+
+    #[test]
     fn ecdsa_signatures_become_fixed_size() {
         // SEQUENCE { INTEGER 0x00ff (a leading zero), INTEGER 0x01 }
         let der = [0x30, 0x07, 0x02, 0x02, 0x00, 0xff, 0x02, 0x01, 0x01];
