@@ -16,30 +16,38 @@ SUBMISSIONS_PORT="${SUBMISSIONS_PORT:-2465}"
 IMAP_PORT="${IMAP_PORT:-2143}"
 IMAPS_PORT="${IMAPS_PORT:-2993}"
 DNS_PORT="${DNS_PORT:-5335}"
-STATE="$TENANTRY_ROOT/.state/dev"
+# Space-separated domain=host:port pairs: the demo's outbound mail for those domains goes
+# to that SMTP server (a local test server) instead of their MX, e.g.
+# OUTBOUND_TRANSPORT="example.org=127.0.0.1:1025".
+OUTBOUND_TRANSPORT="${OUTBOUND_TRANSPORT:-}"
+# Where the demo keeps its state and its secrets (both outside git); a test runs the demo
+# beside a developer's own with other values.
+STATE="${TENANTRY_DEV_STATE:-$TENANTRY_ROOT/.state/dev}"
+DEV_VARS="${TENANTRY_DEV_VARS:-$TENANTRY_ROOT/.dev.vars}"
+export TENANTRY_DEV_VARS="$DEV_VARS"  # for the scripts it runs (seed-demo.py mints tokens with its JWT_SECRET)
 
 "$TENANTRY_ROOT/scripts/setup.sh"
 
-if [ ! -f .dev.vars ]; then
-  say "writing .dev.vars with fresh local secrets (not committed)"
+if [ ! -f "$DEV_VARS" ]; then
+  say "writing $DEV_VARS with fresh local secrets (not committed)"
   {
     echo "JWT_SECRET=$(openssl rand -hex 32)"
     echo "SEAL_MASTER_KEY=$(openssl rand -hex 32)"
     echo "INTERNAL_SECRET=$(openssl rand -hex 32)"
-  } > .dev.vars
+  } > "$DEV_VARS"
 fi
 # The route Workers' settings, added to an older .dev.vars when missing.
-grep -q '^STRIPE_WEBHOOK_SECRETS=' .dev.vars || echo "STRIPE_WEBHOOK_SECRETS=whsec_$(openssl rand -hex 24)" >> .dev.vars
-grep -q '^STRIPE_PRICE_PLANS=' .dev.vars ||
-  echo 'STRIPE_PRICE_PLANS={"price_starter":"starter","price_professional":"professional","price_enterprise":"enterprise"}' >> .dev.vars
+grep -q '^STRIPE_WEBHOOK_SECRETS=' "$DEV_VARS" || echo "STRIPE_WEBHOOK_SECRETS=whsec_$(openssl rand -hex 24)" >> "$DEV_VARS"
+grep -q '^STRIPE_PRICE_PLANS=' "$DEV_VARS" ||
+  echo 'STRIPE_PRICE_PLANS={"price_starter":"starter","price_professional":"professional","price_enterprise":"enterprise"}' >> "$DEV_VARS"
 # Sign-in: the demo lets anyone sign up; its mail links point at this gateway.
-grep -q '^SIGNUP_MODE=' .dev.vars || echo "SIGNUP_MODE=open" >> .dev.vars
-grep -q '^CONSOLE_URL=' .dev.vars || echo "CONSOLE_URL=http://127.0.0.1:$GATEWAY_PORT" >> .dev.vars
-grep -q '^MAIL_FROM=' .dev.vars || echo "MAIL_FROM=no-reply@tenantry.localhost" >> .dev.vars
+grep -q '^SIGNUP_MODE=' "$DEV_VARS" || echo "SIGNUP_MODE=open" >> "$DEV_VARS"
+grep -q '^CONSOLE_URL=' "$DEV_VARS" || echo "CONSOLE_URL=http://127.0.0.1:$GATEWAY_PORT" >> "$DEV_VARS"
+grep -q '^MAIL_FROM=' "$DEV_VARS" || echo "MAIL_FROM=no-reply@tenantry.localhost" >> "$DEV_VARS"
 # The relay's own name is the platform's, never a tenant's domain.
-grep -q '^RELAY_HOSTNAMES=' .dev.vars || echo "RELAY_HOSTNAMES=mx.tenantry.localhost" >> .dev.vars
+grep -q '^RELAY_HOSTNAMES=' "$DEV_VARS" || echo "RELAY_HOSTNAMES=mx.tenantry.localhost" >> "$DEV_VARS"
 # Mail goes out: the key DKIM keys are sealed with for the relay.
-grep -q '^RELAY_SEAL_KEY=' .dev.vars || echo "RELAY_SEAL_KEY=$(openssl rand -hex 32)" >> .dev.vars
+grep -q '^RELAY_SEAL_KEY=' "$DEV_VARS" || echo "RELAY_SEAL_KEY=$(openssl rand -hex 32)" >> "$DEV_VARS"
 
 say "building the relay"
 cargo build -p tenantry-relay --locked
@@ -61,7 +69,7 @@ setsid python3 tests/gateway/espocrm.py --port "$CRM_PORT" --api-key demo-espocr
 pids+=($!)
 
 say "starting the gateway with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it (wrangler dev builds all ten; the first build takes a few minutes)"
-setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars .dev.vars \
+setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars "$DEV_VARS" \
   >"$STATE/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 1500); do
@@ -83,24 +91,41 @@ python3 scripts/set-password.py direction@clinique-lyon.example --local "$STATE/
 python3 scripts/create-superadmin.py operator@tenantry.localhost --local "$STATE/d1" >/dev/null
 unset TENANTRY_PASSWORD
 
-say "starting the demo's DNS server (dnsmasq on 127.0.0.1:$DNS_PORT) with the demo domains' challenge records"
+# The platform's own mail (invitations, resets) is signed as in production: an RSA key
+# (the one every receiver verifies) for MAIL_FROM's domain, selector `platform`.
+PLATFORM_MAIL_DOMAIN="$(grep '^MAIL_FROM=' "$DEV_VARS" | cut -d= -f2 | cut -d@ -f2)"
+PLATFORM_DKIM_KEY="$(dirname "$STATE")/platform-dkim.pem"
+if [ ! -f "$PLATFORM_DKIM_KEY" ]; then
+  say "generating the platform's DKIM key ($PLATFORM_DKIM_KEY, RSA 2048)"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PLATFORM_DKIM_KEY" 2>/dev/null
+  chmod 600 "$PLATFORM_DKIM_KEY"
+fi
+PLATFORM_DKIM_VALUE="v=DKIM1; k=rsa; p=$(openssl pkey -in "$PLATFORM_DKIM_KEY" -pubout -outform DER 2>/dev/null | base64 -w0)"
+
+say "starting the demo's DNS server (dnsmasq on 127.0.0.1:$DNS_PORT) with the demo domains' challenge and DKIM records"
 # The demo's domains were claimed like any tenant's (pending); their DNS host publishes the
 # challenge records, and the relay's lookups prove them (README: "Mail domains are proven").
+# TXT values over 255 characters are published as several strings, as DNS requires.
 {
   printf 'no-resolv\nno-hosts\nbind-interfaces\nlisten-address=127.0.0.1\nlocal=/example/\nlocal=/localhost/\n'
-  python3 -c "
-import json
-d = json.load(open('$STATE/demo.json'))
-for t in d['tenants'].values():
-    v = t['verification']
-    print(f'txt-record={v[\"name\"]},\"{v[\"value\"]}\"')
-"
+  python3 - "$STATE/demo.json" "platform._domainkey.$PLATFORM_MAIL_DOMAIN" "$PLATFORM_DKIM_VALUE" <<'PY'
+import json, sys
+demo, platform_name, platform_value = sys.argv[1:]
+def record(name, value):
+    strings = ",".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
+    print(f"txt-record={name},{strings}")
+tenants = json.load(open(demo))["tenants"].values()
+for t in tenants:
+    record(t["verification"]["name"], t["verification"]["value"])
+    for key in t["dkim_keys"]:
+        record(key["name"], key["value"])
+record(platform_name, platform_value)
+PY
 } > "$STATE/dns.conf"
 setsid dnsmasq --keep-in-foreground "--conf-file=$STATE/dns.conf" "--port=$DNS_PORT" --pid-file= --log-facility=- \
   >"$STATE/dns.log" 2>&1 &
 pids+=($!)
 
-say "starting the relay: MX on 127.0.0.1:$SMTP_PORT, submission on $SUBMISSION_PORT (STARTTLS) and $SUBMISSIONS_PORT (TLS)"
 if [ ! -f "$STATE/certs/default/cert.pem" ]; then
   mkdir -p "$STATE/certs/default"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=mx.tenantry.localhost" \
@@ -118,12 +143,18 @@ mail_root = "$STATE/mail"
 cert_dir = "$STATE/certs"
 gateway_url = "http://127.0.0.1:$GATEWAY_PORT"
 relay_api_key = "$(field 'd["relay_api_key"]')"
-seal_key = "$(grep '^RELAY_SEAL_KEY=' .dev.vars | cut -d= -f2)"
+seal_key = "$(grep '^RELAY_SEAL_KEY=' "$DEV_VARS" | cut -d= -f2)"
 sync_interval_secs = 5
 usage_push_interval_secs = 10
 proof_interval_secs = 5
 [outbound]
 dns_servers = ["127.0.0.1:$DNS_PORT"]
+[outbound.transport]
+$(for pair in $OUTBOUND_TRANSPORT; do printf '"%s" = "%s"\n' "${pair%%=*}" "${pair#*=}"; done)
+[outbound.platform_dkim]
+domain = "$PLATFORM_MAIL_DOMAIN"
+selector = "platform"
+private_key_file = "$PLATFORM_DKIM_KEY"
 [dovecot]
 dir = "$STATE/dovecot-view"
 reload_command = ["doveadm", "-c", "$STATE/dovecot/dovecot.conf", "reload"]
@@ -136,12 +167,28 @@ if [ "$(id -u)" -eq 0 ]; then
   mail_user=tenantry-relay
   as_mail_user=(setpriv "--reuid=$mail_user" "--regid=$mail_user" --clear-groups)
 fi
-python3 scripts/dovecot_config.py "$STATE/dovecot" --relay "$TENANTRY_ROOT/target/debug/tenantry-relay" \
+# Dovecot runs the relay (its checkpassword) as the mail user: a copy in the state directory,
+# which that user must be able to reach.
+mkdir -p "$STATE/bin"
+cp target/debug/tenantry-relay "$STATE/bin/tenantry-relay"
+RELAY="$STATE/bin/tenantry-relay"
+if [ "$(id -u)" -eq 0 ] && ! "${as_mail_user[@]}" test -x "$RELAY"; then
+  echo "dev.sh: the mail user $mail_user cannot reach $STATE (a parent directory is private);"
+  echo "        set TENANTRY_DEV_STATE to a directory it can reach, e.g. TENANTRY_DEV_STATE=/var/tmp/tenantry-dev"
+  exit 1
+fi
+python3 scripts/dovecot_config.py "$STATE/dovecot" --relay "$RELAY" \
   --dovecot-dir "$STATE/dovecot-view" --cert "$STATE/certs/default/cert.pem" --key "$STATE/certs/default/key.pem" \
   --imap-port "$IMAP_PORT" --imaps-port "$IMAPS_PORT" --user "$mail_user" >/dev/null
 mkdir -p "$STATE/dovecot-view"
-[ "$(id -u)" -ne 0 ] || chown -R "$mail_user:$mail_user" "$STATE/mail" "$STATE/certs" "$STATE/dovecot" "$STATE/dovecot-view" "$STATE/relay.toml"
-setsid "${as_mail_user[@]}" target/debug/tenantry-relay --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
+[ "$(id -u)" -ne 0 ] || chown -R "$mail_user:$mail_user" "$STATE/mail" "$STATE/certs" "$STATE/dovecot" "$STATE/dovecot-view" "$STATE/relay.toml" "$PLATFORM_DKIM_KEY"
+# Dovecot first: the relay asks it to reload its certificates once it has synced.
+say "starting Dovecot (unprivileged, IMAP on 127.0.0.1:$IMAP_PORT with STARTTLS and $IMAPS_PORT with TLS) over the relay's Maildir"
+setsid "${as_mail_user[@]}" dovecot -F -c "$STATE/dovecot/dovecot.conf" >"$STATE/dovecot/stdout.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do (: </dev/tcp/127.0.0.1/"$IMAP_PORT") 2>/dev/null && break; sleep 0.1; done
+say "starting the relay: MX on 127.0.0.1:$SMTP_PORT, submission on $SUBMISSION_PORT (STARTTLS) and $SUBMISSIONS_PORT (TLS)"
+setsid "${as_mail_user[@]}" "$RELAY" --config "$STATE/relay.toml" serve >"$STATE/relay.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "tenantry-relay ready" "$STATE/relay.log" 2>/dev/null && break; sleep 0.2; done
 
@@ -156,9 +203,6 @@ for _ in $(seq 1 60); do
 done
 [ "$(echo $statuses)" = "active active" ] || { echo "the demo's domains were not proven ($statuses); see $STATE/relay.log"; tail -20 "$STATE/relay.log"; exit 1; }
 
-say "starting Dovecot (unprivileged, IMAP on 127.0.0.1:$IMAP_PORT with STARTTLS and $IMAPS_PORT with TLS) over the relay's Maildir"
-setsid "${as_mail_user[@]}" dovecot -F -c "$STATE/dovecot/dovecot.conf" >"$STATE/dovecot/stdout.log" 2>&1 &
-pids+=($!)
 
 PARIS_KEY="$(field 'd["tenants"]["paris"]["owner_api_key"]')"
 LYON_KEY="$(field 'd["tenants"]["lyon"]["owner_api_key"]')"
@@ -167,7 +211,8 @@ PARIS_ID="$(field 'd["tenants"]["paris"]["id"]')"
 APP_USER="$(field 'd["tenants"]["paris"]["app_password"]["mailbox"]')"
 APP_PASSWORD="$(field 'd["tenants"]["paris"]["app_password"]["password"]')"
 DKIM_NAME="$(field 'd["tenants"]["paris"]["dkim"]["name"]')"
-DKIM_VALUE="$(field 'd["tenants"]["paris"]["dkim"]["value"]')"
+# As it is published: strings of at most 255 characters.
+DKIM_VALUE="$(field '" ".join(chr(34) + v[i:i + 255] + chr(34) for v in [d["tenants"]["paris"]["dkim"]["value"]] for i in range(0, len(v), 255))')"
 cat <<BANNER
 
   Tenantry is running.
@@ -206,7 +251,13 @@ cat <<BANNER
     swaks --server 127.0.0.1:$SUBMISSION_PORT --tls --auth PLAIN --auth-user $APP_USER \\
       --auth-password $APP_PASSWORD --from $APP_USER --to accueil@hopital-paris.example
     target/debug/tenantry-relay --config $STATE/relay.toml queue list     # mail for other domains until delivered or bounced
-  DKIM record to publish for hopital-paris.example:  $DKIM_NAME  TXT  "$DKIM_VALUE"
+  DKIM record to publish for hopital-paris.example (RSA; an Ed25519 key is published beside it):
+    $DKIM_NAME  TXT  $DKIM_VALUE
+  The platform's own mail (invitations, resets) is signed with $PLATFORM_DKIM_KEY
+  (d=$PLATFORM_MAIL_DOMAIN, s=platform; its record is in $STATE/dns.conf).
+  Mail to other domains waits in the queue (the demo's DNS knows no other MX); to hand it
+  to a local test server, start with e.g.
+    OUTBOUND_TRANSPORT="example.org=127.0.0.1:1025" scripts/dev.sh
   Mail domains are proven by DNS: the demo's DNS server (dnsmasq, 127.0.0.1:$DNS_PORT, $STATE/dns.conf)
   serves each domain's challenge record, which the relay looked up:
     grep txt-record $STATE/dns.conf

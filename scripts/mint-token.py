@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Mints a platform JWT (HS256) signed with JWT_SECRET (from the environment or .dev.vars).
+"""Mints a platform JWT (HS256) signed with JWT_SECRET (from the environment or .dev.vars,
+or the file TENANTRY_DEV_VARS names).
 
   scripts/mint-token.py --superadmin
   scripts/mint-token.py --sub u_123 --tenant-id t_abc --role employee [--slug paris] [--hours 8]
@@ -23,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def dev_var(name):
     if os.environ.get(name):
         return os.environ[name]
-    path = ROOT / ".dev.vars"
+    path = pathlib.Path(os.environ.get("TENANTRY_DEV_VARS") or ROOT / ".dev.vars")
     if path.exists():
         for line in path.read_text().splitlines():
             key, _, value = line.partition("=")

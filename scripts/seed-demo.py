@@ -51,10 +51,14 @@ def main():
         first = f"{locals_[0]}@{domain}"
         app_password = call("POST", f"/v1/mail/domains/{domain}/mailboxes/{first}/passwords", {"label": "demo mail client"},
                             token=key)["password"]
-        dkim = call("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": "ed25519"}, token=key)["dns"]
+        # DKIM keys for the domain: the newest signs, so Ed25519 is made first and RSA (the one
+        # every receiver verifies) signs, with the Ed25519 key still published beside it.
+        dkim_keys = [call("POST", f"/v1/mail/domains/{domain}/dkim", {"algorithm": algorithm}, token=key)["dns"]
+                     for algorithm in ("ed25519", "rsa")]
+        dkim = dkim_keys[-1]
         out["tenants"][slug] = {"id": tenant_id, "owner_api_key": key, "employee_token": employee, "mail_domain": domain,
                                 "mailboxes": [f"{l}@{domain}" for l in locals_], "whatsapp": whatsapp,
-                                "app_password": {"mailbox": first, "password": app_password}, "dkim": dkim,
+                                "app_password": {"mailbox": first, "password": app_password}, "dkim": dkim, "dkim_keys": dkim_keys,
                                 "verification": claim["verification"]}
     # The relay's credential is a platform relay key, issued by the superadmin.
     out["relay_api_key"] = call("POST", "/v1/admin/relay-keys", {"name": "tenantry-relay (demo)"})["key"]

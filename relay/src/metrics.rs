@@ -236,6 +236,14 @@ impl Metrics {
         *self.certificate_not_after.lock().expect("metrics lock") = not_after;
     }
 
+    /// The certificates served by SNI, as last recorded.
+    pub fn certificate_expiry(&self) -> Vec<(String, i64)> {
+        self.certificate_not_after
+            .lock()
+            .expect("metrics lock")
+            .clone()
+    }
+
     /// The exposition text at time `now` (seconds since the epoch).
     pub fn render(&self, now: i64) -> String {
         self.certificate_expiry.clear();

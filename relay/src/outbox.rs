@@ -9,7 +9,7 @@
 use crate::clock;
 use crate::relay::Relay;
 use crate::sync::Gateway;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Deserialize;
 use tenantry_core::mail::{RcptContext, RcptDecision, replies};
 use tenantry_core::notify::{Delivery, DeliveryReport};
@@ -33,18 +33,7 @@ struct Message {
 
 impl Gateway {
     async fn claim_outbox(&self) -> anyhow::Result<Claim> {
-        let url = format!("{}/v1/relay/outbox?limit=50", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("GET {url}: {status}");
-        }
+        let response = self.get("/v1/relay/outbox?limit=50").await?;
         response.json().await.context("reading the outbox claim")
     }
 
@@ -53,19 +42,11 @@ impl Gateway {
         claim_id: &str,
         results: &[DeliveryReport],
     ) -> anyhow::Result<()> {
-        let url = format!("{}/v1/relay/outbox/ack", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.api_key)
-            .json(&serde_json::json!({"claim_id": claim_id, "results": results}))
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("POST {url}: {status}");
-        }
+        self.post(
+            "/v1/relay/outbox/ack",
+            &serde_json::json!({"claim_id": claim_id, "results": results}),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::relay::Relay;
 use crate::sync::Gateway;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -30,17 +30,7 @@ struct Observed<'a> {
 
 /// One round: the due names, looked up, reported. Returns how many were looked up.
 pub async fn check_once(relay: &Relay, gateway: &Gateway) -> anyhow::Result<usize> {
-    let url = format!("{}/v1/relay/proofs", gateway.base);
-    let response = gateway
-        .http
-        .get(&url)
-        .bearer_auth(&gateway.api_key)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    if !response.status().is_success() {
-        bail!("GET {url}: {}", response.status());
-    }
+    let response = gateway.get("/v1/relay/proofs").await?;
     let due: Checks = response.json().await.context("reading the due proofs")?;
     if due.checks.is_empty() {
         return Ok(0);
@@ -70,21 +60,11 @@ pub async fn check_once(relay: &Relay, gateway: &Gateway) -> anyhow::Result<usiz
         results.push(observed);
     }
     let response = gateway
-        .http
-        .post(&url)
-        .bearer_auth(&gateway.api_key)
-        .json(&serde_json::json!({ "results": results }))
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        bail!(
-            "POST {url}: {status}: {}",
-            body.chars().take(300).collect::<String>()
-        );
-    }
+        .post(
+            "/v1/relay/proofs",
+            &serde_json::json!({ "results": results }),
+        )
+        .await?;
     let answer: serde_json::Value = response.json().await.unwrap_or_default();
     if let Some(settled) = answer["settled"].as_array().filter(|s| !s.is_empty()) {
         info!(looked_up = results.len(), settled = %serde_json::Value::Array(settled.clone()), "domain proofs checked");

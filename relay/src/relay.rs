@@ -187,6 +187,13 @@ impl Relay {
         )?;
         let signer =
             crate::dkim::Signer::new(keyring.clone(), config.outbound.platform_dkim.as_ref())?;
+        if config.outbound.platform_dkim.is_none() {
+            tracing::warn!(
+                "outbound.platform_dkim is not set: the platform's own mail (invitations, \
+                 password resets, notices) leaves without a DKIM signature, and receivers \
+                 enforcing DMARC may refuse it"
+            );
+        }
         let metrics = Metrics::default();
         metrics
             .replica_version

@@ -7,6 +7,7 @@ use crate::state::State;
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use std::time::Duration;
+use tenantry_core::mail::health::{CertificateExpiry, RelayReport};
 use tenantry_core::mail::{ApplySummary, DirectoryDelta};
 use tracing::{info, warn};
 
@@ -40,30 +41,57 @@ impl Gateway {
         })
     }
 
+    /// `GET {base}{path}` with the relay key (see [`Gateway::send`]).
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        self.send("GET", path, self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST {base}{path}` of `body` as JSON with the relay key (see [`Gateway::send`]).
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send("POST", path, request).await
+    }
+
+    /// The response when it is a success; else an error naming the request, its status and
+    /// the start of its body (a problem's detail says why).
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let response = request
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!(
+                "{method} {url}: {status}: {}",
+                body.chars().take(300).collect::<String>()
+            );
+        }
+        Ok(response)
+    }
+
     /// The delta since `since`, following `next_cursor` across pages and merging them.
     async fn directory(&self, since: u64) -> anyhow::Result<DirectoryDelta> {
         let mut merged: Option<DirectoryDelta> = None;
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = format!("{}/v1/relay/directory?since={since}", self.base);
+            let mut path = format!("/v1/relay/directory?since={since}");
             if let Some(cursor) = &cursor {
-                url.push_str(&format!("&cursor={cursor}"));
+                path.push_str(&format!("&cursor={cursor}"));
             }
-            let response = self
-                .http
-                .get(&url)
-                .bearer_auth(&self.api_key)
-                .send()
-                .await
-                .with_context(|| format!("GET {url}"))?;
-            let status = response.status();
-            if !status.is_success() {
-                let body = response.text().await.unwrap_or_default();
-                bail!(
-                    "GET {url}: {status}: {}",
-                    body.chars().take(300).collect::<String>()
-                );
-            }
+            let response = self.get(&path).await?;
             let page: DirectoryPage = response
                 .json()
                 .await
@@ -82,19 +110,7 @@ impl Gateway {
     }
 
     async fn push_usage(&self, batch: &crate::state::UsageBatch) -> anyhow::Result<()> {
-        let url = format!("{}/v1/relay/usage", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.api_key)
-            .json(batch)
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("POST {url}: {status}");
-        }
+        let response = self.post("/v1/relay/usage", batch).await?;
         // Items for domains this key does not serve (deleted since, or never ours) are
         // refused by the gateway and can never apply: say so, and let the batch go.
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
@@ -182,19 +198,36 @@ pub async fn push_app_password_use(relay: &Relay, gateway: &Gateway) -> anyhow::
         "items": [],
         "app_passwords_used": used.iter().map(|(id, at)| serde_json::json!({"id": id, "at": at})).collect::<Vec<_>>(),
     });
-    let url = format!("{}/v1/relay/usage", gateway.base);
-    let sent = gateway
-        .http
-        .post(&url)
-        .bearer_auth(&gateway.api_key)
-        .json(&batch)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status);
-    if let Err(error) = sent {
+    if let Err(error) = gateway.post("/v1/relay/usage", &batch).await {
         relay.authenticator.restore_used(used);
-        bail!("POST {url}: {error}");
+        return Err(error);
     }
+    Ok(())
+}
+
+/// The relay's state as the operator's relay page shows it (core `mail::health`).
+pub fn health_report(relay: &Relay) -> RelayReport {
+    let synced_at = relay.metrics.replica_synced_at.get();
+    let certificates = relay
+        .metrics
+        .certificate_expiry()
+        .into_iter()
+        .map(|(domain, not_after)| CertificateExpiry { domain, not_after })
+        .collect();
+    RelayReport::new(
+        relay.config.hostname.clone(),
+        (synced_at > 0).then_some(synced_at),
+        relay.directory().version(),
+        (relay.queue.depth() as u64, relay.queue.oldest()),
+        certificates,
+    )
+}
+
+/// Reports [`health_report`] to the gateway (`POST /v1/relay/health`).
+pub async fn push_health(relay: &Relay, gateway: &Gateway) -> anyhow::Result<()> {
+    gateway
+        .post("/v1/relay/health", &health_report(relay))
+        .await?;
     Ok(())
 }
 
@@ -292,6 +325,12 @@ pub fn spawn_background(relay: Arc<Relay>, state: Arc<State>, gateway: Arc<Gatew
                 warn!(
                     error = format!("{error:#}"),
                     "usage push failed; it stays in the outbox"
+                );
+            }
+            if let Err(error) = push_health(&relay, &gateway).await {
+                warn!(
+                    error = format!("{error:#}"),
+                    "health report failed; the next push sends a fresh one"
                 );
             }
         }

@@ -3,6 +3,7 @@ directory, test secrets, migrations applied, ready check, and a stop that always
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import pathlib
@@ -45,6 +46,14 @@ SECRETS = {
 }
 
 
+def relay_module(name):
+    """A module of the relay's suite (tests/relay/{name}.py): its harness, its scripted MX."""
+    spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).resolve().parents[1] / "relay" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,12 +91,20 @@ def superadmin_token():
     return mint_jwt({"sub": "u_platform_admin", "platform_role": "superadmin"})
 
 
+def whole_numbers_are_integers(literal):
+    """Every count, id and time the API answers is an integer: `1.0` is a JS number that
+    went out as a float (D1 hands integers to a Worker as numbers), a defect in any route."""
+    value = float(literal)
+    assert not value.is_integer(), f"{literal} in a response: integers are written as integers"
+    return value
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
 
     def json(self):
-        return json.loads(self.body)
+        return json.loads(self.body, parse_float=whole_numbers_are_integers)
 
     def __repr__(self):
         return f"<{self.status} {self.body[:300]!r}>"

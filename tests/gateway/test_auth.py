@@ -338,6 +338,26 @@ class InvitationTest(AuthBase):
         self.assertEqual((body["current"], body["limit"]), (5, 5))
         self.assertProblem(self.req("POST", "/v1/members", {"email": "q9@quota.example", "role": "viewer"}, token=key), 403, "quota_exceeded")
 
+    def test_an_invitation_is_read_by_its_token_without_being_spent(self):
+        _, token = self.invite("uma@invite.example", role="admin")
+        before = (self.count("users"), self.count("memberships"), self.count("sessions"))
+        r = self.req("POST", "/v1/auth/invitation", {"token": token})
+        self.assertEqual(r.status, 200, r)
+        shown = r.json()
+        tenant = self.req("GET", "/v1/tenant", token=self.key_a).json()
+        self.assertEqual(shown["tenant"], {"name": tenant["name"], "slug": self.slug_a})
+        self.assertEqual((shown["role"], shown["email"], shown["account_exists"]), ("admin", "uma@invite.example", False))
+        self.assertEqual((self.count("users"), self.count("memberships"), self.count("sessions")), before)
+        self.assertNotIn(token.encode(), r.body)
+        # An account that exists accepts with its own password: the page asks for that one.
+        self.account("vic@invite.example", key=self.key_b)
+        _, vic = self.invite("vic@invite.example")
+        self.assertTrue(self.req("POST", "/v1/auth/invitation", {"token": vic}).json()["account_exists"])
+        self.assertEqual(self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": PASSWORD}).status, 200)
+        for spent in (token, "inv_" + "A" * 43, "rt_" + "A" * 43):
+            self.assertProblem(self.req("POST", "/v1/auth/invitation", {"token": spent}), 410, "invitation_invalid")
+        self.assertProblem(self.req("POST", "/v1/auth/invitation", {"token": vic, "password": PASSWORD}), 400, "invalid_request")
+
     def test_used_and_expired_tokens_are_410_and_change_nothing(self):
         _, token = self.invite("max@invite.example")
         self.assertEqual(self.req("POST", "/v1/auth/accept-invitation", {"token": token, "password": PASSWORD}).status, 200)

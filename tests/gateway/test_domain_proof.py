@@ -6,7 +6,6 @@ Each hole the issue "Domains proven" names has its test here: the platform's nam
 be claimed (the five-request superadmin takeover stops at its first request), a pending
 domain receives nothing and another tenant's mail to it leaves for the real MX, a contest is
 won by proof, a lapsed domain defers and comes back, a superadmin's vouch is audited."""
-import importlib.util
 import pathlib
 import shutil
 import smtplib
@@ -16,19 +15,12 @@ import tempfile
 import time
 import unittest
 
-from harness import RELAY_SEAL_KEY, TwoTenants, superadmin_token
+from harness import RELAY_SEAL_KEY, TwoTenants, relay_module, superadmin_token
 
 ZONE = pathlib.Path(__file__).resolve().parents[1] / "dns" / "proofs.conf"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).resolve().parents[1] / "relay" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-relay_harness, remote_mx = _load("harness"), _load("remote_mx")
+relay_harness, remote_mx = relay_module("harness"), relay_module("remote_mx")
 wait_for = relay_harness.wait_for
 
 

@@ -119,6 +119,14 @@ class HotStateTest(TwoTenants):
         # Another tenant's object never saw any of it.
         self.assertEqual(self.req("GET", "/v1/tenant", token=self.key_b).json()["plan"], "starter")
 
+    def test_the_operator_s_tenant_list_counts_in_integers(self):
+        r = self.req("GET", f"/v1/admin/tenants?q={self.slug_a}", token=superadmin_token())
+        self.assertEqual(r.status, 200, r)
+        self.assertNotRegex(r.body.decode(), r'"(members|clients|mailboxes)":\s*\d+\.', "counts are integers, not 1.0")
+        tenant = next(t for t in r.json()["tenants"] if t["id"] == self.id_a)
+        for count in ("members", "clients", "mailboxes"):
+            self.assertIs(type(tenant[count]), int, tenant)
+
     def test_a_deleted_tenant_is_gone_on_the_next_request(self):
         tenant = GATEWAY.create_tenant("hot-deleted")
         key, slug = tenant["owner_api_key"], tenant["tenant"]["slug"]

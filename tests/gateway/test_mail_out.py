@@ -3,7 +3,6 @@ local D1, with WebCrypto), replicated to the real relay, used by smtplib over ST
 signed by the relay and verified by dkimpy with the TXT record the API answers; plan
 sending limits changed by the admin API reach the relay."""
 import base64
-import importlib.util
 import pathlib
 import smtplib
 import ssl
@@ -11,17 +10,10 @@ import tempfile
 import time
 import unittest
 
-from harness import RELAY_SEAL_KEY, TwoTenants, superadmin_token
+from harness import RELAY_SEAL_KEY, TwoTenants, relay_module, superadmin_token
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).resolve().parents[1] / "relay" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-relay_harness, remote_mx = _load("harness"), _load("remote_mx")
+relay_harness, remote_mx = relay_module("harness"), relay_module("remote_mx")
 wait_for = relay_harness.wait_for
 
 

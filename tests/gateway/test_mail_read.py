@@ -6,7 +6,6 @@ stored; another tenant reaches nothing; app passwords made through the API sign 
 Dovecot."""
 import datetime
 import imaplib
-import importlib.util
 import pathlib
 import re
 import ssl
@@ -14,23 +13,17 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from harness import RELAY_SEAL_KEY, TwoTenants, superadmin_token
+from harness import RELAY_SEAL_KEY, TwoTenants, relay_module, superadmin_token
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).resolve().parents[1] / "relay" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-relay_harness = _load("harness")
+relay_harness = relay_module("harness")
 wait_for = relay_harness.wait_for
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -108,7 +101,8 @@ class MailReadTest(TwoTenants):
         cls.certs = tempfile.mkdtemp(prefix="mail-read-certs-")
         cls.ca = relay_harness.make_certificates(cls.certs, ["default"])
         cls.default_serial = x509.load_pem_x509_certificate((pathlib.Path(cls.certs) / "default" / "cert.pem").read_bytes()).serial_number
-        key = cls.gateway.create_relay_key("mail-read")["key"]
+        cls.relay_key = cls.gateway.create_relay_key("mail-read")
+        key = cls.relay_key["key"]
         cls.relay = relay_harness.RelayProcess(cls.gateway.url, api_key=key, cert_dir=cls.certs, seal_key=RELAY_SEAL_KEY, dovecot=True)
         cls.dovecot = relay_harness.DovecotProcess(cls.relay, cls.certs)
         cls.relay.start()
@@ -209,7 +203,9 @@ class MailReadTest(TwoTenants):
         wait_for(lambda: served_serial(self.dovecot.imaps_port, f"mx.{self.domain}") == self.default_serial, what="IMAPS default again")
 
     def test_4_an_api_app_password_reads_mail_in_dovecot_until_revoked(self):
-        made = self.req("POST", f"/v1/mail/domains/{self.domain}/mailboxes/{self.ann}/passwords", {"label": "imap"}, token=self.key_a).json()
+        # Spelled as browsers and HTTP libraries encode a path segment: `@` as %40.
+        encoded = urllib.parse.quote(self.ann, safe="")
+        made = self.req("POST", f"/v1/mail/domains/{self.domain}/mailboxes/{encoded}/passwords", {"label": "imap"}, token=self.key_a).json()
         self.wait_synced()
         context = ssl.create_default_context(cafile=str(self.ca))
         context.check_hostname = False
@@ -252,6 +248,52 @@ class MailReadTest(TwoTenants):
         self.assertProblem(self.req("GET", self.path(), token=self.key_a), 404, "not_found")
         env.pop("TENANTRY_TOKEN")
         self.assertEqual(run(self.domain, workdir / "fullchain.pem", workdir / "key.pem").returncode, 2)
+
+    def test_6_a_mailbox_is_named_in_a_path_with_or_without_percent_encoding(self):
+        bob = f"bob@{self.domain}"
+        r = self.req("POST", f"/v1/mail/domains/{self.domain}/mailboxes", {"address": bob, "kind": "personal", "quota_mb": 5}, token=self.key_a)
+        self.assertEqual(r.status, 201, r)
+        for spelled in (bob, bob.replace("@", "%40"), bob.replace("@", "%40").replace(".", "%2E")):
+            r = self.req("GET", f"/v1/mail/domains/{self.domain}/mailboxes/{spelled}/passwords", token=self.key_a)
+            self.assertEqual(r.status, 200, (spelled, r))
+        # Decoded once, not twice: %2540 is the text "%40", which is no address.
+        r = self.req("GET", f"/v1/mail/domains/{self.domain}/mailboxes/{bob.replace('@', '%2540')}/passwords", token=self.key_a)
+        self.assertProblem(r, 400, "invalid_request")
+        # Another tenant's key, spelled either way, reaches nothing.
+        self.assertProblem(self.req("DELETE", f"/v1/mail/domains/{self.domain}/mailboxes/{bob.replace('@', '%40')}", token=self.key_b), 404, "not_found")
+        self.assertEqual(self.req("DELETE", f"/v1/mail/domains/{self.domain}/mailboxes/{bob.replace('@', '%40')}", token=self.key_a).status, 204)
+        listed = self.req("GET", f"/v1/mail/domains/{self.domain}/mailboxes", token=self.key_a).json()
+        self.assertNotIn(bob, [m["address"] for m in listed["mailboxes"]])
+
+    def test_7_the_relay_reports_its_health_to_the_operator(self):
+        cert, key = self.pki.leaf([f"mail.{self.domain}"])
+        self.assertIn(self.upload(cert, key, chain=self.pki.chain).status, (200, 201))
+
+        def reported():
+            relays = self.req("GET", "/v1/admin/relays", token=superadmin_token()).json()["relays"]
+            mine = [r for r in relays if r["id"] == self.relay_key["id"]]
+            served = mine and [c["domain"] for c in mine[0]["certificates"]]
+            return mine[0] if served and self.domain in served else None
+
+        shown = wait_for(reported, what="the relay's health report")
+        self.assertEqual(shown["name"], "mail-read")
+        self.assertTrue(shown["hostname"])
+        self.assertIsInstance(shown["queue_depth"], int)
+        self.assertGreater(shown["synced_at"], 0)
+        self.assertGreater(shown["directory_version"], 0)
+        served = {c["domain"]: c["not_after"] for c in shown["certificates"]}
+        self.assertTrue(served, shown)
+        self.assertEqual(sorted(served.values()), [c["not_after"] for c in shown["certificates"]], "soonest first")
+        # Only superadmins read it; only relay keys write it, and a bad report names its field.
+        self.assertProblem(self.req("GET", "/v1/admin/relays", token=self.key_a), 403, "forbidden")
+        report = {"hostname": "mx.other.example", "synced_at": None, "directory_version": 1, "queue_depth": 0,
+                  "oldest_queued_at": None, "certificates": []}
+        self.assertProblem(self.req("POST", "/v1/relay/health", report, token=self.key_a), 403, "forbidden")
+        bad = self.assertProblem(self.req("POST", "/v1/relay/health", {**report, "hostname": "not a host"}, token=self.relay_key["key"]), 400, "invalid_request")
+        self.assertEqual(bad["field"], "hostname")
+        rows = self.gateway.sql(f"SELECT COUNT(*) AS n FROM relay_health WHERE relay_key_id = '{self.relay_key['id']}'")[0]["n"]
+        self.assertEqual(rows, 1, "a refused report writes nothing")
+
 
 if __name__ == "__main__":
     unittest.main()

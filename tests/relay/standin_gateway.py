@@ -3,7 +3,7 @@
 It enforces the contract of API.md: `Authorization: Bearer <relay key>` or 401
 problem+json; `GET /v1/relay/directory?since=N` returns the rows changed after N with
 tombstones (`since=0`: a full snapshot); `POST /v1/relay/usage` applies each `batch_id`
-once. Tests change the directory through `StandinGateway` methods and can make the
+once; `POST /v1/relay/health` keeps the relay's report (exactly its fields). Tests change the directory through `StandinGateway` methods and can make the
 gateway fail to simulate an outage.
 """
 import json
@@ -23,6 +23,7 @@ class StandinGateway:
         self.proof_checks, self.proof_results = [], []
         self.batches = {}
         self.usage = {}
+        self.health_reports = []
         self.down = False
         self.requests = []
         self.lock = threading.Lock()
@@ -91,6 +92,14 @@ class StandinGateway:
                     with gateway.lock:
                         gateway.proof_results.extend(body["results"])
                     return self.reply(200, {"settled": [], "refused": []})
+                if urlparse(self.path).path == "/v1/relay/health" and self.authorized():
+                    body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                    fields = {"hostname", "synced_at", "directory_version", "queue_depth", "oldest_queued_at", "certificates"}
+                    if set(body) != fields:
+                        return self.problem(400, "invalid_request")
+                    with gateway.lock:
+                        gateway.health_reports.append(body)
+                    return self.reply(200, {"reported_at": 0})
                 if urlparse(self.path).path != "/v1/relay/usage":
                     return self.problem(404, "not_found")
                 if not self.authorized():

@@ -82,6 +82,9 @@ class DnsDeliveryTest(unittest.TestCase):
             client.login(ANN, PW_ANN)
             client.sendmail(ANN, rcpts, f"From: {ANN}\r\nSubject: {subject}\r\n\r\nBonjour.\r\n".encode())
 
+    def test_a_relay_with_a_platform_key_does_not_warn_of_unsigned_mail(self):
+        self.assertNotIn("outbound.platform_dkim is not set", self.relay.log())
+
     def test_mx_by_preference_then_the_next_host(self):
         self.submit(["dr.lee@mx.example"], "via mx")
         dump = wait_for(lambda: self.sent("dr.lee@mx.example"), what="delivery to the second MX")[0]

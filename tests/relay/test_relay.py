@@ -299,6 +299,24 @@ class RelayTest(unittest.TestCase):
         self.assertNotIn(b"Bonjour", self.relay.log().encode(), "logs never carry message bodies")
         self.assertNotIn(API_KEY, self.relay.log(), "logs never carry the API key")
 
+    def test_a_relay_without_a_platform_key_says_so_at_start(self):
+        self.assertIn("outbound.platform_dkim is not set", self.relay.log())
+
+    def test_the_relay_reports_its_health(self):
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(r["synced_at"] and r["certificates"] for r in self.gateway.health_reports):
+            time.sleep(0.2)
+        report = self.gateway.health_reports[-1]
+        self.assertEqual(report["hostname"], "mx.tenantry.test")
+        self.assertEqual(report["directory_version"], self.gateway.version)
+        self.assertEqual((report["queue_depth"], report["oldest_queued_at"]), (0, None))
+        served = [c["domain"] for c in report["certificates"]]
+        # Those served by SNI (the default certificate is the relay's own).
+        self.assertEqual(sorted(served), sorted([PARIS, LYON]), report)
+        expiries = [c["not_after"] for c in report["certificates"]]
+        self.assertEqual(expiries, sorted(expiries), "soonest to expire first")
+        self.assertGreater(min(expiries), time.time())
+
     def test_directory_changes_arrive_by_sync(self):
         address = f"new.doctor@{PARIS}"
         with self.smtp() as client:

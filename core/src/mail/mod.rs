@@ -9,6 +9,7 @@ mod data;
 mod directory;
 pub mod dkim;
 mod dsn;
+pub mod health;
 pub mod peers;
 mod policy;
 pub mod proof;

@@ -5,6 +5,7 @@
 //! superadmin.
 
 mod relay_keys;
+mod relays;
 mod reseal;
 mod tenants;
 mod users;
@@ -58,6 +59,7 @@ async fn serve(req: Request, env: Env) -> Outcome<Response> {
     match matched.route {
         Route::AdminCreateRelayKey => relay_keys::create(&mut req, &ctx).await,
         Route::AdminListRelayKeys => relay_keys::list(&req, &ctx).await,
+        Route::AdminListRelays => relays::list(&ctx).await,
         Route::AdminRevokeRelayKey => relay_keys::revoke(&ctx, matched.param(0)).await,
         Route::AdminReseal => reseal::reseal(&ctx).await,
         Route::AdminSuspendUser => users::set_status(&ctx, matched.param(0), "suspended").await,

@@ -5,7 +5,7 @@ use crate::Ctx;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::generate_relay_key;
-use tenantry_edge::db::{PlatformDb, int, opt_text, text};
+use tenantry_edge::db::{PlatformDb, int, opt_int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::{Outcome, internal, new_id, random_bytes};
@@ -118,7 +118,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let insert = PlatformDb(&ctx.db).statement(
         "INSERT INTO relay_keys (id, name, key_hash, display_prefix, tenants, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &[text(&id), text(&body.name), text(&key.hash), text(&key.display_prefix), opt_text(tenants.as_deref()),
-          text(&ctx.subject), int(ctx.now), body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
+          text(&ctx.subject), int(ctx.now), opt_int(body.expires_at)],
     )?;
     let entry = platform_audit(
         ctx,

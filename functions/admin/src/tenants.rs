@@ -64,9 +64,9 @@ pub async fn route(mut req: Request, ctx: &Ctx, m: &Matched<'_>) -> Outcome<Resp
                 name: String,
                 plan: String,
                 status: String,
-                members: f64,
-                clients: f64,
-                mailboxes: f64,
+                members: i64,
+                clients: i64,
+                mailboxes: i64,
                 created_at: i64,
             }
             let page = Page::from_request(&req, &TENANTS)?;

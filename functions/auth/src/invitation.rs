@@ -1,7 +1,8 @@
 //! Accepting an invitation: the token (7 days, single use, stored hashed) adds the
 //! membership, to a new account or an existing one (of this tenant or another), sets
 //! `joined_at`, and signs in. An unknown, expired, revoked or used token is 410
-//! `invitation_invalid` and changes nothing.
+//! `invitation_invalid` and changes nothing. The token also reads the invitation without
+//! spending it, so the page that accepts can say who invites and as what.
 
 use crate::accounts::{self, AccountRow};
 use crate::sessions::{self, audit_in};
@@ -13,7 +14,7 @@ use tenantry_core::auth::session::{SessionError, may_sign_in};
 use tenantry_core::auth::{OneTimeToken, TokenKind, hash_token};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
-use tenantry_edge::http::{invalid, read_json};
+use tenantry_edge::http::{invalid, json, read_json};
 use tenantry_edge::{Outcome, new_id, tenant_state};
 use worker::{Request, Response};
 
@@ -28,8 +29,16 @@ struct Accept {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lookup {
+    token: String,
+}
+
+#[derive(Deserialize)]
 struct InvitationRow {
     tenant_id: String,
+    tenant_name: String,
+    tenant_slug: String,
     id: String,
     email: String,
     role: String,
@@ -37,6 +46,50 @@ struct InvitationRow {
     expires_at: i64,
     accepted_at: Option<i64>,
     revoked_at: Option<i64>,
+}
+
+/// The invitation a token names while it can still be accepted, and the token's hash.
+async fn usable(ctx: &Ctx, token: &str) -> Outcome<(InvitationRow, String)> {
+    let hash = hash_token(TokenKind::Invitation, token).map_err(|_| invitation_invalid())?;
+    let invitation = PlatformDb(&ctx.db)
+        .first(
+            "SELECT i.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, i.id, i.email, i.role, \
+             i.created_at, i.expires_at, i.accepted_at, i.revoked_at \
+             FROM invitations i JOIN tenants t ON t.id = i.tenant_id WHERE i.token_hash = ?1 AND t.status != 'deleted'",
+            &[text(&hash)],
+        )
+        .await?
+        .filter(|i: &InvitationRow| {
+            OneTimeToken {
+                expires_at: i.expires_at,
+                used_at: i.accepted_at,
+                revoked_at: i.revoked_at,
+            }
+            .usable(ctx.now)
+        })
+        .ok_or_else(invitation_invalid)?;
+    Ok((invitation, hash))
+}
+
+/// `POST /v1/auth/invitation {token}`: who invites, as what, and whether accepting asks
+/// for the existing account's password or a new one. Spends nothing; the token (128
+/// bits, mailed to the invitee) is the only credential, as for accepting.
+pub async fn show(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
+    let body: Lookup = read_json(req).await?;
+    let (invitation, _) = usable(ctx, &body.token).await?;
+    let account_exists = accounts::by_email(ctx, &invitation.email)
+        .await?
+        .is_some_and(|account| account.password_hash.is_some());
+    json(
+        200,
+        &json!({
+            "tenant": {"name": invitation.tenant_name, "slug": invitation.tenant_slug},
+            "role": invitation.role,
+            "email": invitation.email,
+            "expires_at": invitation.expires_at,
+            "account_exists": account_exists,
+        }),
+    )
 }
 
 fn invitation_invalid() -> Problem {
@@ -56,24 +109,8 @@ fn invitation_invalid() -> Problem {
 /// rolls back whole.
 pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: Accept = read_json(req).await?;
-    let hash = hash_token(TokenKind::Invitation, &body.token).map_err(|_| invitation_invalid())?;
+    let (invitation, hash) = usable(ctx, &body.token).await?;
     let platform = PlatformDb(&ctx.db);
-    let invitation: InvitationRow = platform
-        .first(
-            "SELECT i.tenant_id, i.id, i.email, i.role, i.created_at, i.expires_at, i.accepted_at, i.revoked_at \
-             FROM invitations i JOIN tenants t ON t.id = i.tenant_id WHERE i.token_hash = ?1 AND t.status != 'deleted'",
-            &[text(&hash)],
-        )
-        .await?
-        .filter(|i: &InvitationRow| {
-            OneTimeToken {
-                expires_at: i.expires_at,
-                used_at: i.accepted_at,
-                revoked_at: i.revoked_at,
-            }
-            .usable(ctx.now)
-        })
-        .ok_or_else(invitation_invalid)?;
     let password = body.password.as_deref().ok_or_else(|| {
         invalid(
             "password",

@@ -108,6 +108,7 @@ async fn serve(mut req: Request, env: Env, background: worker::Context) -> Outco
         Route::AuthForgotPassword => recovery::forgot_password(&mut req, &ctx).await,
         Route::AuthResetPassword => recovery::reset_password(&mut req, &ctx).await,
         Route::AuthAcceptInvitation => invitation::accept(&mut req, &ctx).await,
+        Route::AuthShowInvitation => invitation::show(&mut req, &ctx).await,
         Route::AuthPasswordBenchmark => accounts::password_benchmark(&mut req, &ctx).await,
         _ => Err(routes::misrouted()),
     }

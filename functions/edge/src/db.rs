@@ -35,6 +35,11 @@ pub fn int(value: i64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
+/// An optional integer for binding.
+pub fn opt_int(value: Option<i64>) -> JsValue {
+    value.map_or(JsValue::NULL, int)
+}
+
 /// An optional text for binding.
 pub fn opt_text(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)

@@ -9,6 +9,19 @@ use worker::{D1Database, D1PreparedStatement};
 /// The version the batch's [`next_version`] took, for the rows it stamps.
 pub const CURRENT_VERSION: &str = "(SELECT MAX(version) FROM directory_versions)";
 
+/// The newest directory version: what an up-to-date relay holds (0 before any change).
+pub async fn current_version(db: &D1Database) -> Outcome<u64> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        v: Option<f64>,
+    }
+    Ok(PlatformDb(db)
+        .first::<Version>("SELECT MAX(version) AS v FROM directory_versions", &[])
+        .await?
+        .and_then(|v| v.v)
+        .unwrap_or(0.0) as u64)
+}
+
 /// The statement that takes the next directory version; put it first in the batch.
 pub fn next_version(db: &D1Database, now: i64) -> Outcome<D1PreparedStatement> {
     PlatformDb(db).statement(

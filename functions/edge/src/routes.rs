@@ -4,6 +4,8 @@
 //! table before it authenticates or touches D1 or a Durable Object; the Workers behind
 //! it dispatch on the same [`Route`] values, so a route exists in one place.
 
+use std::borrow::Cow;
+
 use crate::Outcome;
 use tenantry_core::{ErrorCode, Problem};
 use worker::Method;
@@ -146,6 +148,7 @@ pub enum Route {
     AdminRemoveHostname,
     AdminStats,
     AdminListRelayKeys,
+    AdminListRelays,
     AdminCreateRelayKey,
     AdminRevokeRelayKey,
     AdminReseal,
@@ -160,6 +163,7 @@ pub enum Route {
     AuthForgotPassword,
     AuthResetPassword,
     AuthAcceptInvitation,
+    AuthShowInvitation,
     AuthMe,
     AuthListSessions,
     AuthEndSession,
@@ -173,6 +177,7 @@ pub enum Route {
     RelayOutboxAck,
     RelayProofChecks,
     RelayProofResults,
+    RelayHealth,
 }
 
 /// A row of the table. In a pattern, `{}` is one non-empty segment and a final `**`
@@ -280,6 +285,7 @@ static TABLE: &[Entry] = &[
     ),
     entry(Get, "/v1/admin/stats", AdminStats),
     entry(Get, "/v1/admin/relay-keys", AdminListRelayKeys),
+    entry(Get, "/v1/admin/relays", AdminListRelays),
     entry(Post, "/v1/admin/relay-keys", AdminCreateRelayKey),
     entry(Delete, "/v1/admin/relay-keys/{}", AdminRevokeRelayKey),
     entry(Post, "/v1/admin/reseal", AdminReseal),
@@ -294,6 +300,7 @@ static TABLE: &[Entry] = &[
     entry(Post, "/v1/auth/forgot-password", AuthForgotPassword),
     entry(Post, "/v1/auth/reset-password", AuthResetPassword),
     entry(Post, "/v1/auth/accept-invitation", AuthAcceptInvitation),
+    entry(Post, "/v1/auth/invitation", AuthShowInvitation),
     entry(Get, "/v1/auth/me", AuthMe),
     entry(Get, "/v1/auth/sessions", AuthListSessions),
     entry(Delete, "/v1/auth/sessions/{}", AuthEndSession),
@@ -307,6 +314,7 @@ static TABLE: &[Entry] = &[
     entry(Post, "/v1/relay/outbox/ack", RelayOutboxAck),
     entry(Get, "/v1/relay/proofs", RelayProofChecks),
     entry(Post, "/v1/relay/proofs", RelayProofResults),
+    entry(Post, "/v1/relay/health", RelayHealth),
 ];
 
 impl Route {
@@ -325,10 +333,11 @@ impl Route {
             | AuthResendVerification
             | AuthForgotPassword
             | AuthResetPassword
-            | AuthAcceptInvitation => Access::Public,
+            | AuthAcceptInvitation
+            | AuthShowInvitation => Access::Public,
             AuthMe | AuthListSessions | AuthEndSession | AuthSwitch => Access::User,
             RelayDirectory | RelayUsage | RelayOutbox | RelayOutboxAck | RelayProofChecks
-            | RelayProofResults => Access::Relay,
+            | RelayProofResults | RelayHealth => Access::Relay,
             AdminListTenants
             | AdminCreateTenant
             | AdminGetTenant
@@ -340,6 +349,7 @@ impl Route {
             | AdminRemoveHostname
             | AdminStats
             | AdminListRelayKeys
+            | AdminListRelays
             | AdminCreateRelayKey
             | AdminRevokeRelayKey
             | AdminReseal
@@ -368,7 +378,8 @@ impl Route {
                 | AuthResendVerification
                 | AuthForgotPassword
                 | AuthResetPassword
-                | AuthAcceptInvitation,
+                | AuthAcceptInvitation
+                | AuthShowInvitation,
             ) => Service::Auth,
             (Access::Superadmin, _) => Service::Admin,
             (Access::Relay, _) => Service::Relay,
@@ -410,22 +421,31 @@ pub fn routed_path(raw: String) -> String {
     tenantry_core::tenant::strip_tenant_path(&raw).unwrap_or(raw)
 }
 
-/// A request's route and the path segments its pattern's `{}` matched, in order (for
-/// `**`, the rest of the path as one string).
+/// A request's route and the path segments its pattern's `{}` matched, in order, each
+/// percent-decoded (`a%40b.example` is `a@b.example`, as every HTTP client spells it);
+/// for `**`, the rest of the path as sent, undecoded, since it is forwarded as a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched<'p> {
     pub route: Route,
-    pub params: Vec<&'p str>,
+    pub params: Vec<Cow<'p, str>>,
 }
 
 impl Matched<'_> {
     /// The `n`th parameter (the table guarantees it exists for the route).
     pub fn param(&self, n: usize) -> &str {
-        self.params.get(n).copied().unwrap_or_default()
+        self.params.get(n).map(AsRef::as_ref).unwrap_or_default()
     }
 }
 
-fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+/// A segment's text: percent-decoded when that gives UTF-8, else as sent (`%ff` then
+/// reaches the validators, which refuse `%` in every name and find no such id).
+fn decoded(segment: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .unwrap_or(Cow::Borrowed(segment))
+}
+
+fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<Cow<'p, str>>> {
     let mut params = Vec::new();
     let mut rest = path.strip_prefix('/')?;
     let mut parts = pattern.trim_start_matches('/').split('/').peekable();
@@ -434,7 +454,7 @@ fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
             if rest.is_empty() {
                 return None;
             }
-            params.push(rest);
+            params.push(Cow::Borrowed(rest));
             return Some(params);
         }
         let (segment, tail) = match rest.split_once('/') {
@@ -442,7 +462,7 @@ fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
             None => (rest, None),
         };
         match part {
-            "{}" if !segment.is_empty() => params.push(segment),
+            "{}" if !segment.is_empty() => params.push(decoded(segment)),
             literal if literal == segment => {}
             _ => return None,
         }
@@ -520,6 +540,23 @@ mod tests {
         assert_eq!(m.params, vec!["a.example", "x@a.example"]);
         let m = find(&Get, "/v1/crm/api/v1/Contact").unwrap();
         assert_eq!((m.route, m.param(0)), (Crm, "api/v1/Contact"));
+    }
+
+    #[test]
+    fn parameters_are_percent_decoded_and_the_proxied_rest_is_not() {
+        let m = find(
+            &Delete,
+            "/v1/mail/domains/a.example/mailboxes/x%40a.example",
+        )
+        .unwrap();
+        assert_eq!(m.params, vec!["a.example", "x@a.example"]);
+        let m = find(&Get, "/v1/clients/%E2%82%AC").unwrap();
+        assert_eq!(m.param(0), "\u{20ac}");
+        // Not UTF-8 once decoded: kept as sent, for the validators to refuse.
+        let m = find(&Get, "/v1/clients/%ff").unwrap();
+        assert_eq!(m.param(0), "%ff");
+        let m = find(&Get, "/v1/crm/api/v1/Contact%20x").unwrap();
+        assert_eq!(m.param(0), "api/v1/Contact%20x");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tenantry_core::{ErrorCode, Problem, validate};
 use tenantry_edge::Outcome;
 use tenantry_edge::claims::{self, Actor, ClaimRow, claims_on};
 use tenantry_edge::config::{proof_settings, reserved_names};
-use tenantry_edge::db::{int, opt_text, text};
+use tenantry_edge::db::{int, opt_int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::routes::{Route, misrouted};
@@ -358,7 +358,7 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
                   max_mailboxes = COALESCE(?5, max_mailboxes), max_storage_mb = COALESCE(?6, max_storage_mb), version = {CURRENT_VERSION} \
                   WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0"),
         &[text(&before.domain), opt_text(switch), opt_text(body.organization_name.as_deref()),
-          body.max_mailboxes.map_or(wasm_bindgen::JsValue::NULL, int), body.max_storage_mb.map_or(wasm_bindgen::JsValue::NULL, int)],
+          opt_int(body.max_mailboxes), opt_int(body.max_storage_mb)],
     )?;
     let entry = t.audit("mail_domain.update", "mail", Some(&before.domain), serde_json::to_value(&before).ok(), Some(
             json!({"status": body.status, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),

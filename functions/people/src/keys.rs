@@ -6,7 +6,7 @@ use serde_json::json;
 use tenantry_core::auth::generate_api_key;
 use tenantry_core::rbac::Required;
 use tenantry_core::validate;
-use tenantry_edge::db::{int, text};
+use tenantry_edge::db::{int, opt_int, text};
 use tenantry_edge::http::{json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::tenant_ctx::TenantCtx;
@@ -64,7 +64,7 @@ pub async fn create_key(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Respons
     let insert = t.db.statement(
         "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, display_prefix, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         &[text(&id), text(&body.name), text(&body.role), text(&key.hash), text(&key.display_prefix), text(&t.principal.subject), int(t.ctx.now),
-          body.expires_at.map_or(wasm_bindgen::JsValue::NULL, int)],
+          opt_int(body.expires_at)],
     )?;
     let after = json!({"id": id, "name": body.name, "role": body.role, "display_prefix": key.display_prefix});
     let entry = t.audit(

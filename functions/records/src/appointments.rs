@@ -5,7 +5,7 @@ use serde_json::json;
 use tenantry_core::limits::Quota;
 use tenantry_core::rbac::Required;
 use tenantry_core::validate;
-use tenantry_edge::db::{int, opt_text, text};
+use tenantry_edge::db::{int, opt_int, opt_text, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::tenant_ctx::TenantCtx;
@@ -151,7 +151,7 @@ pub async fn update_appointment(
     )?;
     let update = t.db.statement(
         "UPDATE appointments SET starts_at = COALESCE(?3, starts_at), ends_at = COALESCE(?4, ends_at), status = COALESCE(?5, status), notes = COALESCE(?6, notes), updated_at = ?7 WHERE tenant_id = ?1 AND id = ?2",
-        &[text(id), body.starts_at.map_or(wasm_bindgen::JsValue::NULL, int), body.ends_at.map_or(wasm_bindgen::JsValue::NULL, int), opt_text(body.status.as_deref()), opt_text(body.notes.as_deref()), int(t.ctx.now)],
+        &[text(id), opt_int(body.starts_at), opt_int(body.ends_at), opt_text(body.status.as_deref()), opt_text(body.notes.as_deref()), int(t.ctx.now)],
     )?;
     let entry = t.audit(
         "appointment.update",

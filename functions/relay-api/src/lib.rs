@@ -1,9 +1,11 @@
 //! The relay API Worker, reached only through the gateway, for platform relay keys only
 //! (`rk_`, issued by a superadmin): the mail directory as versioned deltas, and
-//! idempotent usage batches, and the platform's outbox of mail to deliver. A key serves every
+//! idempotent usage batches, the platform's outbox of mail to deliver, domain proofs and
+//! each relay's report of its own health. A key serves every
 //! tenant (the MX of every domain) or only the tenants it names; it reads and writes
 //! nothing outside its scope, and no tenant credential reaches these routes.
 
+mod health;
 mod outbox;
 mod proofs;
 
@@ -79,6 +81,7 @@ async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
         Route::RelayOutboxAck => outbox::ack(&mut req, &ctx, &ctx.scope).await,
         Route::RelayProofChecks => proofs::checks(&ctx, &ctx.scope).await,
         Route::RelayProofResults => proofs::results(&mut req, &ctx, &ctx.scope).await,
+        Route::RelayHealth => health::report(&mut req, &ctx).await,
         _ => Err(not_found("route")),
     }
 }
@@ -359,15 +362,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             }
         }
         None => {
-            #[derive(Deserialize)]
-            struct Version {
-                v: Option<f64>,
-            }
-            let version = platform
-                .first::<Version>("SELECT MAX(version) AS v FROM directory_versions", &[])
-                .await?
-                .and_then(|v| v.v)
-                .unwrap_or(0.0) as u64;
+            let version = tenantry_edge::directory::current_version(&ctx.db).await?;
             (version, core::array::from_fn(|_| String::new()))
         }
     };
