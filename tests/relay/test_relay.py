@@ -306,7 +306,9 @@ class RelayTest(unittest.TestCase):
         deadline = time.time() + 10
         while time.time() < deadline and not any(r["synced_at"] and r["certificates"] for r in self.gateway.health_reports):
             time.sleep(0.2)
-        report = self.gateway.health_reports[-1]
+        # Other tests start relays of their own on this gateway, without certificates.
+        report = next((r for r in reversed(self.gateway.health_reports) if r["synced_at"] and r["certificates"]), None)
+        self.assertIsNotNone(report, self.gateway.health_reports[-3:])
         self.assertEqual(report["hostname"], "mx.tenantry.test")
         self.assertEqual(report["directory_version"], self.gateway.version)
         self.assertEqual((report["queue_depth"], report["oldest_queued_at"]), (0, None))
