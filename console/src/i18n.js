@@ -2,16 +2,16 @@
 // preference, never a secret), else the browser's.
 
 const EN = {
-  accept: 'Join', cancel: 'Cancel', retry: 'Try again', accept_help: 'Choose your password (or enter your current one if you already have an account) to join.', accept_title: 'Accept the invitation',
-  access_token: 'Access token', action: 'Action', actions: 'Actions', activate: 'Activate', active: 'active', actor: 'Who', address: 'Address',
-  algorithm: 'Algorithm', all_tenants: 'every tenant', api_key: 'API key', app_passwords: 'App passwords', app_passwords_of: 'App passwords of {address}',
-  app_secret: 'App secret', base_url: 'Base URL', billing_email: 'Billing email', branding: 'Branding', builtin: 'built-in',
+  accept: 'Join', cancel: 'Cancel', retry: 'Try again', accept_help: 'The invitation could not be looked up. Choose your password (or enter your current one if you already have an account) to join.', accept_title: 'Accept the invitation',
+  access_token: 'Access token', action: 'Action', actions: 'Actions', activate: 'Activate', active: 'Active', actor: 'Who', address: 'Address',
+  algorithm: 'Algorithm', all_tenants: 'every organisation', api_key: 'API key', app_passwords: 'App passwords', app_passwords_of: 'App passwords of {address}',
+  app_secret: 'App secret', base_url: 'Base URL', billing_email: 'Billing email', branding: 'Branding', builtin: 'Built-in',
   certificate: 'TLS certificate', certificate_default: "No certificate uploaded: the relay's default certificate serves this domain.",
   certificate_pem: 'Certificate (PEM; a full-chain file is fine)', certificate_remove: 'Remove the certificate', chain_pem: 'Chain (PEM, optional)',
-  client_new: 'New client', configuration: 'Configuration', confirm_delete: 'Delete {name}?', confirm_remove: 'Remove {name} from this tenant?',
+  client_new: 'New client', configuration: 'Configuration', confirm_delete: 'Delete {name}?', confirm_remove: 'Remove {name} from this organisation?',
   confirm_suspend: 'Suspend {name}? Its members and keys stop working at once.', copied: 'Copied', copy: 'Copy', counts: 'Counts',
-  counts_value: '{members} members, {clients} clients, {mailboxes} mailboxes', create: 'Create', created: 'Created', custom: 'custom',
-  delete: 'Delete', device: 'Device', display_name: 'Display name', dkim: 'DKIM records to publish', dkim_new: 'New DKIM key (rotates the current one)',
+  counts_value: '{members} members, {clients} clients, {mailboxes} mailboxes', create: 'Create', created: 'Created', custom: 'Custom',
+  delete: 'Delete', device: 'Device', display_name: 'Display name', dkim: 'DKIM records to publish', dkim_new: 'New DKIM key (it replaces the current one)',
   dkim_none: 'No DKIM key yet: outgoing mail is not signed.', dns_record: 'DNS record', domain: 'Domain', domain_new: 'New mail domain',
   edit: 'Edit', edit_tenant: 'Plan and limits of {slug}', email: 'Email', email_unverified: 'Email not verified', email_verified: 'Email verified',
   end_session: 'End', error_generic: 'Something went wrong. Try again.', expires: 'Expires', filter: 'Filter',
@@ -23,30 +23,30 @@ const EN = {
   max_storage_mb: 'Storage in MB at most (-1: no limit)', metric: 'Metric', name: 'Name', names: 'Served for', nav_account: 'My account',
   nav_api_keys: 'API keys', nav_audit: 'Audit log', nav_clients: 'Clients', nav_dashboard: 'Dashboard', nav_integrations: 'Integrations',
   nav_mail: 'Mail', nav_members: 'Members', nav_platform: 'Platform', nav_relay_keys: 'Relay keys', nav_roles: 'Roles', nav_settings: 'Settings',
-  nav_stats: 'Statistics', nav_tenant: 'Tenant', nav_tenants: 'Tenants', nav_you: 'You', navigation: 'Navigation', new_password: 'New password',
+  nav_stats: 'Statistics', nav_tenant: 'Organisation', nav_tenants: 'Organisations', nav_you: 'You', navigation: 'Navigation', new_password: 'New password',
   next: 'Next', nothing_yet: 'Nothing yet.', organisation_name: 'Organisation name', organisation_slug: 'Address in the platform (slug)',
-  organisation_type: 'Organisation type', override: 'Limit {quota}', override_help: 'Empty: the plan decides; -1: no limit.',
+  organisation_type: 'Organisation type', override: 'Limit: {quota}', override_help: 'Empty: the plan decides; -1: no limit.',
   owner_email: "Owner's email", password: 'Password', password_rules: '12 to 128 characters, not a common password.',
   password_shown_once: 'The app password "{label}": enter it in the mail client now, it is shown only once.',
-  pending_invitations: 'Pending invitations', per_tenant: 'Per tenant', permissions: 'Permissions',
+  pending_invitations: 'Pending invitations', per_tenant: 'Per organisation', permissions: 'Permissions',
   permissions_help: 'resource:action, separated by commas (e.g. clients:read, appointments:update:own)', phone: 'Phone',
   phone_number_id: 'Phone number id', plan: 'Plan', previous: 'Previous', primary_color: 'Primary colour (#rrggbb)',
   private_key_pem: 'Private key (PEM, unencrypted)', q_api_calls: 'API calls this month', q_appointments: 'Appointments this month',
   q_clients: 'Clients', q_mail_today: 'Mail messages today', q_mailboxes: 'Mailboxes', q_requests_minute: 'Requests this minute',
-  q_storage: 'Mail storage (MB)', q_users: 'Users', quota: 'Quota', quota_help: "Empty: the domain's quota only.", quota_mb: 'Quota (MB)',
+  q_storage: 'Mail storage', q_users: 'Users', quota: 'Quota', quota_help: "Empty: the domain's quota only.", quota_mb: 'Quota (MB)',
   rate_reset: 'The window resets in {seconds} s.', rate_title: 'Rate limit', refresh: 'Refresh',
   relay_key_help: 'A relay key lets a tenantry-relay read the mail directory; it is shown once.', relay_key_new: 'New relay key',
-  relay_key_tenants: 'Tenants served (ids, optional)', relay_key_tenants_help: 'Empty: every tenant.', remove: 'Remove', resend: 'Resend',
+  relay_key_tenants: 'Organisations served (ids, optional)', relay_key_tenants_help: 'Empty: every organisation.', remove: 'Remove', resend: 'Resend',
   reset: 'Change the password', reset_done: 'Your password is changed; every session was ended. Sign in again.', reset_title: 'Choose a new password',
-  resource: 'Resource', retry_in: 'Too many requests: try again in {seconds} s.', revoke: 'Revoke', revoked: 'revoked', role: 'Role',
+  resource: 'Resource', retry_in: 'Too many requests: try again in {seconds} s.', revoke: 'Revoke', revoked: 'Revoked', role: 'Role',
   role_name_rules: '2 to 32 characters: a-z, 0-9 and -.', role_new: 'New role', save: 'Save', saved: 'Saved.', saved_kind: '{kind} saved.',
   scope: 'Scope', search: 'Search', send_invitation: 'Send the invitation', send_link: 'Send me a link', serial: 'Serial',
   sessions: 'Sessions', shown_once: 'Shown only once: copy it now.', sign_in: 'Sign in', sign_in_title: 'Sign in to Tenantry',
   sign_out: 'Sign out', sign_up: 'Create an account', sign_up_done: 'Almost there: confirm your address with the link we sent.',
   sign_up_title: 'Create your organisation', since: 'Since', skip: 'Skip to the content', slug: 'Slug',
   slug_rules: 'Lowercase letters, digits and -, 3 to 63 characters.', started: 'Started', state: 'State', status: 'Status',
-  subject: 'Subject', suspend: 'Suspend', switch_to: 'Switch', tenant: 'Tenant',
-  tenant_created: 'Tenant {slug} created. Its owner API key, shown only once:', tenant_new: 'New tenant', this_session: 'this session',
+  subject: 'Subject', suspend: 'Suspend', switch_to: 'Switch', tenant: 'Organisation',
+  tenant_created: 'Organisation {slug} created. Its owner API key, shown only once:', tenant_new: 'New organisation', this_session: 'this session',
   timezone: 'Time zone', to: 'To', token: 'Token', totals: 'Totals', updated: 'Updated', upload: 'Upload', usage_chart: 'Usage against the plan',
   usage_title: 'Usage against the {plan} plan', value: 'Value', verify_done: 'Your address is confirmed. You can sign in.',
   verify_title: 'Confirm your address', verify_token: 'Verify token', when: 'When',
@@ -64,21 +64,64 @@ const EN = {
   proof_last_check: 'Last check:', proof_never: 'not yet', proof_not_found: 'The record was not found at the last check. A new DNS record can take a while to be seen everywhere: check again later.',
   proof_proven: 'The record was seen: {domain} is proven and receives mail.', proof_queued: 'asked for, within about a minute',
   proof_title: 'Prove that you hold {domain}',
+  // Codes the API answers, in words.
+  role_owner: 'Owner', role_admin: 'Administrator', role_manager: 'Manager', role_employee: 'Employee', role_viewer: 'Viewer',
+  status_active: 'Active', status_pending: 'Pending', status_suspended: 'Suspended', status_deleted: 'Deleted', status_lapsed: 'Lapsed',
+  status_disabled: 'Disabled',
+  plan_free: 'Free', plan_starter: 'Starter', plan_professional: 'Professional', plan_enterprise: 'Enterprise',
+  orgtype_hospital: 'Hospital', orgtype_clinic: 'Clinic', orgtype_practice: 'Practice', orgtype_laboratory: 'Laboratory', orgtype_other: 'Other',
+  mailbox_kind_personal: 'Personal', mailbox_kind_organizational: 'Shared (a service)',
+  dkim_state_active: 'Active', dkim_state_previous: 'Previous (keep it published)', dkim_state_retired: 'Retired',
+  algorithm_rsa: 'RSA', algorithm_ed25519: 'Ed25519', integration_crm: 'CRM (EspoCRM)', integration_whatsapp: 'WhatsApp',
+  platform_role_superadmin: 'Platform operator',
+  quota_users: 'Users', quota_storage_mb: 'Mail storage (MB)', quota_api_calls_per_month: 'API calls a month', quota_clients: 'Clients',
+  quota_appointments_per_month: 'Appointments a month', quota_mailboxes: 'Mailboxes', quota_requests_per_minute: 'Requests a minute',
+  quota_mail_messages_per_day: 'Mail messages a day', quota_mail_messages_per_minute: 'Mail messages a minute',
+  quota_mail_recipients_per_message: 'Recipients a message',
+  // Counts, in the singular or the plural.
+  n_members_one: '{n} member', n_members_other: '{n} members', n_clients_one: '{n} client', n_clients_other: '{n} clients',
+  n_mailboxes_one: '{n} mailbox', n_mailboxes_other: '{n} mailboxes', n_messages_one: '{n} message', n_messages_other: '{n} messages',
+  n_mailboxes_of_one: '{used} / {limit} mailbox', n_mailboxes_of_other: '{used} / {limit} mailboxes',
+  no_limit: 'no limit', limit_near: 'Near the limit', limit_reached: 'Limit reached', never: 'never', close: 'Close', you: 'you',
+  // Statistics and relays.
+  total_tenants: 'Organisations', total_members: 'Members', total_clients: 'Clients', total_appointments: 'Appointments',
+  total_mailboxes: 'Mailboxes', total_audit_entries: 'Audit entries', tenants_by_status: 'Organisations by status',
+  relays_title: 'Relay health', relays_none: 'No relay yet.', relay_last_seen: 'Last seen', relay_never_seen: 'Never seen',
+  relay_queue: 'Queue', relay_oldest: 'Oldest in queue', relay_certificates: 'Certificates',
+  certificate_expiring: 'Expires {when}', certificate_expired: 'Expired {when}',
+  // Invitations.
+  accept_join: 'Join {tenant}', accept_invited: '{email} is invited to join {tenant} as', accept_invalid_help: 'Ask whoever invited you to send a new invitation.',
+  accept_new_help: 'Choose the password of your new account.', password_again: 'Password again',
+  password_mismatch: 'The two passwords differ: type the same password twice.',
+  accept_existing_help: 'You already have an account ({email}): enter its password to add this organisation to it.',
+  accept_existing_password: 'Password of your account {email}',
+  // Mail.
+  mail_domains: 'Mail domains', mailboxes_in_tenant: 'Mailboxes in the organisation:', establishment: 'Establishment',
+  establishment_name: 'Establishment name', establishment_type: 'Establishment type', max_mailboxes_short: 'Mailboxes at most',
+  max_storage_short: 'Storage at most', domains_none: 'No mail domain yet: add one below.', quota_of_domain: "The domain's storage ({size})",
+  domain_storage: 'storage of the domain: {size}', mailboxes_none: 'No mailbox yet.', mailbox_add_to: 'Add a mailbox to {domain}',
+  app_passwords_none: 'No app password yet.', app_password_new: 'New app password',
+  app_password_help: 'What it is for (a mail client, a phone): you can revoke each one alone.', selector: 'selector',
+  dkim_value: 'Value (DNS strings)', certificate_upload: 'Upload a certificate', certificate_replace: 'Replace the certificate',
+  dkim_split_one: 'Published as {n} DNS string.',
+  dkim_split_other: 'Published as {n} DNS strings of at most 255 characters each, as DNS requires: paste them as they are.',
+  relay: 'Relay', relay_directory: 'Directory sync', up_to_date: 'up to date', versions_behind_one: '{n} version behind',
+  versions_behind_other: '{n} versions behind', members_title: 'People with access', accept_expires: 'The invitation is valid until {when}.',
 };
 
 const FR = {
-  accept: 'Rejoindre', cancel: 'Annuler', retry: 'Réessayer', accept_help: 'Choisissez votre mot de passe (ou saisissez le vôtre si vous avez déjà un compte) pour rejoindre.', accept_title: "Accepter l'invitation",
-  access_token: "Jeton d'accès", action: 'Action', actions: 'Actions', activate: 'Activer', active: 'actif', actor: 'Qui', address: 'Adresse',
-  algorithm: 'Algorithme', all_tenants: 'tous les locataires', api_key: 'Clé API', app_passwords: "Mots de passe d'application",
+  accept: 'Rejoindre', cancel: 'Annuler', retry: 'Réessayer', accept_help: "L'invitation n'a pas pu être consultée. Choisissez votre mot de passe (ou saisissez le vôtre si vous avez déjà un compte) pour rejoindre.", accept_title: "Accepter l'invitation",
+  access_token: "Jeton d'accès", action: 'Action', actions: 'Actions', activate: 'Activer', active: 'Active', actor: 'Qui', address: 'Adresse',
+  algorithm: 'Algorithme', all_tenants: 'toutes les organisations', api_key: 'Clé API', app_passwords: "Mots de passe d'application",
   app_passwords_of: "Mots de passe d'application de {address}", app_secret: "Secret d'application", base_url: 'URL de base',
-  billing_email: 'Courriel de facturation', branding: 'Image de marque', builtin: 'intégré', certificate: 'Certificat TLS',
+  billing_email: 'Courriel de facturation', branding: 'Image de marque', builtin: 'Intégré', certificate: 'Certificat TLS',
   certificate_default: 'Aucun certificat envoyé : le certificat par défaut du relais sert ce domaine.',
   certificate_pem: 'Certificat (PEM ; un fichier de chaîne complète convient)', certificate_remove: 'Retirer le certificat',
   chain_pem: 'Chaîne (PEM, facultative)', client_new: 'Nouveau client', configuration: 'Configuration', confirm_delete: 'Supprimer {name} ?',
-  confirm_remove: 'Retirer {name} de ce locataire ?', confirm_suspend: 'Suspendre {name} ? Ses membres et ses clés cessent de fonctionner aussitôt.',
+  confirm_remove: 'Retirer {name} de cette organisation ?', confirm_suspend: 'Suspendre {name} ? Ses membres et ses clés cessent de fonctionner aussitôt.',
   copied: 'Copié', copy: 'Copier', counts: 'Effectifs', counts_value: '{members} membres, {clients} clients, {mailboxes} boîtes', create: 'Créer',
-  created: 'Créé', custom: 'personnalisé', delete: 'Supprimer', device: 'Appareil', display_name: "Nom d'affichage",
-  dkim: 'Enregistrements DKIM à publier', dkim_new: 'Nouvelle clé DKIM (remplace la clé courante)',
+  created: 'Créé', custom: 'Personnalisé', delete: 'Supprimer', device: 'Appareil', display_name: "Nom d'affichage",
+  dkim: 'Enregistrements DKIM à publier', dkim_new: 'Nouvelle clé DKIM (elle remplace la clé courante)',
   dkim_none: "Pas encore de clé DKIM : le courrier sortant n'est pas signé.", dns_record: 'Enregistrement DNS', domain: 'Domaine',
   domain_new: 'Nouveau domaine de messagerie', edit: 'Modifier', edit_tenant: 'Offre et limites de {slug}', email: 'Courriel',
   email_unverified: 'Courriel non vérifié', email_verified: 'Courriel vérifié', end_session: 'Terminer',
@@ -91,32 +134,32 @@ const FR = {
   max_mailboxes: 'Nombre de boîtes au plus (-1 : sans limite)', max_storage_mb: 'Stockage en Mo au plus (-1 : sans limite)', metric: 'Mesure',
   name: 'Nom', names: 'Servi pour', nav_account: 'Mon compte', nav_api_keys: 'Clés API', nav_audit: "Journal d'audit", nav_clients: 'Clients',
   nav_dashboard: 'Tableau de bord', nav_integrations: 'Intégrations', nav_mail: 'Messagerie', nav_members: 'Membres', nav_platform: 'Plateforme',
-  nav_relay_keys: 'Clés de relais', nav_roles: 'Rôles', nav_settings: 'Paramètres', nav_stats: 'Statistiques', nav_tenant: 'Locataire',
-  nav_tenants: 'Locataires', nav_you: 'Vous', navigation: 'Navigation', new_password: 'Nouveau mot de passe', next: 'Suivant',
+  nav_relay_keys: 'Clés de relais', nav_roles: 'Rôles', nav_settings: 'Paramètres', nav_stats: 'Statistiques', nav_tenant: 'Organisation',
+  nav_tenants: 'Organisations', nav_you: 'Vous', navigation: 'Navigation', new_password: 'Nouveau mot de passe', next: 'Suivant',
   nothing_yet: 'Rien pour le moment.', organisation_name: "Nom de l'organisation", organisation_slug: 'Adresse dans la plateforme (identifiant)',
-  organisation_type: "Type d'organisation", override: 'Limite {quota}', override_help: "Vide : l'offre décide ; -1 : sans limite.",
+  organisation_type: "Type d'organisation", override: 'Limite : {quota}', override_help: "Vide : l'offre décide ; -1 : sans limite.",
   owner_email: 'Courriel du propriétaire', password: 'Mot de passe', password_rules: '12 à 128 caractères, pas un mot de passe courant.',
   password_shown_once: "Le mot de passe d'application « {label} » : saisissez-le dans le logiciel de messagerie maintenant, il n'est montré qu'une fois.",
-  pending_invitations: 'Invitations en attente', per_tenant: 'Par locataire', permissions: 'Permissions',
+  pending_invitations: 'Invitations en attente', per_tenant: 'Par organisation', permissions: 'Permissions',
   permissions_help: 'ressource:action, séparées par des virgules (ex. clients:read, appointments:update:own)', phone: 'Téléphone',
   phone_number_id: 'Identifiant du numéro', plan: 'Offre', previous: 'Précédent', primary_color: 'Couleur principale (#rrggbb)',
   private_key_pem: 'Clé privée (PEM, non chiffrée)', q_api_calls: 'Appels API ce mois-ci', q_appointments: 'Rendez-vous ce mois-ci',
   q_clients: 'Clients', q_mail_today: "Messages aujourd'hui", q_mailboxes: 'Boîtes aux lettres', q_requests_minute: 'Requêtes cette minute',
-  q_storage: 'Stockage de messagerie (Mo)', q_users: 'Utilisateurs', quota: 'Quota', quota_help: 'Vide : le quota du domaine seulement.',
+  q_storage: 'Stockage de messagerie', q_users: 'Utilisateurs', quota: 'Quota', quota_help: 'Vide : le quota du domaine seulement.',
   quota_mb: 'Quota (Mo)', rate_reset: 'La fenêtre repart dans {seconds} s.', rate_title: 'Limite de débit', refresh: 'Actualiser',
   relay_key_help: "Une clé de relais permet à un tenantry-relay de lire l'annuaire de messagerie ; elle n'est montrée qu'une fois.",
-  relay_key_new: 'Nouvelle clé de relais', relay_key_tenants: 'Locataires servis (identifiants, facultatif)', relay_key_tenants_help: 'Vide : tous les locataires.',
+  relay_key_new: 'Nouvelle clé de relais', relay_key_tenants: 'Organisations servies (identifiants, facultatif)', relay_key_tenants_help: 'Vide : toutes les organisations.',
   remove: 'Retirer', resend: 'Renvoyer', reset: 'Changer le mot de passe',
   reset_done: 'Votre mot de passe est changé ; toutes les sessions ont été fermées. Reconnectez-vous.', reset_title: 'Choisir un nouveau mot de passe',
-  resource: 'Ressource', retry_in: 'Trop de requêtes : réessayez dans {seconds} s.', revoke: 'Révoquer', revoked: 'révoquée', role: 'Rôle',
+  resource: 'Ressource', retry_in: 'Trop de requêtes : réessayez dans {seconds} s.', revoke: 'Révoquer', revoked: 'Révoquée', role: 'Rôle',
   role_name_rules: '2 à 32 caractères : a-z, 0-9 et -.', role_new: 'Nouveau rôle', save: 'Enregistrer', saved: 'Enregistré.',
   saved_kind: '{kind} enregistré.', scope: 'Portée', search: 'Rechercher', send_invitation: "Envoyer l'invitation", send_link: 'Envoyez-moi un lien',
   serial: 'Numéro de série', sessions: 'Sessions', shown_once: "Montré une seule fois : copiez-le maintenant.", sign_in: 'Se connecter',
   sign_in_title: 'Connexion à Tenantry', sign_out: 'Se déconnecter', sign_up: 'Créer un compte',
   sign_up_done: 'Presque terminé : confirmez votre adresse avec le lien envoyé.', sign_up_title: 'Créer votre organisation', since: 'Depuis',
   skip: 'Aller au contenu', slug: 'Identifiant', slug_rules: 'Minuscules, chiffres et -, de 3 à 63 caractères.', started: 'Ouverte',
-  state: 'État', status: 'Statut', subject: 'Sujet', suspend: 'Suspendre', switch_to: 'Basculer', tenant: 'Locataire',
-  tenant_created: "Locataire {slug} créé. Sa clé API de propriétaire, montrée une seule fois :", tenant_new: 'Nouveau locataire',
+  state: 'État', status: 'Statut', subject: 'Sujet', suspend: 'Suspendre', switch_to: 'Basculer', tenant: 'Organisation',
+  tenant_created: 'Organisation {slug} créée. Sa clé API de propriétaire, montrée une seule fois :', tenant_new: 'Nouvelle organisation',
   this_session: 'cette session', timezone: 'Fuseau horaire', to: 'Au', token: 'Jeton', totals: 'Totaux', updated: 'Mis à jour',
   upload: 'Envoyer', usage_chart: "Consommation par rapport à l'offre", usage_title: "Consommation par rapport à l'offre {plan}", value: 'Valeur',
   verify_done: 'Votre adresse est confirmée. Vous pouvez vous connecter.', verify_title: 'Confirmer votre adresse', verify_token: 'Jeton de vérification',
@@ -135,6 +178,46 @@ const FR = {
   proof_not_found: "L'enregistrement n'a pas été trouvé lors de la dernière vérification. Un nouvel enregistrement DNS peut mettre un moment à être vu partout : vérifiez de nouveau plus tard.",
   proof_proven: "L'enregistrement a été vu : {domain} est prouvé et reçoit du courrier.", proof_queued: 'demandée, dans la minute environ',
   proof_title: 'Prouvez que vous détenez {domain}',
+  role_owner: 'Propriétaire', role_admin: 'Administrateur', role_manager: 'Responsable', role_employee: 'Collaborateur', role_viewer: 'Lecteur',
+  status_active: 'Actif', status_pending: 'En attente', status_suspended: 'Suspendu', status_deleted: 'Supprimé', status_lapsed: 'Expiré',
+  status_disabled: 'Désactivé',
+  plan_free: 'Gratuite', plan_starter: 'Essentielle', plan_professional: 'Professionnelle', plan_enterprise: 'Entreprise',
+  orgtype_hospital: 'Hôpital', orgtype_clinic: 'Clinique', orgtype_practice: 'Cabinet', orgtype_laboratory: 'Laboratoire', orgtype_other: 'Autre',
+  mailbox_kind_personal: 'Personnelle', mailbox_kind_organizational: 'Fonctionnelle (un service)',
+  dkim_state_active: 'Active', dkim_state_previous: 'Précédente (à laisser publiée)', dkim_state_retired: 'Retirée',
+  algorithm_rsa: 'RSA', algorithm_ed25519: 'Ed25519', integration_crm: 'CRM (EspoCRM)', integration_whatsapp: 'WhatsApp',
+  platform_role_superadmin: 'Opérateur de la plateforme',
+  quota_users: 'Utilisateurs', quota_storage_mb: 'Stockage de messagerie (Mo)', quota_api_calls_per_month: 'Appels API par mois', quota_clients: 'Clients',
+  quota_appointments_per_month: 'Rendez-vous par mois', quota_mailboxes: 'Boîtes aux lettres', quota_requests_per_minute: 'Requêtes par minute',
+  quota_mail_messages_per_day: 'Messages par jour', quota_mail_messages_per_minute: 'Messages par minute',
+  quota_mail_recipients_per_message: 'Destinataires par message',
+  n_members_one: '{n} membre', n_members_other: '{n} membres', n_clients_one: '{n} client', n_clients_other: '{n} clients',
+  n_mailboxes_one: '{n} boîte', n_mailboxes_other: '{n} boîtes', n_messages_one: '{n} message', n_messages_other: '{n} messages',
+  n_mailboxes_of_one: '{used} / {limit} boîte aux lettres', n_mailboxes_of_other: '{used} / {limit} boîtes aux lettres',
+  no_limit: 'sans limite', limit_near: 'Proche de la limite', limit_reached: 'Limite atteinte', never: 'jamais', close: 'Fermer', you: 'vous',
+  total_tenants: 'Organisations', total_members: 'Membres', total_clients: 'Clients', total_appointments: 'Rendez-vous',
+  total_mailboxes: 'Boîtes aux lettres', total_audit_entries: "Entrées du journal d'audit", tenants_by_status: 'Organisations par statut',
+  relays_title: 'État des relais', relays_none: 'Aucun relais pour le moment.', relay_last_seen: 'Dernier contact', relay_never_seen: 'Jamais vu',
+  relay_queue: "File d'attente", relay_oldest: 'Plus ancien en attente', relay_certificates: 'Certificats',
+  certificate_expiring: 'Expire {when}', certificate_expired: 'Expiré {when}',
+  accept_join: 'Rejoindre {tenant}', accept_invited: '{email} est invité(e) à rejoindre {tenant} en tant que',
+  accept_invalid_help: "Demandez à la personne qui vous a invité(e) de vous envoyer une nouvelle invitation.",
+  accept_new_help: 'Choisissez le mot de passe de votre nouveau compte.', password_again: 'Mot de passe (confirmation)',
+  password_mismatch: 'Les deux mots de passe diffèrent : saisissez deux fois le même.',
+  accept_existing_help: 'Vous avez déjà un compte ({email}) : saisissez son mot de passe pour y ajouter cette organisation.',
+  accept_existing_password: 'Mot de passe de votre compte {email}',
+  mail_domains: 'Domaines de messagerie', mailboxes_in_tenant: "Boîtes aux lettres de l'organisation :", establishment: 'Établissement',
+  establishment_name: "Nom de l'établissement", establishment_type: "Type d'établissement", max_mailboxes_short: 'Boîtes au plus',
+  max_storage_short: 'Stockage au plus', domains_none: 'Pas encore de domaine de messagerie : ajoutez-en un ci-dessous.',
+  quota_of_domain: 'Le stockage du domaine ({size})', domain_storage: 'stockage du domaine : {size}', mailboxes_none: 'Pas encore de boîte aux lettres.',
+  mailbox_add_to: 'Ajouter une boîte aux lettres à {domain}', app_passwords_none: "Pas encore de mot de passe d'application.",
+  app_password_new: "Nouveau mot de passe d'application",
+  app_password_help: 'Son usage (un logiciel de messagerie, un téléphone) : chacun se révoque seul.', selector: 'sélecteur',
+  dkim_value: 'Valeur (chaînes DNS)', certificate_upload: 'Envoyer un certificat', certificate_replace: 'Remplacer le certificat',
+  dkim_split_one: 'Publié en {n} chaîne DNS.',
+  dkim_split_other: 'Publié en {n} chaînes DNS de 255 caractères au plus chacune, comme le DNS l’exige : collez-les telles quelles.',
+  relay: 'Relais', relay_directory: "Synchronisation de l'annuaire", up_to_date: 'à jour', versions_behind_one: '{n} version de retard',
+  versions_behind_other: '{n} versions de retard', members_title: 'Personnes ayant accès', accept_expires: "L'invitation est valable jusqu'au {when}.",
 };
 
 const DICTIONARIES = { en: EN, fr: FR };
@@ -172,4 +255,85 @@ export function setLanguage(lang) {
 export function t(key, values = {}) {
   const text = DICTIONARIES[current][key] ?? EN[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
+}
+
+/** Whether `key` has a text (in this language or in English). */
+export function has(key) {
+  return key in DICTIONARIES[current] || key in EN;
+}
+
+/** A value the API spells as a code (a role, a status, a plan, a kind) in words: the text of
+ * `{group}_{value}` when there is one, else the value itself (a custom role's name, say). */
+export function named(group, value) {
+  if (value === null || value === undefined || value === '') return '—';
+  const key = `${group}_${value}`;
+  return has(key) ? t(key) : String(value);
+}
+
+/** The locale numbers and dates are written in: day-month-year in both languages. */
+export function locale() {
+  return current === 'fr' ? 'fr-FR' : 'en-GB';
+}
+
+/** A count with the language's separators (100,000; 100 000). */
+export function formatNumber(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return n === null || n === undefined ? '—' : String(n);
+  return new Intl.NumberFormat(locale()).format(n);
+}
+
+/** `{key}_one` or `{key}_other`, as the language's plural rules choose for `n`, with `{n}`. */
+export function plural(key, n, values = {}) {
+  const form = new Intl.PluralRules(locale()).select(n);
+  const chosen = has(`${key}_${form}`) ? `${key}_${form}` : `${key}_other`;
+  return t(chosen, { n: formatNumber(n), ...values });
+}
+
+/** A size given in MB, in MB, GB or TB (10240 MB is 10 GB; 10 Go in French). */
+export function formatMegabytes(mb) {
+  if (typeof mb !== 'number' || !Number.isFinite(mb)) return '—';
+  let [value, unit] = [mb, 'megabyte'];
+  if (Math.abs(mb) >= 1024 * 1024) [value, unit] = [mb / (1024 * 1024), 'terabyte'];
+  else if (Math.abs(mb) >= 1024) [value, unit] = [mb / 1024, 'gigabyte'];
+  return new Intl.NumberFormat(locale(), { style: 'unit', unit, maximumFractionDigits: 1 }).format(value);
+}
+
+/** A share (0.8) as a percentage in the language's way (80%, 80 %). */
+export function formatPercent(ratio) {
+  return new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 0 }).format(ratio);
+}
+
+/** A day, unambiguous in both languages: 7 Dec 2026, 7 déc. 2026. */
+export function formatDate(seconds) {
+  if (!seconds) return '—';
+  return new Intl.DateTimeFormat(locale(), { day: 'numeric', month: 'short', year: 'numeric' }).format(new Date(seconds * 1000));
+}
+
+/** A moment: the day as formatDate writes it and the time (24 h). */
+export function formatDateTime(seconds) {
+  if (!seconds) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  }).format(new Date(seconds * 1000));
+}
+
+function unitOf(seconds) {
+  const abs = Math.abs(seconds);
+  if (abs < 60) return [Math.round(seconds), 'second'];
+  if (abs < 3600) return [Math.round(seconds / 60), 'minute'];
+  if (abs < 86400) return [Math.round(seconds / 3600), 'hour'];
+  return [Math.round(seconds / 86400), 'day'];
+}
+
+/** How far a moment is from now: "3 minutes ago", "in 5 days". */
+export function formatRelative(seconds, now = Date.now() / 1000) {
+  if (!seconds) return '—';
+  const [value, unit] = unitOf(seconds - now);
+  return new Intl.RelativeTimeFormat(locale(), { numeric: 'auto' }).format(value, unit);
+}
+
+/** A length of time: "12 min", "3 h", "2 days". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  const [value, unit] = unitOf(Math.max(0, seconds));
+  return new Intl.NumberFormat(locale(), { style: 'unit', unit, unitDisplay: unit === 'day' ? 'long' : 'short' }).format(value);
 }

@@ -4,7 +4,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
-import { language, setLanguage, t } from './i18n.js';
+import { language, named, setLanguage, t } from './i18n.js';
 import { allows, go } from './nav.js';
 import { problemText } from './ui.jsx';
 import { AcceptInvitation, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './pages/auth.jsx';
@@ -95,7 +95,7 @@ function Shell({ route, me, tenant, branding, onSwitch, notice }) {
           <label>
             {t('tenant')}{' '}
             <select aria-label={t('tenant')} value={tenant ? tenant.slug : ''} onChange={(e) => onSwitch(e.currentTarget.value, e.currentTarget)} data-testid="tenant-switcher">
-              {memberships.map((m) => <option value={m.slug}>{m.name} ({m.role})</option>)}
+              {memberships.map((m) => <option value={m.slug}>{m.name} ({named('role', m.role)})</option>)}
             </select>
           </label>
         )}

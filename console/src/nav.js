@@ -14,3 +14,13 @@ export function allows(grants, needed) {
     return grant === '*' || ((r === '*' || r === resource) && (a === '*' || a === action));
   });
 }
+
+/** Whether holding `held` implies holding `wanted` (`resource:action[:own]`, `*` wildcards; a
+ * grant limited to `:own` covers only `:own` grants): the core's grant rule, for what the
+ * console offers. */
+export function covers(held, wanted) {
+  const parts = (g) => (g === '*' ? ['*', '*', false] : [...g.split(':').slice(0, 2), g.split(':')[2] === 'own']);
+  const [hr, ha, hown] = parts(held);
+  const [r, a, own] = parts(wanted);
+  return (hr === '*' || hr === r) && (ha === '*' || ha === a) && (!hown || own);
+}

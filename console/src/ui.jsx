@@ -2,7 +2,9 @@
 // problem beside the field it names, tables, charts, a copy button, notices.
 import { useEffect, useState } from 'preact/hooks';
 import { call } from './api.js';
-import { language, t } from './i18n.js';
+import { formatDate, formatDateTime, formatMegabytes, formatNumber, formatPercent, t } from './i18n.js';
+
+export { formatDate };
 
 /** A problem's text for a person: its detail, and when to try again after a 429. */
 export function problemText(problem) {
@@ -24,14 +26,20 @@ let fieldIds = 0;
  * A form from field descriptions ({name, label, type, options, required, placeholder,
  * help}); `submit(values)` returns a promise. A refused submit keeps the values and shows
  * the problem beside the field it names (`field` in the problem), or above the buttons.
+ * `validate(values)` may refuse in the page first ({field, detail}): nothing is sent then.
  */
-export function Form({ fields, submit, label, initial = {}, onDone, id, reset = true }) {
+export function Form({ fields, submit, label, initial = {}, onDone, id, reset = true, validate }) {
   const [values, setValues] = useState(() => Object.fromEntries(fields.map((f) => [f.name, initial[f.name] ?? (f.type === 'checkbox' ? false : '')])));
   const [problem, setProblem] = useState(null);
   const [busy, setBusy] = useState(false);
   const [prefix] = useState(() => `f${++fieldIds}`);
   const onSubmit = async (event) => {
     event.preventDefault();
+    const refused = validate ? validate(values) : null;
+    if (refused) {
+      setProblem(refused);
+      return;
+    }
     setBusy(true);
     setProblem(null);
     try {
@@ -96,7 +104,7 @@ export function Table({ columns, rows, actions, empty }) {
           {rows.map((row) => (
             <tr>
               {columns.map((c) => <td data-label={c.label}>{c.value(row)}</td>)}
-              {actions && <td class="actions">{actions(row)}</td>}
+              {actions && <td class="actions"><div class="actions-inner">{actions(row)}</div></td>}
             </tr>
           ))}
         </tbody>
@@ -105,30 +113,94 @@ export function Table({ columns, rows, actions, empty }) {
   );
 }
 
-/** Usage against a limit as a horizontal bar chart (SVG); -1 or null is no limit. */
-export function UsageChart({ items }) {
+/** How near a limit a use is: ok, warning (80 % and more) or danger (at the limit). */
+export function level(used, limit) {
+  if (limit === null || limit === undefined || limit < 0) return 'ok';
+  const ratio = limit === 0 ? 1 : used / limit;
+  return ratio >= 1 ? 'danger' : ratio >= 0.8 ? 'warning' : 'ok';
+}
+
+/** A use's share of its limit in words: under 1 % is "< 1%", never a misleading 0 %. */
+function share(used, limit) {
+  const ratio = used / (limit || 1);
+  return used > 0 && ratio < 0.01 ? `< ${formatPercent(0.01)}` : formatPercent(ratio);
+}
+
+/** The narrowest bar drawn for a use that is not zero (of 320): 1 of 100,000 stays visible. */
+const MIN_BAR = 4;
+
+/**
+ * Usage against a limit as a horizontal bar chart (SVG); -1 or null is no limit. Each item:
+ * {label, used, limit, unit ('mb' for sizes), quota (its name, as data-quota)}. A use at 80 %
+ * of its limit is drawn in the warning colour and says so in words, at 100 % in the danger one.
+ */
+export function UsageChart({ items, label: chartLabel }) {
   const width = 320;
   // A User Timing mark when the chart is first drawn: what `scripts/bench.sh console` reads.
   useEffect(() => {
     if (!performance.getEntriesByName('tenantry:chart').length) performance.mark('tenantry:chart');
   }, []);
   return (
-    <ul class="chart" aria-label={t('usage_chart')}>
-      {items.map(({ label, used, limit }) => {
+    <ul class="chart" aria-label={chartLabel || t('usage_chart')}>
+      {items.map(({ label, used, limit, unit, quota }) => {
         const unlimited = limit === null || limit === undefined || limit < 0;
         const ratio = unlimited ? 0 : Math.min(1, limit === 0 ? 1 : used / limit);
+        const kind = level(used, limit);
+        const format = unit === 'mb' ? formatMegabytes : formatNumber;
+        const shown = `${format(used)} / ${unlimited ? '∞' : format(limit)}`;
+        const spoken = unlimited ? `${format(used)}, ${t('no_limit')}` : `${shown} (${share(used, limit)})`;
+        const bar = used > 0 ? Math.max(unlimited ? 0 : MIN_BAR, ratio * width) : 0;
         return (
-          <li>
-            <span class="chart-label">{label}</span>
-            <svg viewBox={`0 0 ${width} 14`} role="img" aria-label={`${label}: ${used} / ${unlimited ? '∞' : limit}`} preserveAspectRatio="none">
+          <li data-quota={quota} data-level={kind} class={`chart-row ${kind}`}>
+            <span class="chart-label">
+              {label}
+              {kind !== 'ok' && <span class={`badge ${kind} chart-level`}>{t(kind === 'danger' ? 'limit_reached' : 'limit_near')}</span>}
+            </span>
+            <svg viewBox={`0 0 ${width} 14`} role="img" aria-label={`${label}: ${spoken}`} preserveAspectRatio="none">
               <rect x="0" y="0" width={width} height="14" class="chart-track" />
-              <rect x="0" y="0" width={Math.max(2, ratio * width)} height="14" class={ratio >= 0.9 ? 'chart-bar high' : 'chart-bar'} />
+              <rect x="0" y="0" width={bar} height="14" class={`chart-bar ${kind}`} />
             </svg>
-            <span class="chart-value" data-used={used}>{used} / {unlimited ? '∞' : limit}</span>
+            <span class="chart-value" data-used={used}>
+              {shown}{!unlimited && <small class="chart-percent"> · {share(used, limit)}</small>}
+            </span>
           </li>
         );
       })}
     </ul>
+  );
+}
+
+/** Parts of a whole as labelled bars ({label, value, key}): the count and its share. */
+export function ShareChart({ items, total, label }) {
+  const width = 320;
+  const whole = total || items.reduce((sum, i) => sum + i.value, 0) || 1;
+  return (
+    <ul class="chart share" aria-label={label}>
+      {items.map((i) => (
+        <li data-key={i.key}>
+          <span class="chart-label">{i.label}</span>
+          <svg viewBox={`0 0 ${width} 14`} role="img" aria-label={`${i.label}: ${formatNumber(i.value)} (${formatPercent(i.value / whole)})`} preserveAspectRatio="none">
+            <rect x="0" y="0" width={width} height="14" class="chart-track" />
+            <rect x="0" y="0" width={i.value > 0 ? Math.max(MIN_BAR, (i.value / whole) * width) : 0} height="14" class={`chart-bar ${i.kind || ''}`} />
+          </svg>
+          <span class="chart-value">{formatNumber(i.value)}<small class="chart-percent"> · {formatPercent(i.value / whole)}</small></span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Labelled figures ({label, value, key}), large: totals at a glance. */
+export function Figures({ items }) {
+  return (
+    <dl class="figures">
+      {items.map((i) => (
+        <div class="figure" data-key={i.key}>
+          <dt>{i.label}</dt>
+          <dd>{formatNumber(i.value)}</dd>
+        </div>
+      ))}
+    </dl>
   );
 }
 
@@ -179,26 +251,27 @@ export function Secret({ value, label }) {
 
 /**
  * A value to copy (a DNS record's name, say) as one group of a <dl>: its label, the value
- * and a copy button that names what it copies for screen readers.
+ * (or `shown`, the same laid out otherwise) and a copy button that names what it copies for
+ * screen readers.
  */
-export function CopyField({ label, value, id }) {
+export function CopyField({ label, value, id, kind, shown }) {
   const [copied, copy] = useCopy(value);
   const word = copied ? t('copied') : t('copy');
   return (
     <div class="copy-field">
       <dt>{label}</dt>
       <dd>
-        <code class="copy-value" id={id}>{value}</code>
-        <button type="button" class="secondary" onClick={copy} aria-label={`${word}: ${label}`}>{word}</button>
+        <code class={`copy-value${kind ? ` ${kind}` : ''}`} id={id}>{shown ?? value}</code>
+        <button type="button" class="secondary" onClick={copy} aria-label={`${word}: ${label}`} data-copies={id}>{word}</button>
         <span class="sr-only" role="status">{copied ? t('copied_what', { what: label }) : ''}</span>
       </dd>
     </div>
   );
 }
 
+/** A moment, unambiguous in both languages (7 Dec 2026, 09:58). */
 export function formatTime(seconds) {
-  if (!seconds) return '—';
-  return new Date(seconds * 1000).toLocaleString(language());
+  return formatDateTime(seconds);
 }
 
 /**

@@ -1,6 +1,6 @@
 // The signed-in person: their account, memberships and sessions (ending any of them).
 import * as api from '../api.js';
-import { t } from '../i18n.js';
+import { named, t } from '../i18n.js';
 import { go } from '../nav.js';
 import { ActionButton, Loaded, Table, formatTime, useLoad } from '../ui.jsx';
 
@@ -11,12 +11,12 @@ export function Account({ me }) {
       <h1>{t('nav_account')}</h1>
       <section class="card">
         <h2>{me.email}</h2>
-        <p>{me.email_verified ? t('email_verified') : t('email_unverified')}{me.platform_role ? ` · ${me.platform_role}` : ''}</p>
+        <p>{me.email_verified ? t('email_verified') : t('email_unverified')}{me.platform_role ? ` · ${named('platform_role', me.platform_role)}` : ''}</p>
         <Table
           columns={[
             { label: t('tenant'), value: (m) => m.name },
-            { label: t('role'), value: (m) => m.role },
-            { label: t('status'), value: (m) => m.status },
+            { label: t('role'), value: (m) => named('role', m.role) },
+            { label: t('status'), value: (m) => named('status', m.status) },
           ]}
           rows={me.tenants}
           actions={(m) => (

@@ -3,8 +3,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { go } from '../nav.js';
-import { t } from '../i18n.js';
-import { Form, Notice, problemText } from '../ui.jsx';
+import { named, t } from '../i18n.js';
+import { Form, Notice, formatDate, problemText } from '../ui.jsx';
 
 /** The link's token, kept in the page and taken out of the address bar and the history. */
 function useLinkToken(route) {
@@ -63,19 +63,90 @@ export function SignUp() {
   );
 }
 
+/**
+ * An invitation from its mailed link: the page looks it up first (`POST /v1/auth/invitation`)
+ * to name the organisation and the role; a new account chooses its password twice (a mismatch
+ * is refused in the page, nothing sent), an existing account gives its password once. A token
+ * that is used, revoked or expired says so and offers nothing to send.
+ */
 export function AcceptInvitation({ route }) {
   const token = useLinkToken(route);
+  const [lookup, setLookup] = useState({ loading: true });
+  useEffect(() => {
+    api.call('POST', '/v1/auth/invitation', { token })
+      .then((data) => setLookup({ data }), (problem) => setLookup({ problem }));
+  }, []);
+  const join = (v) => api.acceptInvitation(token, v.password);
+  const joined = () => go('/dashboard');
+  if (lookup.loading) return <><h1>{t('accept_title')}</h1><p class="loading">{t('loading')}</p></>;
+  const invalid = lookup.problem && (lookup.problem.status === 410 || lookup.problem.code === 'invitation_invalid');
+  if (invalid) {
+    return (
+      <>
+        <h1>{t('accept_title')}</h1>
+        <Notice>{problemText(lookup.problem)}</Notice>
+        <p>{t('accept_invalid_help')}</p>
+        <p class="links"><a href="#/sign-in">{t('sign_in')}</a></p>
+      </>
+    );
+  }
+  if (lookup.problem) {
+    // The invitation could not be looked up (the network, a passing refusal): it may still
+    // be accepted, with the password of a new account or of the existing one.
+    return (
+      <>
+        <h1>{t('accept_title')}</h1>
+        <p class="notice warning" role="status" id="invitation-lookup-problem">{problemText(lookup.problem)}</p>
+        <p>{t('accept_help')}</p>
+        <Form
+          id="accept-invitation"
+          fields={[{ name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') }]}
+          label={t('accept')}
+          submit={join}
+          onDone={joined}
+        />
+      </>
+    );
+  }
+  const invitation = lookup.data;
+  const tenant = invitation.tenant || {};
+  const role = named('role', invitation.role);
   return (
     <>
-      <h1>{t('accept_title')}</h1>
-      <p>{t('accept_help')}</p>
-      <Form
-        id="accept-invitation"
-        fields={[{ name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') }]}
-        label={t('accept')}
-        submit={(v) => api.acceptInvitation(token, v.password)}
-        onDone={() => go('/dashboard')}
-      />
+      <h1>{t('accept_join', { tenant: tenant.name || tenant.slug || '' })}</h1>
+      <p class="invitation-summary" id="invitation-summary">
+        {t('accept_invited', { email: invitation.email, tenant: tenant.name || tenant.slug || '' })}{' '}
+        <strong data-role={invitation.role}>{role}</strong>
+        {invitation.expires_at && <><br /><small class="muted">{t('accept_expires', { when: formatDate(invitation.expires_at) })}</small></>}
+      </p>
+      {invitation.account_exists ? (
+        <>
+          <p>{t('accept_existing_help', { email: invitation.email })}</p>
+          <Form
+            id="accept-invitation"
+            fields={[{ name: 'password', label: t('accept_existing_password', { email: invitation.email }), type: 'password', required: true, autocomplete: 'current-password' }]}
+            label={t('accept')}
+            submit={join}
+            onDone={joined}
+          />
+          <p class="links"><a href="#/forgot-password">{t('forgot_password')}</a></p>
+        </>
+      ) : (
+        <>
+          <p>{t('accept_new_help')}</p>
+          <Form
+            id="accept-invitation"
+            fields={[
+              { name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'new-password', help: t('password_rules') },
+              { name: 'password_confirm', label: t('password_again'), type: 'password', required: true, autocomplete: 'new-password' },
+            ]}
+            validate={(v) => (v.password !== v.password_confirm ? { field: 'password_confirm', detail: t('password_mismatch') } : null)}
+            label={t('accept')}
+            submit={join}
+            onDone={joined}
+          />
+        </>
+      )}
     </>
   );
 }

@@ -1,13 +1,24 @@
 // Mail: the tenant's domains (proven by a DNS record before they are hosted), their
 // mailboxes and app passwords, the DKIM records to publish and the certificate the domain is
-// served with.
+// served with. What is created (a domain, a mailbox, a key) is asked for in cards of its own,
+// apart from what is shown.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { t } from '../i18n.js';
+import { formatMegabytes, formatNumber, named, plural, t } from '../i18n.js';
 import { allows } from '../nav.js';
-import { ActionButton, CopyField, Form, Loaded, Notice, Secret, Table, formatTime, useLoad } from '../ui.jsx';
+import { ActionButton, CopyField, Form, Loaded, Notice, Secret, Table, formatDate, formatTime, level, useLoad } from '../ui.jsx';
 
 const STATUSES = ['pending', 'active', 'suspended', 'lapsed'];
+const ORGANISATION_TYPES = ['hospital', 'clinic', 'practice', 'laboratory', 'other'];
+const MAILBOX_KINDS = ['personal', 'organizational'];
+
+/** A TXT record's value as the DNS strings it is published as: a string holds at most 255
+ * characters, so a longer value (an RSA DKIM key) is several quoted strings in a row. */
+export function dnsStrings(value, size = 255) {
+  const parts = [];
+  for (let i = 0; i < value.length; i += size) parts.push(value.slice(i, i + size));
+  return (parts.length ? parts : ['']).map((part) => `"${part.replace(/(["\\])/g, '\\$1')}"`).join(' ');
+}
 
 /** Whether the domain's proof record has gone while it is held (it lapses unless it is back). */
 function recordMissing(d) {
@@ -22,50 +33,70 @@ function DomainStatus({ domain: d }) {
   return <span class={`badge ${kind}`} data-status={missing ? 'missing' : d.status}>{label}</span>;
 }
 
+/** "3 / 50 mailboxes" (the count against the limit; ∞ for none). */
+function countOf(key, used, limit) {
+  const unlimited = limit === null || limit === undefined || limit < 0;
+  return plural(key, unlimited ? used : limit, { used: formatNumber(used), limit: unlimited ? '∞' : formatNumber(limit) });
+}
+
 export function Mail({ grants, route }) {
   const domains = useLoad('/v1/mail/domains?limit=200');
+  const usage = useLoad(allows(grants, 'usage:read') ? '/v1/usage' : null);
   const selected = route.params.get('domain');
   const info = selected && domains.data
     ? domains.data.domains.find((d) => d.domain.toLowerCase() === selected.toLowerCase())
     : null;
+  const creation = allows(grants, 'mail:create') && (
+    <section class="card form-card" id="domain-creation">
+      <h2>{t('domain_new')}</h2>
+      <Form
+        id="new-domain"
+        fields={[
+          { name: 'domain', label: t('domain'), required: true, placeholder: 'hopital.example', help: t('domain_help') },
+          { name: 'organization_name', label: t('establishment_name'), required: true },
+          { name: 'organization_type', label: t('establishment_type'), type: 'select', options: ORGANISATION_TYPES.map((o) => ({ value: o, label: named('orgtype', o) })) },
+          { name: 'max_mailboxes', label: t('max_mailboxes'), type: 'number', required: true },
+          { name: 'max_storage_mb', label: t('max_storage_mb'), type: 'number', required: true },
+        ]}
+        initial={{ organization_type: 'clinic', max_mailboxes: '10', max_storage_mb: '1024' }}
+        label={t('create')}
+        submit={(v) => api.call('POST', '/v1/mail/domains', { ...v, max_mailboxes: Number(v.max_mailboxes), max_storage_mb: Number(v.max_storage_mb) })}
+        onDone={(d) => { domains.reload(); location.hash = `#/mail?domain=${encodeURIComponent(d.domain)}`; }}
+      />
+    </section>
+  );
   return (
     <>
       <h1>{t('nav_mail')}</h1>
-      <div id="domain-list" data-loads={domains.loads}>
-        <Loaded state={domains}>
-          {(data) => (
-            <Table
-              columns={[
-                { label: t('domain'), value: (d) => <a href={`#/mail?domain=${encodeURIComponent(d.domain)}`}>{d.domain}</a> },
-                { label: t('organisation_name'), value: (d) => d.organization_name },
-                { label: t('status'), value: (d) => <DomainStatus domain={d} /> },
-                { label: t('q_mailboxes'), value: (d) => (d.max_mailboxes < 0 ? '∞' : d.max_mailboxes) },
-              ]}
-              rows={data.domains}
-            />
-          )}
-        </Loaded>
-      </div>
-      {allows(grants, 'mail:create') && (
-        <section class="card">
-          <h2>{t('domain_new')}</h2>
-          <Form
-            id="new-domain"
-            fields={[
-              { name: 'domain', label: t('domain'), required: true, placeholder: 'hopital.example', help: t('domain_help') },
-              { name: 'organization_name', label: t('organisation_name'), required: true },
-              { name: 'organization_type', label: t('organisation_type'), type: 'select', options: ['hospital', 'clinic', 'practice', 'laboratory', 'other'] },
-              { name: 'max_mailboxes', label: t('max_mailboxes'), type: 'number', required: true },
-              { name: 'max_storage_mb', label: t('max_storage_mb'), type: 'number', required: true },
-            ]}
-            initial={{ organization_type: 'clinic', max_mailboxes: '10', max_storage_mb: '1024' }}
-            label={t('create')}
-            submit={(v) => api.call('POST', '/v1/mail/domains', { ...v, max_mailboxes: Number(v.max_mailboxes), max_storage_mb: Number(v.max_storage_mb) })}
-            onDone={(d) => { domains.reload(); location.hash = `#/mail?domain=${encodeURIComponent(d.domain)}`; }}
-          />
-        </section>
-      )}
+      <section class="card">
+        <h2>{t('mail_domains')}</h2>
+        {usage.data && (
+          <p class="mail-usage" id="tenant-mailboxes">
+            {t('mailboxes_in_tenant')}{' '}
+            <span class={`count ${level(usage.data.usage.mailboxes, usage.data.limits.mailboxes)}`}>{countOf('n_mailboxes_of', usage.data.usage.mailboxes, usage.data.limits.mailboxes)}</span>
+          </p>
+        )}
+        <div id="domain-list" data-loads={domains.loads}>
+          <Loaded state={domains}>
+            {(data) => (
+              <Table
+                columns={[
+                  { label: t('domain'), value: (d) => <a href={`#/mail?domain=${encodeURIComponent(d.domain)}`} aria-current={info && info.domain === d.domain ? 'true' : undefined}>{d.domain}</a> },
+                  { label: t('establishment'), value: (d) => <>{d.organization_name}<br /><small class="muted">{named('orgtype', d.organization_type)}</small></> },
+                  { label: t('status'), value: (d) => <DomainStatus domain={d} /> },
+                  { label: t('max_mailboxes_short'), value: (d) => (d.max_mailboxes < 0 ? t('no_limit') : formatNumber(d.max_mailboxes)) },
+                  { label: t('max_storage_short'), value: (d) => (d.max_storage_mb < 0 ? t('no_limit') : formatMegabytes(d.max_storage_mb)) },
+                ]}
+                rows={data.domains}
+                empty={t('domains_none')}
+              />
+            )}
+          </Loaded>
+        </div>
+      </section>
+      {!selected && creation}
       {selected && <Domain key={selected} domain={selected} info={info} grants={grants} onChanged={domains.reload} />}
+      {selected && creation}
     </>
   );
 }
@@ -75,36 +106,54 @@ function Domain({ domain, info, grants, onChanged }) {
   const base = `/v1/mail/domains/${encodeURIComponent(domain)}`;
   const mailboxes = useLoad(`${base}/mailboxes?limit=200`);
   const [open, setOpen] = useState(null);
+  const domainQuota = info && info.max_storage_mb >= 0 ? formatMegabytes(info.max_storage_mb) : t('no_limit');
+  const quota = (m) => (m.quota_mb < 0 ? <span class="muted">{t('quota_of_domain', { size: domainQuota })}</span> : formatMegabytes(m.quota_mb));
   return (
-    <>
+    <div class="domain-details" id="domain-details" aria-label={domain}>
+      <h2 class="domain-title">{domain}{info && <> <DomainStatus domain={info} /></>}</h2>
       {info && info.verification && <Verification base={base} info={info} grants={grants} onChanged={onChanged} />}
-      <section class="card" aria-label={domain}>
+      <section class="card" aria-label={t('mailboxes_of', { domain })}>
         <h2>{t('mailboxes_of', { domain })}</h2>
-        <Loaded state={mailboxes}>
-          {(data) => (
-            <Table
-              columns={[
-                { label: t('address'), value: (m) => m.address },
-                { label: t('kind'), value: (m) => m.kind },
-                { label: t('quota'), value: (m) => (m.quota_mb < 0 ? '—' : `${m.quota_mb} MB`) },
-                { label: t('status'), value: (m) => m.status },
-              ]}
-              rows={data.mailboxes}
-              actions={(m) => (
-                <>
-                  <button type="button" class="secondary" onClick={() => setOpen(m.address)}>{t('app_passwords')}</button>
-                  {allows(grants, 'mail:delete') && <ActionButton danger label={t('delete')} context={m.address} confirmText={t('confirm_delete', { name: m.address })} action={() => api.call('DELETE', `${base}/mailboxes/${encodeURIComponent(m.address)}`)} onDone={mailboxes.reload} />}
-                </>
-              )}
-            />
-          )}
-        </Loaded>
-        {allows(grants, 'mail:create') && (
+        {mailboxes.data && (
+          <p class="mail-usage" id="mailbox-count">
+            <span class={`count ${info ? level(mailboxes.data.mailboxes.length, info.max_mailboxes) : ''}`}>
+              {countOf('n_mailboxes_of', mailboxes.data.mailboxes.length, info ? info.max_mailboxes : -1)}
+            </span>
+            {info && <> · {t('domain_storage', { size: domainQuota })}</>}
+          </p>
+        )}
+        <div id="mailbox-list" data-loads={mailboxes.loads}>
+          <Loaded state={mailboxes}>
+            {(data) => (
+              <Table
+                columns={[
+                  { label: t('address'), value: (m) => m.address },
+                  { label: t('kind'), value: (m) => named('mailbox_kind', m.kind) },
+                  { label: t('quota'), value: quota },
+                  { label: t('status'), value: (m) => named('status', m.status) },
+                ]}
+                rows={data.mailboxes}
+                empty={t('mailboxes_none')}
+                actions={(m) => (
+                  <>
+                    <button type="button" class="secondary" aria-label={`${t('app_passwords')}: ${m.address}`} aria-expanded={open === m.address ? 'true' : 'false'} onClick={() => setOpen(open === m.address ? null : m.address)}>{t('app_passwords')}</button>
+                    {allows(grants, 'mail:delete') && <ActionButton danger label={t('delete')} context={m.address} confirmText={t('confirm_delete', { name: m.address })} action={() => api.call('DELETE', `${base}/mailboxes/${encodeURIComponent(m.address)}`)} onDone={() => { if (open === m.address) setOpen(null); mailboxes.reload(); }} />}
+                  </>
+                )}
+              />
+            )}
+          </Loaded>
+        </div>
+      </section>
+      {open && <AppPasswords key={open} base={base} address={open} grants={grants} onClose={() => setOpen(null)} />}
+      {allows(grants, 'mail:create') && (
+        <section class="card form-card" id="mailbox-creation">
+          <h2>{t('mailbox_add_to', { domain })}</h2>
           <Form
             id="new-mailbox"
             fields={[
               { name: 'address', label: t('address'), type: 'email', required: true, placeholder: `accueil@${domain}` },
-              { name: 'kind', label: t('kind'), type: 'select', options: ['personal', 'organizational'] },
+              { name: 'kind', label: t('kind'), type: 'select', options: MAILBOX_KINDS.map((k) => ({ value: k, label: named('mailbox_kind', k) })) },
               { name: 'quota_mb', label: t('quota_mb'), type: 'number', help: t('quota_help') },
             ]}
             initial={{ kind: 'personal' }}
@@ -112,12 +161,11 @@ function Domain({ domain, info, grants, onChanged }) {
             submit={(v) => api.call('POST', `${base}/mailboxes`, { address: v.address, kind: v.kind, ...(v.quota_mb ? { quota_mb: Number(v.quota_mb) } : {}) })}
             onDone={mailboxes.reload}
           />
-        )}
-      </section>
-      {open && <AppPasswords key={open} base={base} address={open} grants={grants} />}
+        </section>
+      )}
       <Dkim base={base} grants={grants} />
       <Certificate base={base} grants={grants} />
-    </>
+    </div>
   );
 }
 
@@ -210,12 +258,12 @@ function Verification({ base, info, grants, onChanged }) {
   );
 }
 
-function AppPasswords({ base, address, grants }) {
+function AppPasswords({ base, address, grants, onClose }) {
   const path = `${base}/mailboxes/${encodeURIComponent(address)}/passwords`;
   const state = useLoad(path);
   const [made, setMade] = useState(null);
   return (
-    <section class="card">
+    <section class="card" id="app-passwords" aria-label={t('app_passwords_of', { address })}>
       <h2>{t('app_passwords_of', { address })}</h2>
       {made && <Secret value={made.password} label={t('password_shown_once', { label: made.label })} />}
       <Loaded state={state}>
@@ -223,54 +271,74 @@ function AppPasswords({ base, address, grants }) {
           <Table
             columns={[
               { label: t('label'), value: (p) => p.label },
-              { label: t('created'), value: (p) => formatTime(p.created_at) },
-              { label: t('last_used'), value: (p) => formatTime(p.last_used_at) },
+              { label: t('created'), value: (p) => formatDate(p.created_at) },
+              { label: t('last_used'), value: (p) => (p.last_used_at ? formatTime(p.last_used_at) : t('never')) },
             ]}
             rows={data.passwords}
+            empty={t('app_passwords_none')}
             actions={allows(grants, 'mail:update') ? (p) => <ActionButton danger label={t('revoke')} context={p.label} action={() => api.call('DELETE', `${path}/${p.id}`)} onDone={state.reload} /> : null}
           />
         )}
       </Loaded>
       {allows(grants, 'mail:update') && (
-        <Form
-          id="new-app-password"
-          fields={[{ name: 'label', label: t('label'), required: true, placeholder: 'Thunderbird' }]}
-          label={t('create')}
-          submit={(v) => api.call('POST', path, v)}
-          onDone={(p) => { setMade(p); state.reload(); }}
-        />
+        <div class="form-panel">
+          <h3>{t('app_password_new')}</h3>
+          <Form
+            id="new-app-password"
+            fields={[{ name: 'label', label: t('label'), required: true, placeholder: 'Thunderbird', help: t('app_password_help') }]}
+            label={t('create')}
+            submit={(v) => api.call('POST', path, v)}
+            onDone={(p) => { setMade(p); state.reload(); }}
+          />
+        </div>
       )}
+      <button type="button" class="secondary" onClick={onClose}>{t('close')}</button>
     </section>
+  );
+}
+
+/** One DKIM key: its state, and the TXT record to publish, split into DNS strings. */
+function DkimKey({ dkim: k }) {
+  const split = dnsStrings(k.dns.value);
+  const strings = Math.ceil(k.dns.value.length / 255);
+  return (
+    <div class="dkim-key" data-selector={k.selector} data-algorithm={k.algorithm}>
+      <h3>
+        <span class={`badge ${k.state === 'active' ? 'ok' : 'muted'}`}>{named('dkim_state', k.state)}</span>{' '}
+        {named('algorithm', k.algorithm)} · {t('selector')} <code>{k.selector}</code> · {t('created')} {formatDate(k.created_at)}
+      </h3>
+      <dl class="copy-fields">
+        <CopyField label={t('name')} value={k.dns.name} id={`dkim-name-${k.selector}`} />
+        <CopyField label={t('record_type')} value={k.dns.type || 'TXT'} id={`dkim-type-${k.selector}`} />
+        <CopyField label={t('dkim_value')} value={split} shown={split.replace(/" "/g, '"\n"')} id={`dkim-value-${k.selector}`} kind="dkim-value" />
+      </dl>
+      {strings > 1 && <p class="muted dkim-split-help">{plural('dkim_split', strings)}</p>}
+    </div>
   );
 }
 
 function Dkim({ base, grants }) {
   const state = useLoad(`${base}/dkim`);
   return (
-    <section class="card">
+    <section class="card" id="dkim">
       <h2>{t('dkim')}</h2>
       <Loaded state={state}>
-        {(data) => (
-          <Table
-            columns={[
-              { label: t('state'), value: (k) => k.state },
-              { label: t('algorithm'), value: (k) => k.algorithm },
-              { label: t('dns_record'), value: (k) => <code>{k.dns.name} TXT "{k.dns.value}"</code> },
-            ]}
-            rows={data.keys}
-            empty={t('dkim_none')}
-          />
-        )}
+        {(data) => (data.keys.length
+          ? data.keys.map((k) => <DkimKey dkim={k} />)
+          : <p class="empty">{t('dkim_none')}</p>)}
       </Loaded>
       {allows(grants, 'mail:update') && (
-        <Form
-          id="new-dkim"
-          fields={[{ name: 'algorithm', label: t('algorithm'), type: 'select', options: ['rsa', 'ed25519'] }]}
-          initial={{ algorithm: 'rsa' }}
-          label={t('dkim_new')}
-          submit={(v) => api.call('POST', `${base}/dkim`, v)}
-          onDone={state.reload}
-        />
+        <div class="form-panel">
+          <h3>{t('dkim_new')}</h3>
+          <Form
+            id="new-dkim"
+            fields={[{ name: 'algorithm', label: t('algorithm'), type: 'select', options: ['rsa', 'ed25519'].map((a) => ({ value: a, label: named('algorithm', a) })) }]}
+            initial={{ algorithm: 'rsa' }}
+            label={t('create')}
+            submit={(v) => api.call('POST', `${base}/dkim`, v)}
+            onDone={state.reload}
+          />
+        </div>
       )}
     </section>
   );
@@ -280,24 +348,25 @@ function Certificate({ base, grants }) {
   const state = useLoad(`${base}/certificate`);
   const missing = state.problem && state.problem.status === 404;
   return (
-    <section class="card">
+    <section class="card" id="certificate-card">
       <h2>{t('certificate')}</h2>
       {missing && <p>{t('certificate_default')}</p>}
       {!missing && (
         <Loaded state={state}>
           {(c) => (
-            <dl>
+            <dl class="details">
               <dt>{t('subject')}</dt><dd>{c.subject}</dd>
               <dt>{t('names')}</dt><dd>{c.names.join(', ')}</dd>
               <dt>{t('issuer')}</dt><dd>{c.issuer}</dd>
               <dt>{t('serial')}</dt><dd><code>{c.serial}</code></dd>
-              <dt>{t('expires')}</dt><dd>{formatTime(c.not_after)}</dd>
+              <dt>{t('expires')}</dt><dd>{formatDate(c.not_after)}</dd>
             </dl>
           )}
         </Loaded>
       )}
       {allows(grants, 'mail:update') && (
-        <>
+        <div class="form-panel">
+          <h3>{t(state.data ? 'certificate_replace' : 'certificate_upload')}</h3>
           <Form
             id="certificate"
             fields={[
@@ -310,7 +379,7 @@ function Certificate({ base, grants }) {
             onDone={state.reload}
           />
           {state.data && <ActionButton danger label={t('certificate_remove')} action={() => api.call('DELETE', `${base}/certificate`)} onDone={state.reload} />}
-        </>
+        </div>
       )}
     </section>
   );

@@ -3,11 +3,16 @@
 // person's grants allow it; the API decides anyway.
 import { useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { t } from '../i18n.js';
-import { allows } from '../nav.js';
-import { ActionButton, Form, Loaded, Notice, Secret, Table, UsageChart, formatTime, useLoad, usePages } from '../ui.jsx';
+import { formatNumber, named, t } from '../i18n.js';
+import { allows, covers } from '../nav.js';
+import { ActionButton, Form, Loaded, Notice, Secret, Table, UsageChart, formatDate, formatTime, useLoad, usePages } from '../ui.jsx';
 
 const ROLES = ['owner', 'admin', 'manager', 'employee', 'viewer'];
+
+/** Role names as options of a select: the value the API takes, the label in words. */
+export function roleOptions(names) {
+  return names.map((name) => ({ value: name, label: named('role', name) }));
+}
 
 export function Dashboard({ tenant }) {
   const state = useLoad('/v1/usage');
@@ -18,34 +23,34 @@ export function Dashboard({ tenant }) {
         {(usage) => (
           <>
             <section class="card">
-              <h2>{t('usage_title', { plan: usage.plan })}</h2>
+              <h2>{t('usage_title', { plan: named('plan', usage.plan) })}</h2>
               <UsageChart items={[
-                { label: t('q_users'), used: usage.usage.users, limit: usage.limits.users },
-                { label: t('q_clients'), used: usage.usage.clients, limit: usage.limits.clients },
-                { label: t('q_api_calls'), used: usage.usage.api_calls_per_month, limit: usage.limits.api_calls_per_month },
-                { label: t('q_mailboxes'), used: usage.usage.mailboxes, limit: usage.limits.mailboxes },
-                { label: t('q_appointments'), used: usage.usage.appointments_per_month, limit: usage.limits.appointments_per_month },
-                { label: t('q_storage'), used: usage.usage.mail_storage_mb, limit: usage.limits.storage_mb },
-                { label: t('q_mail_today'), used: usage.usage.mail_messages_today, limit: usage.limits.mail_messages_per_day },
+                { quota: 'users', label: t('q_users'), used: usage.usage.users, limit: usage.limits.users },
+                { quota: 'clients', label: t('q_clients'), used: usage.usage.clients, limit: usage.limits.clients },
+                { quota: 'api_calls_per_month', label: t('q_api_calls'), used: usage.usage.api_calls_per_month, limit: usage.limits.api_calls_per_month },
+                { quota: 'mailboxes', label: t('q_mailboxes'), used: usage.usage.mailboxes, limit: usage.limits.mailboxes },
+                { quota: 'appointments_per_month', label: t('q_appointments'), used: usage.usage.appointments_per_month, limit: usage.limits.appointments_per_month },
+                { quota: 'storage_mb', label: t('q_storage'), used: usage.usage.mail_storage_mb, limit: usage.limits.storage_mb, unit: 'mb' },
+                { quota: 'mail_messages_per_day', label: t('q_mail_today'), used: usage.usage.mail_messages_today, limit: usage.limits.mail_messages_per_day },
               ]} />
             </section>
             <section class="card">
               <h2>{t('rate_title')}</h2>
-              <UsageChart items={[{ label: t('q_requests_minute'), used: usage.rate_limit.limit - usage.rate_limit.remaining, limit: usage.rate_limit.limit }]} />
-              <p>{t('rate_reset', { seconds: usage.rate_limit.reset_secs })}</p>
+              <UsageChart label={t('rate_title')} items={[{ quota: 'requests_per_minute', label: t('q_requests_minute'), used: usage.rate_limit.limit - usage.rate_limit.remaining, limit: usage.rate_limit.limit }]} />
+              <p>{t('rate_reset', { seconds: formatNumber(usage.rate_limit.reset_secs) })}</p>
               <p>{t('mail_limits', { day: fmtLimit(usage.limits.mail_messages_per_day), minute: fmtLimit(usage.limits.mail_messages_per_minute) })}</p>
             </section>
             <button type="button" class="secondary" onClick={state.reload}>{t('refresh')}</button>
           </>
         )}
       </Loaded>
-      <p><small>{tenant.name} · {tenant.slug} · {tenant.status}</small></p>
+      <p><small>{tenant.name} · {tenant.slug} · {named('status', tenant.status)}</small></p>
     </>
   );
 }
 
 function fmtLimit(n) {
-  return n < 0 ? '∞' : n;
+  return n < 0 ? t('no_limit') : formatNumber(n);
 }
 
 export function Clients({ grants }) {
@@ -54,7 +59,7 @@ export function Clients({ grants }) {
     <>
       <h1>{t('nav_clients')}</h1>
       {allows(grants, 'clients:create') && (
-        <section class="card">
+        <section class="card form-card">
           <h2>{t('client_new')}</h2>
           <Form
             id="new-client"
@@ -76,7 +81,7 @@ export function Clients({ grants }) {
               { label: t('name'), value: (c) => c.name },
               { label: t('email'), value: (c) => c.email || '—' },
               { label: t('phone'), value: (c) => c.phone || '—' },
-              { label: t('created'), value: (c) => formatTime(c.created_at) },
+              { label: t('created'), value: (c) => formatDate(c.created_at) },
             ]}
             rows={data.clients}
             actions={allows(grants, 'clients:delete') ? (c) => (
@@ -94,38 +99,52 @@ function dropEmpty(values) {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== '' && v !== null));
 }
 
-export function Members({ grants }) {
+export function Members({ grants, me, tenant }) {
   const members = useLoad('/v1/members?limit=200');
   const invitations = useLoad('/v1/invitations?limit=200');
   const roles = useLoad(allows(grants, 'roles:read') ? '/v1/roles' : null);
   const roleNames = roles.data ? roles.data.roles.map((r) => r.name) : ROLES;
   const canCreate = allows(grants, 'members:create');
+  const superadmin = Boolean(me && me.platform_role === 'superadmin');
+  // Removal is offered where the API would allow it: never for one's own membership (the
+  // only owner could otherwise leave the tenant without one), an owner only by an owner, and
+  // a role only by who holds each of its grants (the core's grant rule).
+  const mayRemove = (m) => {
+    if (!allows(grants, 'members:delete') || (me && m.user_id === me.id)) return false;
+    if (superadmin) return true;
+    if (m.role === 'owner') return tenant && tenant.role === 'owner';
+    const role = roles.data && roles.data.roles.find((r) => r.name === m.role);
+    return !role || role.permissions.every((wanted) => grants.some((held) => covers(held, wanted)));
+  };
   return (
     <>
       <h1>{t('nav_members')}</h1>
-      <Loaded state={members}>
-        {(data) => (
-          <Table
-            columns={[
-              { label: t('email'), value: (m) => m.email },
-              { label: t('role'), value: (m) => m.role },
-              { label: t('since'), value: (m) => formatTime(m.created_at) },
-            ]}
-            rows={data.members}
-            actions={allows(grants, 'members:delete') ? (m) => (
-              <ActionButton danger label={t('remove')} context={m.email} confirmText={t('confirm_remove', { name: m.email })} action={() => api.call('DELETE', `/v1/members/${m.user_id}`)} onDone={members.reload} />
-            ) : null}
-          />
-        )}
-      </Loaded>
+      <section class="card" id="member-list">
+        <h2>{t('members_title')}</h2>
+        <Loaded state={members}>
+          {(data) => (
+            <Table
+              columns={[
+                { label: t('email'), value: (m) => (me && m.user_id === me.id ? <>{m.email} <small class="muted">({t('you')})</small></> : m.email) },
+                { label: t('role'), value: (m) => <span data-role={m.role}>{named('role', m.role)}</span> },
+                { label: t('since'), value: (m) => formatDate(m.created_at) },
+              ]}
+              rows={data.members}
+              actions={allows(grants, 'members:delete') ? (m) => mayRemove(m) && (
+                <ActionButton danger label={t('remove')} context={m.email} confirmText={t('confirm_remove', { name: m.email })} action={() => api.call('DELETE', `/v1/members/${m.user_id}`)} onDone={members.reload} />
+              ) : null}
+            />
+          )}
+        </Loaded>
+      </section>
       {canCreate && (
-        <section class="card">
+        <section class="card form-card">
           <h2>{t('invite')}</h2>
           <Form
             id="invite"
             fields={[
               { name: 'email', label: t('email'), type: 'email', required: true },
-              { name: 'role', label: t('role'), type: 'select', options: roleNames, required: true },
+              { name: 'role', label: t('role'), type: 'select', options: roleOptions(roleNames), required: true },
             ]}
             initial={{ role: 'employee' }}
             label={t('send_invitation')}
@@ -141,8 +160,8 @@ export function Members({ grants }) {
             <Table
               columns={[
                 { label: t('email'), value: (i) => i.email },
-                { label: t('role'), value: (i) => i.role },
-                { label: t('expires'), value: (i) => formatTime(i.expires_at) },
+                { label: t('role'), value: (i) => named('role', i.role) },
+                { label: t('expires'), value: (i) => formatDate(i.expires_at) },
               ]}
               rows={data.invitations}
               actions={canCreate || allows(grants, 'members:delete') ? (i) => (
@@ -168,7 +187,7 @@ export function Roles({ grants }) {
         {(data) => (
           <Table
             columns={[
-              { label: t('name'), value: (r) => r.name },
+              { label: t('name'), value: (r) => (r.builtin ? named('role', r.name) : r.name) },
               { label: t('kind'), value: (r) => (r.builtin ? t('builtin') : t('custom')) },
               { label: t('permissions'), value: (r) => r.permissions.join(', ') },
             ]}
@@ -177,7 +196,7 @@ export function Roles({ grants }) {
         )}
       </Loaded>
       {allows(grants, 'roles:create') && (
-        <section class="card">
+        <section class="card form-card">
           <h2>{t('role_new')}</h2>
           <Form
             id="new-role"
@@ -203,13 +222,13 @@ export function ApiKeys({ grants }) {
       <h1>{t('nav_api_keys')}</h1>
       {made && <Secret value={made.key} label={t('key_shown_once', { name: made.name })} />}
       {allows(grants, 'api-keys:create') && (
-        <section class="card">
+        <section class="card form-card">
           <h2>{t('key_new')}</h2>
           <Form
             id="new-key"
             fields={[
               { name: 'name', label: t('name'), required: true },
-              { name: 'role', label: t('role'), type: 'select', options: ROLES },
+              { name: 'role', label: t('role'), type: 'select', options: roleOptions(ROLES) },
             ]}
             initial={{ role: 'viewer' }}
             label={t('create')}
@@ -223,9 +242,9 @@ export function ApiKeys({ grants }) {
           <Table
             columns={[
               { label: t('name'), value: (k) => k.name },
-              { label: t('role'), value: (k) => k.role },
+              { label: t('role'), value: (k) => named('role', k.role) },
               { label: t('key'), value: (k) => <code>{k.display_prefix}…</code> },
-              { label: t('created'), value: (k) => formatTime(k.created_at) },
+              { label: t('created'), value: (k) => formatDate(k.created_at) },
               { label: t('status'), value: (k) => (k.revoked_at ? t('revoked') : t('active')) },
             ]}
             rows={data.api_keys}
@@ -329,7 +348,7 @@ export function Integrations({ grants }) {
         {(data) => (
           <Table
             columns={[
-              { label: t('kind'), value: (i) => i.kind },
+              { label: t('kind'), value: (i) => named('integration', i.kind) },
               { label: t('configuration'), value: (i) => <code>{JSON.stringify(Object.fromEntries(Object.entries(i).filter(([k]) => k !== 'kind' && k !== 'updated_at')))}</code> },
               { label: t('updated'), value: (i) => formatTime(i.updated_at) },
             ]}
@@ -339,7 +358,7 @@ export function Integrations({ grants }) {
       </Loaded>
       {editable && (
         <>
-          <section class="card">
+          <section class="card form-card">
             <h2>CRM (EspoCRM)</h2>
             <Form
               id="crm"
@@ -352,7 +371,7 @@ export function Integrations({ grants }) {
               onDone={() => { setSaved('crm'); state.reload(); }}
             />
           </section>
-          <section class="card">
+          <section class="card form-card">
             <h2>WhatsApp</h2>
             <Form
               id="whatsapp"
