@@ -43,8 +43,8 @@ impl Gateway {
 
     /// `GET {base}{path}` with the relay key (see [`Gateway::send`]).
     pub(crate) async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        self.send("GET", path, self.http.get(format!("{}{path}", self.base)))
-            .await
+        let url = format!("{}{path}", self.base);
+        self.send("GET", self.http.get(&url), &url).await
     }
 
     /// `POST {base}{path}` of `body` as JSON with the relay key (see [`Gateway::send`]).
@@ -53,8 +53,9 @@ impl Gateway {
         path: &str,
         body: &impl serde::Serialize,
     ) -> anyhow::Result<reqwest::Response> {
-        let request = self.http.post(format!("{}{path}", self.base)).json(body);
-        self.send("POST", path, request).await
+        let url = format!("{}{path}", self.base);
+        self.send("POST", self.http.post(&url).json(body), &url)
+            .await
     }
 
     /// The response when it is a success; else an error naming the request, its status and
@@ -62,10 +63,9 @@ impl Gateway {
     async fn send(
         &self,
         method: &str,
-        path: &str,
         request: reqwest::RequestBuilder,
+        url: &str,
     ) -> anyhow::Result<reqwest::Response> {
-        let url = format!("{}{path}", self.base);
         let response = request
             .bearer_auth(&self.api_key)
             .send()

@@ -198,8 +198,8 @@ function Relays() {
                 { label: t('relay'), value: (r) => <>{r.name}{r.hostname && <><br /><small class="muted">{r.hostname}</small></>}</> },
                 {
                   label: t('relay_last_seen'),
-                  value: (r) => (r.last_seen_at
-                    ? <span data-seen={r.last_seen_at}>{formatRelative(r.last_seen_at, now)}<br /><small class="muted">{formatTime(r.last_seen_at)}</small></span>
+                  value: (r) => (r.reported_at
+                    ? <span data-seen={r.reported_at}>{formatRelative(r.reported_at, now)}<br /><small class="muted">{formatTime(r.reported_at)}</small></span>
                     : <span class="badge muted" data-seen="never">{t('relay_never_seen')}</span>),
                 },
                 { label: t('relay_directory'), value: directory },

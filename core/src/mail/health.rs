@@ -3,6 +3,7 @@
 //! scraping each one's metrics port. The relay writes a [`RelayReport`]; the gateway
 //! checks it with [`RelayReport::check`] before storing it as sent.
 
+use crate::tenant::Hostname;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,9 @@ impl RelayReport {
     /// Refuses a report the operator's pages could not show as sent: names that are no
     /// host names, times before the epoch, more certificates than one report carries.
     pub fn check(&self) -> Result<(), ReportError> {
-        if !is_host_name(&self.hostname) {
+        // The hostname rule of `Host` headers and custom hostnames, in its normal form (what
+        // the page shows is what was checked).
+        if Hostname::parse(&self.hostname).map_or(true, |h| h.as_str() != self.hostname) {
             return Err(ReportError::Hostname);
         }
         for (field, time) in [
@@ -102,24 +105,11 @@ impl RelayReport {
     }
 }
 
-/// A DNS host name as a relay's `hostname` setting holds one (letters, digits, `-`, `.`).
-fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
 /// Why a report was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
     /// The hostname is not a host name.
-    #[error("hostname: must be a host name")]
+    #[error("hostname: must be a lowercase host name (no port, no trailing dot)")]
     Hostname,
     /// A time is negative, or given for an empty queue.
     #[error("{0}: must be seconds since the epoch (and none for an empty queue)")]
@@ -195,10 +185,11 @@ mod tests {
     #[test]
     fn malformed_reports_name_their_field() {
         type Spoil = fn(&mut RelayReport);
-        let cases: [(Spoil, &str); 7] = [
+        let cases: [(Spoil, &str); 8] = [
             (|r| r.queue_depth = 1 << 60, "queue_depth"),
             (|r| r.hostname = "mx 1".into(), "hostname"),
             (|r| r.hostname = String::new(), "hostname"),
+            (|r| r.hostname = "MX1.platform.example".into(), "hostname"),
             (|r| r.synced_at = Some(-1), "synced_at"),
             (
                 |r| {

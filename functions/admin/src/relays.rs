@@ -48,7 +48,7 @@ pub async fn list(ctx: &Ctx) -> Outcome<Response> {
             };
             Ok(json!({
                 "id": row.id, "name": row.name, "hostname": row.hostname,
-                "last_seen_at": row.reported_at, "reported_at": row.reported_at,
+                "reported_at": row.reported_at,
                 "synced_at": row.synced_at, "directory_version": row.directory_version,
                 "queue_depth": row.queue_depth, "oldest_queued_at": row.oldest_queued_at,
                 "certificates": certificates,
