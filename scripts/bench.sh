@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks, each next to its named peer in the same run.
 #   scripts/bench.sh core    criterion benchmarks of tenantry-core (JWT, Stripe, rate limit, ...)
-#   scripts/bench.sh http    the edge under wrangler dev (wrk): /v1/tenant and a signed Stripe webhook
-#                            next to /healthz, a CRM GET proxied vs direct; the ten Workers' sizes
+#   scripts/bench.sh http [--rounds N] [--duration S] [--warmup S]
+#                            the edge under wrangler dev (wrk): /v1/tenant (16 connections and one)
+#                            and a signed Stripe webhook next to /healthz, a CRM GET proxied vs
+#                            direct; each pair interleaved over N rounds (default 5) of S s per run
+#                            (default 5), peer then subject, reported as the median p50 ratio with
+#                            its spread; then the sizes of the Workers of functions/workers.toml
+#                            against their budgets (scripts/worker-sizes.py)
 #   scripts/bench.sh auth    password hashing (argon2id vs PBKDF2) under workerd, login, refresh and
 #                            GET /v1/tenant with a fresh session token, next to /healthz
 #   scripts/bench.sh smtp    tenantry-relay next to Postfix 3.7 as an MX, in clear (smtp-source)
@@ -35,7 +40,7 @@ case "$mode" in
       say "apt-get install wrk"
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
     fi
-    python3 scripts/bench/gateway_http.py
+    python3 scripts/bench/gateway_http.py "${@:2}"
     ;;
   auth)
     python3 scripts/bench/auth.py

@@ -6,7 +6,7 @@
 set -euo pipefail
 name="${1:?usage: scripts/build-worker.sh gateway|people|records|mail|admin|relay-api|auth|whatsapp|stripe|crm}"
 cd "$(dirname "$0")/../functions/$name"
-worker-build --release
+worker-build --profile worker
 # The same feature set worker-build hands wasm-opt, so no newer encoding is emitted.
 "${WASM_OPT_BIN:-wasm-opt}" build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \

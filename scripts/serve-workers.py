@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Runs the ten Workers together under one `wrangler dev`: the gateway on the port,
-the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind
-its service bindings, on one local D1.
+"""Runs the Workers together under one `wrangler dev`: the gateway on the port, the route
+Workers of functions/workers.toml (every table but the gateway's, in the file's order)
+behind its service bindings, on one local D1.
 
 `wrangler dev -c A -c B ...` hands command-line `--var`s to the first Worker only and
 reads the others' secrets from a `.dev.vars` beside each of their configs. So that a
@@ -15,12 +15,24 @@ this writes a copy of each route Worker's config, with paths made absolute and i
 FILE holds `NAME=value` lines (JWT_SECRET, SEAL_MASTER_KEY, INTERNAL_SECRET, ...).
 """
 import argparse
+import importlib.util
 import os
 import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ROUTE_WORKERS = ("people", "records", "mail", "admin", "relay-api", "auth", "whatsapp", "stripe", "crm")
+
+
+def _workers():
+    """The tables of functions/workers.toml, read by scripts/worker-sizes.py."""
+    spec = importlib.util.spec_from_file_location("worker_sizes", ROOT / "scripts" / "worker-sizes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load()
+
+
+WORKERS = _workers()
+ROUTE_WORKERS = tuple(name for name in WORKERS if name != "gateway")
 
 
 def read_vars(path):
@@ -34,8 +46,12 @@ def read_vars(path):
 
 
 def route_worker_config(name, state):
-    """A copy of functions/{name}/wrangler.toml that works from `state`."""
-    source = ROOT / "functions" / name / "wrangler.toml"
+    """A copy of the Worker's wrangler config (its `config` in functions/workers.toml) that
+    works from `state`."""
+    config = WORKERS[name]["config"]
+    source = ROOT / config
+    if not source.is_file():
+        raise FileNotFoundError(f"{config}: no such file (the config of [{name}] in functions/workers.toml)")
     text = source.read_text()
     text = re.sub(r'^main = "(.*)"$', lambda m: f'main = "{source.parent / m.group(1)}"', text, flags=re.M)
     text = re.sub(r'^migrations_dir = "(.*)"$',
@@ -55,7 +71,7 @@ def main():
     args = parser.parse_args()
     state = args.persist_to.resolve()
     values = read_vars(args.vars)
-    configs = ["-c", str(ROOT / "wrangler.toml")]
+    configs = ["-c", str(ROOT / WORKERS["gateway"]["config"])]
     for name in ROUTE_WORKERS:
         directory = route_worker_config(name, state)
         dev_vars = directory / ".dev.vars"

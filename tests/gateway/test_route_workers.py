@@ -446,7 +446,10 @@ ROUTES = {"whatsapp": ("POST", "/webhook/whatsapp/t_x"), "stripe": ("POST", "/we
           "crm": ("GET", "/v1/crm/api/v1/Contact"), "people": ("GET", "/v1/members"),
           "records": ("GET", "/v1/clients"), "mail": ("GET", "/v1/mail/domains"),
           "admin": ("GET", "/v1/admin/stats"), "relay-api": ("GET", "/v1/relay/directory"),
-          "auth": ("POST", "/v1/auth/login")}
+          "auth": ("POST", "/v1/auth/login"), "accounts": ("POST", "/v1/auth/forgot-password"),
+          "mailboxes": ("GET", "/v1/mail/domains/a.example/mailboxes"),
+          "certificates": ("GET", "/v1/mail/domains/a.example/certificate"),
+          "proofs": ("GET", "/v1/relay/proofs")}
 
 
 class RouteWorkersRefuseAllButTheGatewayTest(Base):
@@ -493,7 +496,8 @@ class RouteWorkersRefuseAllButTheGatewayTest(Base):
         superadmin or a relay key's scope opens nothing on the Workers that need one."""
         for name, code, status in (("people", "not_found", 404), ("records", "not_found", 404),
                                    ("mail", "not_found", 404), ("admin", "forbidden", 403),
-                                   ("relay-api", "forbidden", 403)):
+                                   ("relay-api", "forbidden", 403), ("mailboxes", "not_found", 404),
+                                   ("certificates", "not_found", 404), ("proofs", "forbidden", 403)):
             method, path = ROUTES[name]
             r = self.workers[name].raw(method, path, headers={
                 "x-tenantry-context": internal_context(method, path, "t_x", subject="u_someone")})

@@ -12,11 +12,12 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
-use x509_cert::der::asn1::UintRef;
+use x509_cert::der::asn1::{AnyRef, UintRef};
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Decode, Encode, Sequence};
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::der::{Decode, Encode, Header, Sequence, SliceReader, Tag, TagNumber, Tagged};
+
+mod distinguished_name;
+pub use distinguished_name::rfc4514;
 
 /// The PEM text of an upload, bounded before it is parsed.
 pub const MAX_PEM_BYTES: usize = 64 * 1024;
@@ -306,11 +307,29 @@ fn key_kind(certificate: &Certificate) -> Result<KeyKind, CertificateError> {
     }
 }
 
+/// A certificate of an upload, with the DER it was decoded from (kept, so that nothing is
+/// encoded again: the chain is served and signatures are checked over the bytes as sent).
+struct Parsed {
+    certificate: Certificate,
+    der: Vec<u8>,
+}
+
+impl Parsed {
+    /// The DER of the `tbsCertificate`, which the issuer's signature covers.
+    fn signed_bytes(&self) -> Option<&[u8]> {
+        let outer = AnyRef::from_der(&self.der).ok()?;
+        let mut reader = SliceReader::new(outer.value()).ok()?;
+        let header = Header::decode(&mut reader).ok()?;
+        let length = usize::try_from((header.encoded_len().ok()? + header.length).ok()?).ok()?;
+        outer.value().get(..length)
+    }
+}
+
 fn parse_certificates(
     field: &'static str,
     pem: &str,
     first_index: usize,
-) -> Result<Vec<Certificate>, CertificateError> {
+) -> Result<Vec<Parsed>, CertificateError> {
     if pem.len() > MAX_PEM_BYTES {
         return Err(CertificateError::TooLarge(field));
     }
@@ -338,28 +357,47 @@ fn parse_certificates(
         .split_inclusive("-----END CERTIFICATE-----\n")
         .enumerate()
     {
-        let parsed = Certificate::load_pem_chain(block.as_bytes()).map_err(|e| {
-            CertificateError::Unparsable {
-                field,
-                index: first_index + offset,
-                reason: e.to_string(),
-            }
-        })?;
-        certificates.extend(parsed);
+        // The PEM is decoded first and the DER parsed from the slice, so one decoder (the
+        // slice reader's) is compiled in rather than a second one for PEM.
+        let unparsable = |e: x509_cert::der::Error| CertificateError::Unparsable {
+            field,
+            index: first_index + offset,
+            reason: e.to_string(),
+        };
+        let (_, der) =
+            x509_cert::der::pem::decode_vec(block.as_bytes()).map_err(|e| unparsable(e.into()))?;
+        let certificate = Certificate::from_der(&der).map_err(unparsable)?;
+        certificates.push(Parsed { certificate, der });
     }
     Ok(certificates)
 }
 
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
+/// The `dNSName`s of the subjectAltName: `[2] IMPLICIT IA5String` entries of its
+/// `GeneralNames`, the other kinds skipped unparsed (only DNS names are served).
 fn san_names(certificate: &Certificate) -> Vec<String> {
-    let Ok(Some((_, san))) = certificate.tbs_certificate.get::<SubjectAltName>() else {
+    const DNS_NAME: Tag = Tag::ContextSpecific {
+        constructed: false,
+        number: TagNumber::N2,
+    };
+    let extensions = certificate.tbs_certificate.extensions.iter().flatten();
+    let Some(san) = extensions
+        .filter(|e| e.extn_id == SUBJECT_ALT_NAME)
+        .map(|e| e.extn_value.as_bytes())
+        .next()
+    else {
         return Vec::new();
     };
-    san.0
+    let Ok(names) = Vec::<AnyRef<'_>>::from_der(san) else {
+        return Vec::new();
+    };
+    names
         .iter()
-        .filter_map(|name| match name {
-            GeneralName::DnsName(dns) => Some(dns.as_str().to_ascii_lowercase()),
-            _ => None,
-        })
+        .filter(|name| name.tag() == DNS_NAME)
+        .filter_map(|name| core::str::from_utf8(name.value()).ok())
+        .filter(|name| name.is_ascii())
+        .map(|name| name.to_ascii_lowercase())
         .collect()
 }
 
@@ -399,9 +437,18 @@ fn ecdsa_raw(der_signature: &[u8], key: KeyKind) -> Option<Vec<u8>> {
 
 fn signature_check(
     index: usize,
-    subject: &Certificate,
+    subject: &Parsed,
     issuer: &Certificate,
 ) -> Result<SignatureCheck, CertificateError> {
+    let signed = subject
+        .signed_bytes()
+        .ok_or_else(|| CertificateError::Unparsable {
+            field: "chain_pem",
+            index,
+            reason: "no tbsCertificate".to_string(),
+        })?
+        .to_vec();
+    let subject = &subject.certificate;
     let oid = subject.signature_algorithm.oid;
     let unsupported = || CertificateError::UnsupportedSignature {
         index,
@@ -425,12 +472,13 @@ fn signature_check(
     Ok(SignatureCheck {
         what: format!(
             "the signature of certificate {index} ({}) by {}",
-            subject.tbs_certificate.subject, issuer.tbs_certificate.subject
+            rfc4514(&subject.tbs_certificate.subject),
+            rfc4514(&issuer.tbs_certificate.subject)
         ),
         key,
         spki: der(&issuer.tbs_certificate.subject_public_key_info),
         algorithm,
-        signed: der(&subject.tbs_certificate),
+        signed,
         signature,
     })
 }
@@ -516,7 +564,7 @@ pub fn inspect(
     if certificates.len() > MAX_CHAIN_CERTIFICATES {
         return Err(CertificateError::ChainTooLong("chain_pem"));
     }
-    let leaf = &certificates[0];
+    let leaf = &certificates[0].certificate;
     let key = key_kind(leaf)?;
     let san = san_names(leaf);
     let names = served_names(domain, &san);
@@ -530,8 +578,8 @@ pub fn inspect(
             },
         });
     }
-    for (i, certificate) in certificates.iter().enumerate() {
-        let validity = &certificate.tbs_certificate.validity;
+    for (i, parsed) in certificates.iter().enumerate() {
+        let validity = &parsed.certificate.tbs_certificate.validity;
         let (not_before, not_after) = (unix(validity.not_before), unix(validity.not_after));
         let field = fields[i];
         if now < not_before {
@@ -551,40 +599,43 @@ pub fn inspect(
     }
     let mut chain_signatures = Vec::new();
     for (i, pair) in certificates.windows(2).enumerate() {
-        let (subject, issuer) = (&pair[0], &pair[1]);
+        let (subject, issuer) = (&pair[0].certificate, &pair[1].certificate);
         if subject.tbs_certificate.issuer != issuer.tbs_certificate.subject {
             return Err(CertificateError::ChainOrder(format!(
                 "certificate {} is issued by {}, but certificate {} is {} (the chain goes from the domain's certificate up, each followed by its issuer)",
                 i + 1,
-                subject.tbs_certificate.issuer,
+                rfc4514(&subject.tbs_certificate.issuer),
                 i + 2,
-                issuer.tbs_certificate.subject
+                rfc4514(&issuer.tbs_certificate.subject)
             )));
         }
-        chain_signatures.push(signature_check(i + 1, subject, issuer)?);
+        chain_signatures.push(signature_check(i + 1, &pair[0], issuer)?);
     }
-    let last = certificates.last().unwrap_or(leaf);
+    let last = certificates.last().map_or(leaf, |last| &last.certificate);
     if last.tbs_certificate.issuer != last.tbs_certificate.subject && certificates.len() == 1 {
         return Err(CertificateError::ChainOrder(format!(
             "the certificate is issued by {}; send that issuer's certificate (and its own, up to the root or the last intermediate) as chain_pem",
-            last.tbs_certificate.issuer
+            rfc4514(&last.tbs_certificate.issuer)
         )));
     }
     let mut chain = String::new();
-    for certificate in &certificates {
-        let pem =
-            x509_cert::der::EncodePem::to_pem(certificate, x509_cert::der::pem::LineEnding::LF)
-                .map_err(|_| CertificateError::Unparsable {
-                    field: "certificate_pem",
-                    index: 1,
-                    reason: "does not encode again".to_string(),
-                })?;
+    for parsed in &certificates {
+        let pem = x509_cert::der::pem::encode_string(
+            "CERTIFICATE",
+            x509_cert::der::pem::LineEnding::LF,
+            &parsed.der,
+        )
+        .map_err(|_| CertificateError::Unparsable {
+            field: "certificate_pem",
+            index: 1,
+            reason: "does not encode as PEM".to_string(),
+        })?;
         chain.push_str(&pem);
     }
     let validity = &leaf.tbs_certificate.validity;
     Ok(Inspected {
-        subject: leaf.tbs_certificate.subject.to_string(),
-        issuer: leaf.tbs_certificate.issuer.to_string(),
+        subject: rfc4514(&leaf.tbs_certificate.subject),
+        issuer: rfc4514(&leaf.tbs_certificate.issuer),
         serial: leaf.tbs_certificate.serial_number.to_string(),
         not_before: unix(validity.not_before),
         not_after: unix(validity.not_after),
@@ -603,7 +654,7 @@ pub fn inspect(
 pub fn subject_and_expiry(der: &[u8]) -> Option<(String, i64)> {
     let certificate = Certificate::from_der(der).ok()?;
     Some((
-        certificate.tbs_certificate.subject.to_string(),
+        rfc4514(&certificate.tbs_certificate.subject),
         unix(certificate.tbs_certificate.validity.not_after),
     ))
 }
@@ -690,6 +741,30 @@ mod tests {
     const LEAF_KEY: &str = include_str!("testdata/leaf.key");
     const CA: &str = include_str!("testdata/ca.pem");
     const NOW: i64 = 1_900_000_000;
+
+    #[test]
+    fn signatures_are_checked_over_the_bytes_as_sent() {
+        let parsed = parse_certificates("certificate_pem", LEAF, 1).unwrap();
+        let [leaf] = &parsed[..] else {
+            panic!("one certificate");
+        };
+        assert_eq!(
+            leaf.signed_bytes().unwrap(),
+            leaf.certificate.tbs_certificate.to_der().unwrap()
+        );
+        let inspected = inspect("a.example", LEAF, Some(CA), LEAF_KEY, NOW).unwrap();
+        assert_eq!(
+            inspected.chain_signatures[0].signed,
+            leaf.signed_bytes().unwrap()
+        );
+        // The chain served is the upload's DER, block for block.
+        let served = parse_certificates("chain_pem", &inspected.chain_pem, 1).unwrap();
+        let sent = parse_certificates("chain_pem", &alloc::format!("{LEAF}{CA}"), 1).unwrap();
+        assert_eq!(
+            served.iter().map(|p| &p.der).collect::<Vec<_>>(),
+            sent.iter().map(|p| &p.der).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn an_openssl_certificate_with_its_chain_is_inspected() {

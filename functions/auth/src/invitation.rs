@@ -4,17 +4,17 @@
 //! `invitation_invalid` and changes nothing. The token also reads the invitation without
 //! spending it, so the page that accepts can say who invites and as what.
 
-use crate::accounts::{self, AccountRow};
-use crate::sessions::{self, audit_in};
-use crate::{Ctx, password};
+use crate::{password, sessions};
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::password::check_new_password;
 use tenantry_core::auth::session::{SessionError, may_sign_in};
 use tenantry_core::auth::{OneTimeToken, TokenKind, hash_token};
 use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::accounts::{self, AccountRow};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::identity::{Ctx, audit_in};
 use tenantry_edge::{Outcome, new_id, tenant_state};
 use worker::{Request, Response};
 

@@ -6,8 +6,9 @@
 //! presenting the same token, exactly one claims it; the other finds it rotated, which
 //! is reuse, and revokes the whole session.
 
-use crate::accounts::{self, AccountRow, MembershipRow};
-use crate::{Ctx, cookie, password, throttle};
+use crate::{cookie, password, throttle};
+use tenantry_edge::accounts::{self, AccountRow, MembershipRow};
+use tenantry_edge::identity::{Ctx, audit_in, sessions_changed};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -25,50 +26,6 @@ use worker::{D1PreparedStatement, Request, Response};
 
 /// Most sessions listed for one account.
 const MAX_SESSIONS_LISTED: i64 = 100;
-
-/// The audit entries of an identity event: in the tenant concerned, or in each of the
-/// account's tenants when the event concerns the account as a whole.
-pub fn audit_in(
-    ctx: &Ctx,
-    tenant_ids: &[&str],
-    actor: &str,
-    action: &str,
-    resource_id: Option<&str>,
-    after: Option<serde_json::Value>,
-) -> Outcome<Vec<D1PreparedStatement>> {
-    tenant_ids
-        .iter()
-        .map(|tenant_id| {
-            audit::statement(
-                &TenantDb::new(&ctx.db, tenant_id),
-                audit::Entry {
-                    actor,
-                    action,
-                    resource: "sessions",
-                    resource_id,
-                    before: None,
-                    after: after.clone(),
-                },
-                &ctx.request_id,
-                ctx.now,
-            )
-        })
-        .collect()
-}
-
-/// Tells the objects of every tenant of the account that its sessions changed, so that
-/// an ended session's access tokens are refused on their very next request.
-pub async fn sessions_changed(ctx: &Ctx, user_id: &str) -> Outcome<()> {
-    for membership in accounts::memberships(ctx, user_id).await? {
-        tenantry_edge::tenant_state::invalidate(&ctx.env, &membership.tenant_id).await?;
-    }
-    Ok(())
-}
-
-/// The tenant ids of `memberships`, for account-wide audit entries.
-pub fn tenant_ids(memberships: &[MembershipRow]) -> Vec<&str> {
-    memberships.iter().map(|m| m.tenant_id.as_str()).collect()
-}
 
 /// A new session for `account` in `wanted` (or its first active tenant): the session
 /// row, its first refresh token and the sign-in's audit entry go in one batch with

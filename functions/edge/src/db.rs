@@ -96,8 +96,7 @@ impl<'a> TenantDb<'a> {
 
     /// All rows.
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Outcome<Vec<T>> {
-        let result = self.statement(sql, args)?.all().await.map_err(internal)?;
-        result.results().map_err(internal)
+        rows(&all(self.statement(sql, args)?).await?)
     }
 
     /// The first row, if any.
@@ -106,10 +105,7 @@ impl<'a> TenantDb<'a> {
         sql: &str,
         args: &[JsValue],
     ) -> Outcome<Option<T>> {
-        self.statement(sql, args)?
-            .first(None)
-            .await
-            .map_err(internal)
+        decode(&first(self.statement(sql, args)?).await?)
     }
 
     /// The `n` of a `SELECT COUNT(*) AS n ...`.
@@ -176,12 +172,7 @@ impl PlatformDb<'_> {
 
     /// All rows.
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Outcome<Vec<T>> {
-        self.statement(sql, args)?
-            .all()
-            .await
-            .map_err(internal)?
-            .results()
-            .map_err(internal)
+        rows(&all(self.statement(sql, args)?).await?)
     }
 
     /// The first row, if any.
@@ -190,10 +181,7 @@ impl PlatformDb<'_> {
         sql: &str,
         args: &[JsValue],
     ) -> Outcome<Option<T>> {
-        self.statement(sql, args)?
-            .first(None)
-            .await
-            .map_err(internal)
+        decode(&first(self.statement(sql, args)?).await?)
     }
 
     /// Runs writes built by this layer or by [`TenantDb::statement`] atomically.
@@ -210,7 +198,35 @@ impl PlatformDb<'_> {
 
 /// The rows of one answer of [`PlatformDb::read_batch`].
 pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Outcome<Vec<T>> {
-    result.results().map_err(internal)
+    /// A row as the runtime answered it, taken across without being read.
+    #[derive(serde::Deserialize)]
+    struct Untouched(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+    let untouched: Vec<Untouched> = result.results().map_err(internal)?;
+    untouched.iter().map(|row| decode(&row.0)).collect()
+}
+
+// Rows are decoded from their JSON text with the deserializer that request bodies use
+// already: with `serde_wasm_bindgen` as well, every row type would be compiled for two
+// deserializers, and each field read would be a call across the JavaScript boundary.
+// D1 answers TEXT, INTEGER, REAL and NULL columns only here (no BLOBs), which JSON keeps.
+fn decode<T: DeserializeOwned>(value: &JsValue) -> Outcome<T> {
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|e| internal(worker::Error::from(e)))?
+        .as_string()
+        .unwrap_or_else(|| "null".to_string());
+    serde_json::from_str(&text).map_err(internal)
+}
+
+async fn all(statement: D1PreparedStatement) -> Outcome<D1Result> {
+    statement.all().await.map_err(internal)
+}
+
+async fn first(statement: D1PreparedStatement) -> Outcome<JsValue> {
+    let js_error = |e: JsValue| internal(worker::Error::from(e));
+    let promise = statement.inner().first(None).map_err(js_error)?;
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(js_error)
 }
 
 #[cfg(test)]

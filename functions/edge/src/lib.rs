@@ -2,6 +2,7 @@
 //! tenant-scoped D1 layer, authentication, request bodies and problem+json responses.
 //! The decisions themselves are `tenantry-core`'s; this crate only does the I/O.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod claims;
@@ -9,11 +10,14 @@ pub mod config;
 pub mod db;
 pub mod directory;
 pub mod http;
+pub mod identity;
 pub mod integrations;
 pub mod internal;
+pub mod mail_domain;
 pub mod outbox;
 pub mod paging;
 pub mod password;
+pub mod relay;
 pub mod routes;
 pub mod tenant_ctx;
 pub mod tenant_state;

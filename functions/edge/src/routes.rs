@@ -34,6 +34,8 @@ pub enum Service {
     Admin,
     /// `RELAY`: the mail relay's API.
     Relay,
+    /// `PROOFS`: the domain proofs relays look up.
+    Proofs,
     /// `STRIPE`: Stripe's webhook.
     Stripe,
     /// `WHATSAPP`: Meta's webhook.
@@ -44,10 +46,16 @@ pub enum Service {
     People,
     /// `RECORDS`: clients, appointments, conversations, usage, integrations, export.
     Records,
-    /// `MAIL`: mail domains and mailboxes.
+    /// `MAIL`: mail domains, their DKIM keys and mail usage.
     Mail,
-    /// `AUTH`: sign-in, sessions, sign-up, invitations accepted, verification, resets.
+    /// `MAILBOXES`: a mail domain's mailboxes and their app passwords.
+    Mailboxes,
+    /// `CERTIFICATES`: a mail domain's TLS certificate.
+    Certificates,
+    /// `AUTH`: sign-in, sessions and tenant switching, invitations accepted.
     Auth,
+    /// `ACCOUNTS`: sign-up, email verification and password resets.
+    Accounts,
 }
 
 impl Service {
@@ -61,9 +69,13 @@ impl Service {
             Service::People
                 | Service::Records
                 | Service::Mail
+                | Service::Mailboxes
+                | Service::Certificates
                 | Service::Admin
                 | Service::Relay
+                | Service::Proofs
                 | Service::Auth
+                | Service::Accounts
         )
     }
 
@@ -73,13 +85,17 @@ impl Service {
             Service::Gateway => "",
             Service::Admin => "ADMIN",
             Service::Relay => "RELAY",
+            Service::Proofs => "PROOFS",
             Service::Stripe => "STRIPE",
             Service::WhatsApp => "WHATSAPP",
             Service::Crm => "CRM",
             Service::People => "PEOPLE",
             Service::Records => "RECORDS",
             Service::Mail => "MAIL",
+            Service::Mailboxes => "MAILBOXES",
+            Service::Certificates => "CERTIFICATES",
             Service::Auth => "AUTH",
+            Service::Accounts => "ACCOUNTS",
         }
     }
 }
@@ -366,22 +382,22 @@ impl Route {
             (_, WhatsAppWebhookVerify | WhatsAppWebhook) => Service::WhatsApp,
             (_, StripeWebhook) => Service::Stripe,
             (_, Crm) => Service::Crm,
+            (
+                _,
+                AuthSignup
+                | AuthVerifyEmail
+                | AuthResendVerification
+                | AuthForgotPassword
+                | AuthResetPassword,
+            ) => Service::Accounts,
             (_, AuthPasswordBenchmark)
             | (Access::User, _)
             | (
                 _,
-                AuthLogin
-                | AuthRefresh
-                | AuthLogout
-                | AuthSignup
-                | AuthVerifyEmail
-                | AuthResendVerification
-                | AuthForgotPassword
-                | AuthResetPassword
-                | AuthAcceptInvitation
-                | AuthShowInvitation,
+                AuthLogin | AuthRefresh | AuthLogout | AuthAcceptInvitation | AuthShowInvitation,
             ) => Service::Auth,
             (Access::Superadmin, _) => Service::Admin,
+            (_, RelayProofChecks | RelayProofResults) => Service::Proofs,
             (Access::Relay, _) => Service::Relay,
             (_, Healthz | GetTenant) => Service::Gateway,
             (
@@ -393,23 +409,17 @@ impl Route {
             ) => Service::People,
             (
                 _,
-                ListMailDomains
-                | CreateMailDomain
-                | UpdateMailDomain
-                | VerifyMailDomain
-                | ListMailboxes
-                | CreateMailbox
-                | DeleteMailbox
-                | MailDomainUsage
-                | ListAppPasswords
-                | CreateAppPassword
-                | RevokeAppPassword
-                | ListDkimKeys
-                | CreateDkimKey
-                | GetMailCertificate
-                | PutMailCertificate
-                | DeleteMailCertificate,
+                ListMailDomains | CreateMailDomain | UpdateMailDomain | VerifyMailDomain
+                | MailDomainUsage | ListDkimKeys | CreateDkimKey,
             ) => Service::Mail,
+            (
+                _,
+                ListMailboxes | CreateMailbox | DeleteMailbox | ListAppPasswords
+                | CreateAppPassword | RevokeAppPassword,
+            ) => Service::Mailboxes,
+            (_, GetMailCertificate | PutMailCertificate | DeleteMailCertificate) => {
+                Service::Certificates
+            }
             _ => Service::Records,
         }
     }
@@ -592,6 +602,10 @@ mod tests {
         );
     }
 
+    fn auth_path(route: &str) -> String {
+        format!("/v1/auth/{route}")
+    }
+
     #[test]
     fn every_admin_route_is_superadmin_only_and_served_by_the_admin_worker() {
         for (method, pattern) in operations() {
@@ -614,13 +628,41 @@ mod tests {
             );
             assert_eq!(route.service() == Service::Admin, admin, "{pattern}");
             assert_eq!(
-                route.service() == Service::Relay,
+                matches!(route.service(), Service::Relay | Service::Proofs),
                 pattern.starts_with("/v1/relay/"),
                 "{pattern}"
             );
             assert_eq!(
-                route.service() == Service::Auth,
+                route.service() == Service::Proofs,
+                pattern.starts_with("/v1/relay/proofs"),
+                "{pattern}"
+            );
+            assert_eq!(
+                matches!(route.service(), Service::Auth | Service::Accounts),
                 pattern.starts_with("/v1/auth/"),
+                "{pattern}"
+            );
+            // Sign-up, verification and resets are the accounts Worker's; sessions and
+            // invitations accepted, auth's.
+            let accounts = [
+                "signup",
+                "verify-email",
+                "resend-verification",
+                "forgot-password",
+                "reset-password",
+            ]
+            .iter()
+            .any(|r| pattern == auth_path(r));
+            assert_eq!(route.service() == Service::Accounts, accounts, "{pattern}");
+            // A domain's mailboxes and certificate have Workers of their own.
+            assert_eq!(
+                route.service() == Service::Mailboxes,
+                pattern.starts_with("/v1/mail/domains/{}/mailboxes"),
+                "{pattern}"
+            );
+            assert_eq!(
+                route.service() == Service::Certificates,
+                pattern.ends_with("/certificate"),
                 "{pattern}"
             );
         }

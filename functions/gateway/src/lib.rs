@@ -7,7 +7,6 @@
 
 mod forward;
 mod hints;
-mod tenant_gate;
 
 use serde::Deserialize;
 use tenantry_core::auth::session::{MemberState, SessionError};
@@ -24,8 +23,6 @@ use tenantry_edge::routes::{self, Access, Matched, Route, Service};
 use tenantry_edge::tenant_state::{self, AdmitRequest, HotState};
 use tenantry_edge::{Outcome, http, now_millis, now_secs};
 use worker::{D1Database, Env, Request, Response, event};
-
-pub use tenant_gate::TenantGate;
 
 /// A request after authentication.
 pub struct Ctx {

@@ -1,15 +1,12 @@
-//! Mail domains and mailboxes of a tenant. Every change takes the next directory
-//! version, so the relay pulls it as a delta.
+//! Mail domains of a tenant. Every change takes the next directory version, so the relay
+//! pulls it as a delta.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenantry_core::limits::{Limit, Quota};
-use tenantry_core::mail::Address;
 use tenantry_core::mail::proof::{self, Challenge, ClaimState, ProofSettings};
 use tenantry_core::rbac::Required;
 use tenantry_core::tenant::Hostname;
 use tenantry_core::{ErrorCode, Problem, validate};
-use tenantry_edge::Outcome;
 use tenantry_edge::claims::{self, Actor, ClaimRow, claims_on};
 use tenantry_edge::config::{proof_settings, reserved_names};
 use tenantry_edge::db::{int, opt_int, opt_text, text};
@@ -17,23 +14,15 @@ use tenantry_edge::http::{invalid, json, not_found, read_json, stored_int};
 use tenantry_edge::paging::{Order, Page};
 use tenantry_edge::routes::{Route, misrouted};
 use tenantry_edge::tenant_ctx::{Admitted, TenantCtx};
+use tenantry_edge::{Outcome, mail_domain};
 use worker::{D1PreparedStatement, Request, Response};
-
-/// The statement that takes the next directory version for this request's change.
-pub(crate) fn next_version(t: &TenantCtx<'_>) -> Outcome<D1PreparedStatement> {
-    tenantry_edge::directory::next_version(&t.ctx.db, t.ctx.now)
-}
 
 static BY_DOMAIN: Order = Order {
     columns: &["domain"],
     descending: false,
 };
-static BY_ADDRESS: Order = Order {
-    columns: &["address"],
-    descending: false,
-};
 
-pub(crate) use tenantry_edge::directory::CURRENT_VERSION;
+pub(crate) use tenantry_edge::mail_domain::{CURRENT_VERSION, next_version};
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct DomainRow {
@@ -88,27 +77,8 @@ impl DomainRow {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct MailboxRow {
-    address: String,
-    domain: String,
-    kind: String,
-    owner: Option<String>,
-    quota_mb: i64,
-    status: String,
-    created_at: i64,
-}
-
-fn parse_domain(domain: &str) -> Outcome<String> {
-    let host = Hostname::parse(domain).map_err(|e| invalid("domain", e))?;
-    if !host.as_str().contains('.') || domain.contains(':') {
-        return Err(invalid("domain", "must be a fully qualified domain name"));
-    }
-    Ok(host.as_str().to_string())
-}
-
 pub(crate) async fn load_domain(t: &TenantCtx<'_>, domain: &str) -> Outcome<DomainRow> {
-    let domain = parse_domain(domain)?;
+    let domain = mail_domain::parse(domain)?;
     t.db.first(
         &format!("SELECT {DOMAIN_COLUMNS} FROM mail_domains WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0"),
         &[text(&domain)],
@@ -132,31 +102,8 @@ pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome
         Route::CreateMailDomain => create_domain(&mut req, t).await,
         Route::UpdateMailDomain => update_domain(&mut req, t, m.param(0)).await,
         Route::VerifyMailDomain => verify_domain(t, m.param(0)).await,
-        Route::ListMailboxes => {
-            let domain = m.param(0);
-            t.require(Required::new("mail", "read"))?;
-            let d = load_domain(t, domain).await?;
-            let page = Page::from_request(&req, &BY_ADDRESS)?;
-            let (clause, mut args) = page.clause(3);
-            args.insert(0, text(&d.domain));
-            let rows: Vec<MailboxRow> = t.db.all(&format!("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0{clause}"), &args).await?;
-            let (rows, next) = page.finish(rows, |r| vec![json!(r.address)]);
-            json(200, &json!({"mailboxes": rows, "next_cursor": next}))
-        }
-        Route::CreateMailbox => create_mailbox(&mut req, t, m.param(0)).await,
-        Route::DeleteMailbox => delete_mailbox(t, m.param(0), m.param(1)).await,
         Route::ListDkimKeys => crate::dkim::list(t, m.param(0)).await,
         Route::CreateDkimKey => crate::dkim::create(&mut req, t, m.param(0)).await,
-        Route::GetMailCertificate => crate::certificates::get(t, m.param(0)).await,
-        Route::PutMailCertificate => crate::certificates::put(&mut req, t, m.param(0)).await,
-        Route::DeleteMailCertificate => crate::certificates::delete(t, m.param(0)).await,
-        Route::ListAppPasswords => crate::passwords::list(t, m.param(0), m.param(1)).await,
-        Route::CreateAppPassword => {
-            crate::passwords::create(&mut req, t, m.param(0), m.param(1)).await
-        }
-        Route::RevokeAppPassword => {
-            crate::passwords::revoke(t, m.param(0), m.param(1), m.param(2)).await
-        }
         Route::MailDomainUsage => {
             let domain = m.param(0);
             t.require(Required::new("mail", "read"))?;
@@ -190,7 +137,7 @@ struct NewDomain {
 async fn create_domain(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Response> {
     t.require(Required::new("mail", "create"))?;
     let body: NewDomain = read_json(req).await?;
-    let domain = parse_domain(&body.domain)?;
+    let domain = mail_domain::parse(&body.domain)?;
     if let Some(finess) = &body.finess
         && (finess.len() != 9 || !finess.bytes().all(|b| b.is_ascii_alphanumeric()))
     {
@@ -386,123 +333,4 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
             .await?
             .view(&proof_settings(&t.ctx.env)?),
     )
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMailbox {
-    address: String,
-    kind: String,
-    owner: Option<String>,
-    quota_mb: Option<i64>,
-}
-
-async fn create_mailbox(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
-    t.require(Required::new("mail", "create"))?;
-    let d = load_domain(t, domain).await?;
-    let body: NewMailbox = read_json(req).await?;
-    let address = Address::parse(&body.address).map_err(|e| invalid("address", e))?;
-    if address.domain() != d.domain {
-        return Err(invalid(
-            "address",
-            format!("must be an address of {}", d.domain),
-        ));
-    }
-    if !matches!(body.kind.as_str(), "personal" | "organizational") {
-        return Err(invalid("kind", "must be personal or organizational"));
-    }
-    let quota = stored_int("quota_mb", body.quota_mb.unwrap_or(-1))?;
-    if quota < -1 || quota == 0 {
-        return Err(invalid(
-            "quota_mb",
-            "must be positive, or -1 for the domain's quota only",
-        ));
-    }
-    let in_domain = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0",
-        &[text(&d.domain)],
-    )
-    .await?;
-    let domain_limit = Limit::from_i64(d.max_mailboxes);
-    if !domain_limit.allows(in_domain, 1) {
-        return Err(Problem::new(
-            ErrorCode::QuotaExceeded,
-            format!("{} allows {} mailboxes", d.domain, domain_limit.as_i64()),
-        )
-        .with("quota", "max_mailboxes")
-        .with("current", in_domain)
-        .with("limit", domain_limit.as_i64())
-        .with("requested", 1));
-    }
-    t.check_quota(
-        Quota::Mailboxes,
-        "SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND deleted = 0",
-        &[],
-        1,
-    )
-    .await?;
-    let insert = t.db.statement(
-        &format!("INSERT INTO mailboxes (tenant_id, address, domain, kind, owner, quota_mb, status, version, deleted, created_at) \
-                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', {CURRENT_VERSION}, 0, ?7) \
-                  ON CONFLICT (tenant_id, address) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, quota_mb = excluded.quota_mb, \
-                  status = 'active', version = excluded.version, deleted = 0, created_at = excluded.created_at WHERE mailboxes.deleted = 1"),
-        &[text(address.as_str()), text(&d.domain), text(&body.kind), opt_text(body.owner.as_deref()), int(quota), int(t.ctx.now)],
-    )?;
-    let exists = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
-        &[text(address.as_str())],
-    )
-    .await?;
-    if exists > 0 {
-        return Err(Problem::new(
-            ErrorCode::Conflict,
-            format!("{} already exists", address.as_str()),
-        ));
-    }
-    let entry = t.audit(
-        "mailbox.create",
-        "mail",
-        Some(address.as_str()),
-        None,
-        Some(json!({"address": address.as_str(), "kind": body.kind, "quota_mb": quota})),
-    )?;
-    t.db.batch(vec![next_version(t)?, insert, entry]).await?;
-    let row: Option<MailboxRow> = t.db.first("SELECT address, domain, kind, owner, quota_mb, status, created_at FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0", &[text(address.as_str())]).await?;
-    json(
-        201,
-        &row.ok_or_else(|| {
-            Problem::new(ErrorCode::Conflict, "the address belongs to another tenant")
-        })?,
-    )
-}
-
-async fn delete_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outcome<Response> {
-    t.require(Required::new("mail", "delete"))?;
-    let d = load_domain(t, domain).await?;
-    let address = Address::parse(address).map_err(|e| invalid("address", e))?;
-    if address.domain() != d.domain {
-        return Err(invalid(
-            "address",
-            format!("must be an address of {}", d.domain),
-        ));
-    }
-    let live = t.db.count("SELECT COUNT(*) AS n FROM mailboxes WHERE tenant_id = ?1 AND address = ?2 AND deleted = 0",
-        &[text(address.as_str())],
-    )
-    .await?;
-    if live == 0 {
-        return Err(not_found("mailbox"));
-    }
-    let tombstone = t.db.statement(
-        &format!("UPDATE mailboxes SET deleted = 1, version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND address = ?2"),
-        &[text(address.as_str())],
-    )?;
-    // Its app passwords go with it: a mailbox made again later at the address must not
-    // sign in with its predecessor's.
-    let passwords = t.db.statement(
-        &format!("UPDATE mail_app_passwords SET deleted = 1, hash = '', version = {CURRENT_VERSION} WHERE tenant_id = ?1 AND mailbox = ?2 AND deleted = 0"),
-        &[text(address.as_str())],
-    )?;
-    let entry = t.audit("mailbox.delete", "mail", Some(address.as_str()), None, None)?;
-    t.db.batch(vec![next_version(t)?, tombstone, passwords, entry])
-        .await?;
-    tenantry_edge::http::no_content()
 }

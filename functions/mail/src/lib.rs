@@ -1,11 +1,10 @@
-//! The mail Worker, reached only through the gateway: a tenant's mail domains, their
-//! mailboxes and mail usage, versioned for the relay's directory. The gateway admits the
+//! The mail Worker, reached only through the gateway: a tenant's mail domains, their DKIM
+//! keys and mail usage, versioned for the relay's directory (a domain's mailboxes and its
+//! certificate have Workers of their own: `mailboxes`, `certificates`). The gateway admits the
 //! request (tenant, principal, rate limit) and hands it over with a signed context.
 
-mod certificates;
 mod dkim;
 mod domains;
-mod passwords;
 
 use tenantry_edge::routes::Service;
 use tenantry_edge::tenant_ctx::Admitted;

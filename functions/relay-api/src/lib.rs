@@ -1,13 +1,12 @@
 //! The relay API Worker, reached only through the gateway, for platform relay keys only
 //! (`rk_`, issued by a superadmin): the mail directory as versioned deltas, and
-//! idempotent usage batches, the platform's outbox of mail to deliver, domain proofs and
-//! each relay's report of its own health. A key serves every
+//! idempotent usage batches, the platform's outbox of mail to deliver and each relay's
+//! report of its own health (the domain proofs relays run are the `proofs` Worker's). A key serves every
 //! tenant (the MX of every domain) or only the tenants it names; it reads and writes
 //! nothing outside its scope, and no tenant credential reaches these routes.
 
 mod health;
 mod outbox;
-mod proofs;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -26,61 +25,20 @@ use tenantry_core::seal::{Keyring, MasterKey};
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, not_found, read_json};
-use tenantry_edge::routes::{self, Route};
-use tenantry_edge::{Outcome, http, internal, now_secs};
-use worker::{D1Database, Env, Request, Response, event};
+use tenantry_edge::routes::{self, Route, Service};
+use tenantry_edge::{Outcome, http, internal};
+use worker::{Env, Request, Response, event};
 
-/// `AND tenant_id IN (...)` for a scoped key, bound as parameter `?{n}`, or nothing.
-fn scope_filter(scope: &RelayScope, n: usize) -> Outcome<(String, Option<wasm_bindgen::JsValue>)> {
-    match scope {
-        RelayScope::AllTenants => Ok((String::new(), None)),
-        RelayScope::Tenants(ids) => Ok((
-            format!(" AND tenant_id IN (SELECT value FROM json_each(?{n}))"),
-            Some(text(&serde_json::to_string(ids).map_err(internal)?)),
-        )),
-    }
-}
-
-/// A relay key's request, as the gateway vouched for it.
-pub struct Ctx {
-    pub env: Env,
-    pub db: D1Database,
-    pub request_id: String,
-    pub now: i64,
-    /// The relay key's id.
-    pub subject: String,
-    /// The tenants the key serves.
-    pub scope: RelayScope,
-}
+use tenantry_edge::relay::{self, Ctx, scope_filter};
 
 async fn serve(mut req: Request, env: Env) -> Outcome<Response> {
-    let context = tenantry_edge::internal::verify::<tenantry_core::internal::NoEntry>(&env, &req)?;
-    let (Some(subject), Some(scope)) = (context.subject, context.relay_scope) else {
-        return Err(Problem::new(
-            ErrorCode::Forbidden,
-            "missing permission relay:read (a relay key issued by a platform superadmin)",
-        )
-        .with("permission", "relay:read"));
-    };
     let path = routes::routed_path(req.path());
-    let matched = routes::find(&req.method(), &path)?;
-    let ctx = Ctx {
-        db: env
-            .d1("DB")
-            .map_err(|_| Problem::new(ErrorCode::Misconfigured, "the D1 binding DB is missing"))?,
-        request_id: context.request_id,
-        now: now_secs(),
-        subject,
-        scope,
-        env,
-    };
+    let (ctx, matched) = relay::admit(&req, &path, env, Service::Relay)?;
     match matched.route {
         Route::RelayDirectory => directory(&req, &ctx, &ctx.scope).await,
         Route::RelayUsage => usage(&mut req, &ctx, &ctx.scope).await,
         Route::RelayOutbox => outbox::claim(&req, &ctx, &ctx.scope).await,
         Route::RelayOutboxAck => outbox::ack(&mut req, &ctx, &ctx.scope).await,
-        Route::RelayProofChecks => proofs::checks(&ctx, &ctx.scope).await,
-        Route::RelayProofResults => proofs::results(&mut req, &ctx, &ctx.scope).await,
         Route::RelayHealth => health::report(&mut req, &ctx).await,
         _ => Err(not_found("route")),
     }

@@ -3,7 +3,6 @@
 //! sealed with the tenant's keyring, and sent to relays with the directory (re-sealed
 //! for them by the relay API), which serve it by SNI on SMTP and IMAP.
 
-use crate::domains::{CURRENT_VERSION, load_domain, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::mail::certificate::{
@@ -12,6 +11,7 @@ use tenantry_core::mail::certificate::{
 use tenantry_core::rbac::Required;
 use tenantry_edge::db::{int, text};
 use tenantry_edge::http::{json, not_found, read_json};
+use tenantry_edge::mail_domain::{self, CURRENT_VERSION, next_version};
 use tenantry_edge::tenant_ctx::TenantCtx;
 use tenantry_edge::webcrypto::{js_error, subtle};
 use tenantry_edge::{Outcome, config, new_id, random_bytes};
@@ -191,7 +191,7 @@ async fn current(t: &TenantCtx<'_>, domain: &str) -> Outcome<Option<CertificateR
 
 pub async fn get(t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
     t.require(Required::new("mail", "read"))?;
-    let d = load_domain(t, domain).await?;
+    let d = mail_domain::find(t, domain).await?;
     let row = current(t, &d.domain)
         .await?
         .ok_or_else(|| not_found("certificate (the domain is served with the relay's default)"))?;
@@ -200,7 +200,7 @@ pub async fn get(t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
 
 pub async fn put(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
     t.require(Required::new("mail", "update"))?;
-    let d = load_domain(t, domain).await?;
+    let d = mail_domain::find(t, domain).await?;
     let upload: Upload = read_json(req).await?;
     let inspected = certificate::inspect(
         &d.domain,
@@ -236,7 +236,7 @@ pub async fn put(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<
     let replaced = current(t, &d.domain).await?.is_some();
     t.db.batch(vec![
         next_version(t)?,
-        // The domain is this tenant's (load_domain); the update clause stays scoped too.
+        // The domain is this tenant's (mail_domain::find); the update clause stays scoped too.
         t.db.statement(
             &format!("INSERT INTO mail_certificates (tenant_id, domain, id, subject, san, names, issuer, serial, not_before, not_after, chain_pem, private_key, uploaded_at, version, deleted) \
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, {CURRENT_VERSION}, 0) \
@@ -262,7 +262,7 @@ pub async fn put(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<
 
 pub async fn delete(t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
     t.require(Required::new("mail", "update"))?;
-    let d = load_domain(t, domain).await?;
+    let d = mail_domain::find(t, domain).await?;
     let row = current(t, &d.domain)
         .await?
         .ok_or_else(|| not_found("certificate"))?;

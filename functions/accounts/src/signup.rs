@@ -4,9 +4,7 @@
 //! a notice by mail instead, so sign-up never tells whether an address is registered. `SIGNUP_MODE` (`open` | `invite` | `closed`, default
 //! `invite`) says whether anyone may.
 
-use crate::accounts::{self, AccountRow};
-use crate::sessions::audit_in;
-use crate::{Ctx, password, recovery};
+use crate::{password, recovery};
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::TokenKind;
@@ -15,9 +13,11 @@ use tenantry_core::mail::Address;
 use tenantry_core::notify::{Locale, Notice};
 use tenantry_core::tenant::Slug;
 use tenantry_core::{ErrorCode, Problem, validate};
+use tenantry_edge::accounts::{self, AccountRow};
 use tenantry_edge::config::value;
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::identity::{Ctx, audit_in};
 use tenantry_edge::outbox::{self, Outgoing};
 use tenantry_edge::{Outcome, new_id};
 use worker::{Request, Response};

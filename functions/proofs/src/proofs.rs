@@ -6,7 +6,6 @@
 //! held ones daily, a claim whose tenant asked first); `POST /v1/relay/proofs` takes the
 //! lookups' results.
 
-use crate::{Ctx, scope_filter};
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::RelayScope;
@@ -15,6 +14,7 @@ use tenantry_core::tenant::Hostname;
 use tenantry_edge::claims::{self, Actor, claims_on};
 use tenantry_edge::db::{PlatformDb, int};
 use tenantry_edge::http::{invalid, json, read_json};
+use tenantry_edge::relay::{Ctx, scope_filter};
 use tenantry_edge::{Outcome, config};
 use worker::{Request, Response};
 

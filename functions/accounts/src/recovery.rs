@@ -1,9 +1,7 @@
 //! Tokens by email: address verification (24 hours) and password reset (1 hour), each
 //! single use. Asking for either never says whether the address has an account.
 
-use crate::accounts::{self, AccountRow};
-use crate::sessions::{audit_in, tenant_ids};
-use crate::{Ctx, password};
+use crate::password;
 use serde::Deserialize;
 use serde_json::json;
 use tenantry_core::auth::password::check_new_password;
@@ -11,8 +9,10 @@ use tenantry_core::auth::{OneTimeToken, TokenKind, generate_token, hash_token};
 use tenantry_core::mail::Address;
 use tenantry_core::notify::Notice;
 use tenantry_core::{ErrorCode, Problem};
+use tenantry_edge::accounts::{self, AccountRow};
 use tenantry_edge::db::{PlatformDb, int, text};
 use tenantry_edge::http::{json, read_json};
+use tenantry_edge::identity::{Ctx, audit_in, sessions_changed, tenant_ids};
 use tenantry_edge::outbox::{self, Outgoing};
 use tenantry_edge::{Outcome, random_bytes, tenant_state};
 use worker::{D1Database, D1PreparedStatement, Env, Request, Response};
@@ -323,7 +323,7 @@ pub async fn reset_password(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         None,
     )?);
     let written = platform.batch(statements).await;
-    crate::sessions::sessions_changed(ctx, &user_id).await?;
+    sessions_changed(ctx, &user_id).await?;
     written?;
     json(
         200,

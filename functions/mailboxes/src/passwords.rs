@@ -2,7 +2,6 @@
 //! IMAP later). Shown once, stored as an Argon2id hash that reaches the relay with the
 //! directory; revoking one is a directory tombstone.
 
-use crate::domains::{CURRENT_VERSION, load_domain, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::auth::password::PasswordScheme;
@@ -13,6 +12,7 @@ use tenantry_core::rbac::Required;
 use tenantry_core::validate;
 use tenantry_edge::db::{int, text};
 use tenantry_edge::http::{invalid, json, no_content, not_found, read_json};
+use tenantry_edge::mail_domain::{self, CURRENT_VERSION, next_version};
 use tenantry_edge::tenant_ctx::TenantCtx;
 use tenantry_edge::{Outcome, new_id, password, random_bytes};
 use worker::Response;
@@ -32,7 +32,7 @@ struct PasswordRow {
 
 /// The live mailbox `address` of `domain`, normalised.
 async fn load_mailbox(t: &TenantCtx<'_>, domain: &str, address: &str) -> Outcome<String> {
-    let d = load_domain(t, domain).await?;
+    let d = mail_domain::find(t, domain).await?;
     let address = Address::parse(address).map_err(|e| invalid("address", e))?;
     if address.domain() != d.domain {
         return Err(not_found("mailbox"));
