@@ -68,7 +68,7 @@ say "starting the EspoCRM stand-in on 127.0.0.1:$CRM_PORT (EspoCRM itself cannot
 setsid python3 tests/gateway/espocrm.py --port "$CRM_PORT" --api-key demo-espocrm-api-key >"$STATE/espocrm.log" 2>&1 &
 pids+=($!)
 
-say "starting the gateway with the people, records, mail, admin, relay API, auth, WhatsApp, Stripe and CRM Workers behind it (wrangler dev builds all ten; the first build takes a few minutes)"
+say "starting the gateway with the route Workers of functions/workers.toml behind it (wrangler dev builds them all; the first build takes a few minutes)"
 setsid scripts/serve-workers.py --port "$GATEWAY_PORT" --persist-to "$STATE/d1" --vars "$DEV_VARS" \
   >"$STATE/gateway.log" 2>&1 &
 pids+=($!)

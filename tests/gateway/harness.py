@@ -138,7 +138,7 @@ class Gateway:
         self.process = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        deadline = time.time() + 1500  # a first run builds ten Workers in release
+        deadline = time.time() + 1500  # a first run builds every Worker of functions/workers.toml
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("wrangler dev exited:\n" + self.log())
