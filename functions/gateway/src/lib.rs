@@ -387,7 +387,7 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
                 ));
             }
             tenantry_edge::auth::check_session(&ctx.db, &principal, ctx.now).await?;
-            Ok(forward(Service::Auth))
+            Ok(forward(m.route.service()))
         }
         Access::Relay => {
             principal.relay_scope().ok_or_else(|| {
@@ -396,7 +396,8 @@ async fn decide(req: &Request, ctx: &mut Ctx, m: &Matched<'_>) -> Outcome<Plan> 
                     "the relay API takes a platform relay key (rk_...)",
                 )
             })?;
-            Ok(forward(Service::Relay))
+            // The relay API or the proofs Worker, as the routing table says.
+            Ok(forward(m.route.service()))
         }
         Access::Tenant => {
             let entry = match enter_tenant(ctx, req, &principal).await? {
