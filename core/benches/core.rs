@@ -52,6 +52,7 @@ fn claims(now: i64) -> Claims {
         iss: "tenantry".into(),
         aud: Audience::One("tenantry-api".into()),
         sid: None,
+        amr: Vec::new(),
     }
 }
 

@@ -58,6 +58,8 @@ error_codes! {
     InvalidCredentials => ("invalid_credentials", 401, "The email address or the password is wrong"),
     TokenReused => ("token_reused", 401, "The refresh token was already used; its session is revoked"),
     TokenInvalid => ("token_invalid", 400, "The token is unknown, used or expired"),
+    InvalidCode => ("invalid_code", 401, "The second factor's code is wrong or was already used"),
+    MfaRequired => ("mfa_required", 403, "The tenant requires a second factor of its members"),
     WeakPassword => ("weak_password", 400, "The password does not meet the password rules"),
     EmailUnverified => ("email_unverified", 403, "The email address is not verified yet"),
     AccountSuspended => ("account_suspended", 403, "The account is suspended"),

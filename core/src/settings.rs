@@ -6,6 +6,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use serde_json::Value;
 
+/// The setting by which a tenant requires a second factor of its members' sessions
+/// (`true`; absent or `false`: not required). The tenant's Durable Object keeps it as
+/// hot state, so setting it applies to the very next request.
+pub const REQUIRE_MFA_SETTING: &str = "require_mfa";
+
 /// Keys set in one request.
 pub const MAX_KEYS_PER_UPDATE: usize = 50;
 /// A value's JSON text, at most.
@@ -20,9 +25,9 @@ pub enum SettingError {
     /// A value over [`MAX_VALUE_BYTES`].
     #[error("a setting's value is at most {MAX_VALUE_BYTES} bytes of JSON")]
     TooLarge(String),
-    /// A branding value of the wrong form.
+    /// A value of the wrong form for its key (branding, `require_mfa`).
     #[error("{why}")]
-    Branding {
+    Form {
         /// The key.
         key: String,
         /// What it must be.
@@ -34,7 +39,7 @@ impl SettingError {
     fn key(&self) -> &str {
         match self {
             SettingError::Name(key) | SettingError::TooLarge(key) => key,
-            SettingError::Branding { key, .. } => key,
+            SettingError::Form { key, .. } => key,
         }
     }
 }
@@ -63,7 +68,7 @@ pub fn check(key: &str, value: &Value) -> Result<(), SettingError> {
     if value.is_null() {
         return Ok(());
     }
-    let branding = |why| SettingError::Branding {
+    let branding = |why| SettingError::Form {
         key: String::from(key),
         why,
     };
@@ -96,6 +101,7 @@ pub fn check(key: &str, value: &Value) -> Result<(), SettingError> {
             }
             _ => Err(branding("must be a colour as #rrggbb")),
         },
+        REQUIRE_MFA_SETTING if !value.is_boolean() => Err(branding("must be true or false")),
         _ => Ok(()),
     }
 }
@@ -114,6 +120,8 @@ mod tests {
         assert!(check("display_name", &json!("Hôpital Nord")).is_ok());
         assert!(check("timezone", &json!({"any": ["json"]})).is_ok());
         assert!(check("primary_color", &Value::Null).is_ok());
+        assert!(check("require_mfa", &json!(true)).is_ok());
+        assert!(check("require_mfa", &json!(false)).is_ok());
         for (key, value) in [
             ("primary_color", json!("red")),
             ("primary_color", json!("#12345g")),
@@ -122,6 +130,8 @@ mod tests {
             ("logo_url", json!("https://x.example/a\"onerror=1")),
             ("display_name", json!("")),
             ("display_name", json!(42)),
+            ("require_mfa", json!("yes")),
+            ("require_mfa", json!(1)),
         ] {
             let error = check(key, &value).unwrap_err();
             let problem: crate::Problem = error.into();

@@ -449,7 +449,7 @@ ROUTES = {"whatsapp": ("POST", "/webhook/whatsapp/t_x"), "stripe": ("POST", "/we
           "auth": ("POST", "/v1/auth/login"), "accounts": ("POST", "/v1/auth/forgot-password"),
           "mailboxes": ("GET", "/v1/mail/domains/a.example/mailboxes"),
           "certificates": ("GET", "/v1/mail/domains/a.example/certificate"),
-          "proofs": ("GET", "/v1/relay/proofs")}
+          "proofs": ("GET", "/v1/relay/proofs"), "factors": ("POST", "/v1/auth/mfa/verify")}
 
 
 class RouteWorkersRefuseAllButTheGatewayTest(Base):

@@ -85,6 +85,9 @@ pub struct Claims {
     /// The sign-in session a platform-issued token belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the session authenticated (RFC 8176: `pwd`, `otp`, `mfa`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// What a token must say to be accepted.
@@ -131,6 +134,8 @@ struct SignedClaims<'a> {
     aud: &'a Audience,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
 }
 
 /// An HS256 key, ready to sign and verify.
@@ -169,6 +174,7 @@ impl JwtKey {
             iss: &claims.iss,
             aud: &claims.aud,
             sid: claims.sid.as_deref(),
+            amr: &claims.amr,
         };
         let mut compact = jwt_compact::Claims::new(custom);
         compact.issued_at = chrono::DateTime::from_timestamp(claims.iat, 0);
@@ -265,6 +271,7 @@ mod tests {
             iss: "tenantry".into(),
             aud: Audience::One("tenantry-api".into()),
             sid: None,
+            amr: Vec::new(),
         }
     }
 

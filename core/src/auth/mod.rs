@@ -6,10 +6,12 @@
 
 mod api_key;
 mod jwt;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod throttle;
 mod token;
+pub mod totp;
 
 pub use api_key::{
     API_KEY_PREFIX, ApiKeyRecord, NewApiKey, RELAY_KEY_PREFIX, RelayKeyRecord, RelayScope,
@@ -326,6 +328,7 @@ mod tests {
             iss: "tenantry".into(),
             aud: Audience::One("tenantry-api".into()),
             sid: None,
+            amr: Vec::new(),
         }
     }
 

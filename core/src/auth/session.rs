@@ -4,8 +4,9 @@
 //! The shell loads the account and its memberships, claims a refresh token with one
 //! conditional update (the only step that must be atomic) and asks here what follows.
 
+use super::mfa::MfaError;
 use super::{Audience, Claims, JwtConfig, TenantClaim};
-use crate::problem::ErrorCode;
+use crate::problem::{ErrorCode, Problem};
 use crate::tenant::TenantStatus;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -141,6 +142,7 @@ pub fn access_claims(
     memberships: &[MemberOf],
     wanted: Option<&str>,
     session_id: &str,
+    amr: &[String],
     now: i64,
     jwt: &JwtConfig,
 ) -> Result<Claims, SessionError> {
@@ -187,6 +189,7 @@ pub fn access_claims(
         iss: jwt.issuer.clone(),
         aud: Audience::One(jwt.audience.clone()),
         sid: Some(session_id.into()),
+        amr: amr.to_vec(),
     })
 }
 
@@ -229,13 +232,34 @@ pub struct MemberState {
     /// Whether the token's sign-in session is still live (not logged out, ended, revoked
     /// for reuse or by a password reset).
     pub session_live: bool,
+    /// Whether the session signed in with two factors (its `amr` says `mfa`).
+    #[serde(default)]
+    pub multi_factor: bool,
 }
 
 impl MemberState {
-    /// Whether the account may act on the tenant now: active, and a member unless it is a
-    /// platform operator (who acts on any tenant, but not once suspended).
-    pub fn may_act(&self, platform_operator: bool) -> bool {
-        self.active && self.session_live && (platform_operator || self.role.is_some())
+    /// Why the session token may not act on the tenant now, if it may not: the account
+    /// must be active and the session live; a member unless it is a platform operator
+    /// (who acts on any tenant, but not once suspended); signed in with two factors when
+    /// the tenant requires it of its members (`require_mfa`; a platform operator answers
+    /// to the platform's policy, not to a tenant's).
+    pub fn refusal(&self, platform_operator: bool, require_mfa: bool) -> Option<Problem> {
+        if !self.active {
+            return Some(SessionError::AccountSuspended.into());
+        }
+        if !self.session_live {
+            return Some(SessionError::SessionEnded.into());
+        }
+        if platform_operator {
+            return None;
+        }
+        if self.role.is_none() {
+            return Some(SessionError::NotAMember.into());
+        }
+        if require_mfa && !self.multi_factor {
+            return Some(MfaError::SecondFactorRequired.into());
+        }
+        None
     }
 
     /// The role a session token acts with now: the membership's current role, so a
@@ -315,7 +339,7 @@ mod tests {
             member("t_ok", TenantStatus::Active),
         ];
         let jwt = JwtConfig::default();
-        let claims = access_claims(&account(), &rows, None, "s_1", 100, &jwt).unwrap();
+        let claims = access_claims(&account(), &rows, None, "s_1", &[], 100, &jwt).unwrap();
         assert_eq!(claims.tenant_id.as_deref(), Some("t_ok"));
         assert_eq!(claims.exp, 100 + ACCESS_TOKEN_SECS);
         assert_eq!(claims.sid.as_deref(), Some("s_1"));
@@ -328,20 +352,20 @@ mod tests {
             ["t_ok", "t_sus"],
             "deleted tenants are left out"
         );
-        let by_slug = access_claims(&account(), &rows, Some("t_sus-slug"), "s_1", 0, &jwt);
+        let by_slug = access_claims(&account(), &rows, Some("t_sus-slug"), "s_1", &[], 0, &jwt);
         assert_eq!(by_slug.unwrap().tenant_id.as_deref(), Some("t_sus"));
         for other in ["t_del", "t_other"] {
             assert_eq!(
-                access_claims(&account(), &rows, Some(other), "s", 0, &jwt),
+                access_claims(&account(), &rows, Some(other), "s", &[], 0, &jwt),
                 Err(SessionError::NotAMember)
             );
         }
-        let none = access_claims(&account(), &[], None, "s", 0, &jwt).unwrap();
+        let none = access_claims(&account(), &[], None, "s", &[], 0, &jwt).unwrap();
         assert_eq!((none.tenant_id, none.tenants.len()), (None, 0));
         let many: Vec<_> = (0..80)
             .map(|i| member(&alloc::format!("t_{i}"), TenantStatus::Active))
             .collect();
-        let capped = access_claims(&account(), &many, Some("t_79"), "s", 0, &jwt).unwrap();
+        let capped = access_claims(&account(), &many, Some("t_79"), "s", &[], 0, &jwt).unwrap();
         assert_eq!(capped.tenants.len(), MAX_TENANTS_IN_TOKEN);
         assert_eq!(
             capped.tenants[0].id, "t_79",
@@ -399,29 +423,56 @@ mod tests {
             refresh(PresentedRefresh::Unknown),
             Err(SessionError::RefreshInvalid)
         );
+        let member = MemberState {
+            role: Some("admin".into()),
+            active: true,
+            session_live: true,
+            multi_factor: false,
+        };
         let removed = MemberState {
             role: None,
-            active: true,
-            session_live: true,
+            ..member.clone()
         };
-        assert_eq!(removed.current_role(), None);
         let suspended = MemberState {
-            role: Some("admin".into()),
             active: false,
-            session_live: true,
+            ..member.clone()
         };
         let logged_out = MemberState {
-            role: Some("admin".into()),
-            active: true,
             session_live: false,
+            ..member.clone()
         };
+        let two_factors = MemberState {
+            multi_factor: true,
+            ..member.clone()
+        };
+        assert_eq!(removed.current_role(), None);
         assert_eq!(logged_out.current_role(), None);
-        assert!(!logged_out.may_act(true));
         assert_eq!(suspended.current_role(), None);
-        assert!(
-            !suspended.may_act(true),
-            "a suspended operator acts on nothing"
-        );
-        assert!(!removed.may_act(false) && removed.may_act(true));
+        assert_eq!(member.current_role(), Some("admin"));
+        let code = |state: &MemberState, operator: bool, require_mfa: bool| {
+            state
+                .refusal(operator, require_mfa)
+                .map(|problem| problem.code)
+        };
+        // (state, platform operator, tenant requires MFA) -> refusal
+        let table: &[(&MemberState, bool, bool, Option<ErrorCode>)] = &[
+            (&member, false, false, None),
+            (&member, false, true, Some(ErrorCode::MfaRequired)),
+            (&two_factors, false, true, None),
+            (&removed, false, false, Some(ErrorCode::TenantMismatch)),
+            (&removed, true, false, None),
+            (&removed, true, true, None),
+            (&suspended, true, false, Some(ErrorCode::AccountSuspended)),
+            (&suspended, false, false, Some(ErrorCode::AccountSuspended)),
+            (&logged_out, false, false, Some(ErrorCode::Unauthenticated)),
+            (&logged_out, true, false, Some(ErrorCode::Unauthenticated)),
+        ];
+        for (state, operator, require_mfa, expected) in table {
+            assert_eq!(
+                code(state, *operator, *require_mfa),
+                *expected,
+                "{state:?} operator={operator} require_mfa={require_mfa}"
+            );
+        }
     }
 }

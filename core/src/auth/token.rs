@@ -18,6 +18,8 @@ pub enum TokenKind {
     EmailVerification,
     /// Sets a new password: 1 hour, single use.
     PasswordReset,
+    /// Carries a password-checked sign-in to its second factor: 5 minutes, single use.
+    MfaChallenge,
 }
 
 impl TokenKind {
@@ -28,6 +30,7 @@ impl TokenKind {
             TokenKind::Invitation => "inv_",
             TokenKind::EmailVerification => "ev_",
             TokenKind::PasswordReset => "pr_",
+            TokenKind::MfaChallenge => "mfa_",
         }
     }
 
@@ -38,6 +41,7 @@ impl TokenKind {
             TokenKind::Invitation => 7 * 86_400,
             TokenKind::EmailVerification => 86_400,
             TokenKind::PasswordReset => 3_600,
+            TokenKind::MfaChallenge => 300,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The accounts Worker, reached only through the gateway: an account's life before and
-//! beside its sessions. Self-service sign-up, email verification and password resets, each
-//! change written with its audit entries and its outbox message in one D1 batch. Its own
-//! Worker so that the auth Worker, on every sign-in and refresh, carries only sessions.
+//! beside its sessions. Self-service sign-up, email verification, password resets and
+//! invitations accepted (which make or join an account, then sign in), each change written
+//! with its audit entries (and its outbox message) in one D1 batch. Its own Worker so that
+//! the auth Worker, on every sign-in and refresh, carries only sessions.
 
+mod invitation;
 mod recovery;
 mod signup;
 
@@ -21,6 +23,8 @@ async fn serve(mut req: Request, env: Env, background: worker::Context) -> Outco
         Route::AuthResendVerification => recovery::resend_verification(&mut req, &ctx).await,
         Route::AuthForgotPassword => recovery::forgot_password(&mut req, &ctx).await,
         Route::AuthResetPassword => recovery::reset_password(&mut req, &ctx).await,
+        Route::AuthAcceptInvitation => invitation::accept(&mut req, &ctx).await,
+        Route::AuthShowInvitation => invitation::show(&mut req, &ctx).await,
         _ => Err(routes::misrouted()),
     }
 }

@@ -117,6 +117,7 @@ pub async fn signup(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         status: "active".into(),
         platform_role: None,
         locale: locale.as_str().into(),
+        second_factor: 0,
     };
     let tenant_id = new_id("t");
     let tenant = TenantDb::new(&ctx.db, &tenant_id);

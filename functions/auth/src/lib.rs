@@ -1,13 +1,12 @@
 //! The auth Worker, reached only through the gateway: Tenantry as its own identity
 //! provider. Sign-in with a password (throttled per account and per client address),
-//! sessions with rotating refresh tokens and reuse detection, tenant switching and
-//! invitations accepted (which sign in). Sign-up, email verification and password resets
-//! are the `accounts` Worker's. The rules are `tenantry-core`'s (`auth::password`,
-//! `auth::session`, `auth::throttle`); this Worker loads rows, hashes, and writes each
-//! change with its audit entries in one D1 batch.
+//! sessions with rotating refresh tokens and reuse detection, and tenant switching.
+//! Sign-up, email verification, password resets and invitations accepted are the
+//! `accounts` Worker's; second factors, the `factors` Worker's. The rules are
+//! `tenantry-core`'s (`auth::password`, `auth::session`, `auth::throttle`, `auth::mfa`);
+//! this Worker loads rows, hashes, and writes each change with its audit entries in one
+//! D1 batch.
 
-mod cookie;
-mod invitation;
 mod me;
 mod sessions;
 mod throttle;
@@ -31,8 +30,6 @@ async fn serve(mut req: Request, env: Env, background: worker::Context) -> Outco
         Route::AuthListSessions => sessions::list(&ctx).await,
         Route::AuthEndSession => sessions::end(&ctx, matched.param(0)).await,
         Route::AuthSwitch => sessions::switch(&mut req, &ctx).await,
-        Route::AuthAcceptInvitation => invitation::accept(&mut req, &ctx).await,
-        Route::AuthShowInvitation => invitation::show(&mut req, &ctx).await,
         Route::AuthPasswordBenchmark => me::password_benchmark(&mut req, &ctx).await,
         _ => Err(routes::misrouted()),
     }

@@ -6,12 +6,14 @@
 //! presenting the same token, exactly one claims it; the other finds it rotated, which
 //! is reuse, and revokes the whole session.
 
-use crate::{cookie, password, throttle};
-use tenantry_edge::accounts::{self, AccountRow, MembershipRow};
+use tenantry_edge::accounts::{self, MembershipRow};
+use tenantry_edge::cookie;
 use tenantry_edge::identity::{Ctx, audit_in, sessions_changed};
+use tenantry_edge::signin::{self, Asked, answer, check_password, rehash};
 
 use serde::Deserialize;
 use serde_json::json;
+use tenantry_core::auth::mfa::{Method, stored_amr};
 use tenantry_core::auth::session::{
     PresentedRefresh, SessionError, access_claims, may_sign_in, refresh as refresh_rule,
     session_live,
@@ -21,98 +23,11 @@ use tenantry_core::mail::Address;
 use tenantry_core::{ErrorCode, Problem};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, opt_text, text};
 use tenantry_edge::http::{json, not_found, read_json};
-use tenantry_edge::{Outcome, audit, new_id, random_bytes};
+use tenantry_edge::{Outcome, audit, random_bytes};
 use worker::{D1PreparedStatement, Request, Response};
 
 /// Most sessions listed for one account.
 const MAX_SESSIONS_LISTED: i64 = 100;
-
-/// A new session for `account` in `wanted` (or its first active tenant): the session
-/// row, its first refresh token and the sign-in's audit entry go in one batch with
-/// `extra` (the change that led here, when there is one).
-pub async fn open(
-    ctx: &Ctx,
-    account: &AccountRow,
-    wanted: Option<&str>,
-    use_cookie: bool,
-    mut extra: Vec<D1PreparedStatement>,
-    action: &str,
-) -> Outcome<Response> {
-    may_sign_in(&account.account())?;
-    let memberships = accounts::memberships(ctx, &account.id).await?;
-    let members: Vec<_> = memberships.iter().map(MembershipRow::member_of).collect();
-    let session_id = new_id("ses");
-    let claims = access_claims(
-        &account.account(),
-        &members,
-        wanted,
-        &session_id,
-        ctx.now,
-        &ctx.config.jwt,
-    )?;
-    let refresh = generate_token(TokenKind::Refresh, &random_bytes());
-    let platform = PlatformDb(&ctx.db);
-    extra.push(platform.statement(
-        "INSERT INTO sessions (id, user_id, tenant_id, user_agent, created_at, last_used_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        &[text(&session_id), text(&account.id), opt_text(claims.tenant_id.as_deref()), opt_text(ctx.user_agent.as_deref()), int(ctx.now), int(ctx.now + TokenKind::Refresh.lifetime_secs())],
-    )?);
-    extra.push(platform.statement(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
-        &[text(&refresh.hash), text(&session_id), int(ctx.now)],
-    )?);
-    if let Some(tenant_id) = &claims.tenant_id {
-        extra.extend(audit_in(
-            ctx,
-            &[tenant_id],
-            &account.id,
-            action,
-            Some(&session_id),
-            Some(json!({"session_id": session_id})),
-        )?);
-    }
-    platform.batch(extra).await?;
-    answer(ctx, claims, Some(&refresh.plaintext), use_cookie)
-}
-
-/// The answer carrying a new access token (and refresh token, in the body or the cookie).
-fn answer(
-    ctx: &Ctx,
-    claims: tenantry_core::auth::Claims,
-    refresh: Option<&str>,
-    use_cookie: bool,
-) -> Outcome<Response> {
-    let access = ctx.config.jwt_key.sign(&claims);
-    let tenant = claims
-        .tenants
-        .first()
-        .filter(|_| claims.tenant_id.is_some());
-    let mut body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": claims.exp - claims.iat,
-        "session_id": claims.sid,
-        "user_id": claims.sub,
-        "tenant": tenant,
-        "tenants": claims.tenants,
-    });
-    if let (Some(token), false) = (refresh, use_cookie) {
-        body["refresh_token"] = json!(token);
-    }
-    let mut response = json(200, &body)?;
-    let headers = response.headers_mut();
-    headers
-        .set("cache-control", "no-store")
-        .map_err(tenantry_edge::internal)?;
-    if let (Some(token), true) = (refresh, use_cookie) {
-        headers
-            .set(
-                "set-cookie",
-                &cookie::set(token, TokenKind::Refresh.lifetime_secs()),
-            )
-            .map_err(tenantry_edge::internal)?;
-    }
-    Ok(response)
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,53 +44,6 @@ struct Login {
 
 fn invalid_credentials() -> Problem {
     SessionError::InvalidCredentials.into()
-}
-
-/// Checks `password` for the account the typed `email` names (a decoy hash when there is
-/// none), throttled per address and per client: the attempt is counted before the hash.
-pub async fn check_password(
-    ctx: &Ctx,
-    email: &str,
-    account: Option<&AccountRow>,
-    password: &str,
-) -> Outcome<password::Checked> {
-    let keys = throttle::Keys::new(email, ctx.client_address.as_deref());
-    throttle::begin(&ctx.env, &keys, ctx.now).await?;
-    let checked = if tenantry_core::auth::password::hashable(password) {
-        password::verify(
-            account.and_then(|a| a.password_hash.as_deref()),
-            password,
-            ctx.password_policy,
-        )
-        .await?
-    } else {
-        password::Checked {
-            matches: false,
-            rehash: None,
-        }
-    };
-    if checked.matches {
-        throttle::succeed(&ctx.env, &keys, ctx.now).await?;
-    }
-    Ok(checked)
-}
-
-/// The statement storing a stronger hash of a password just verified, if the policy asks.
-pub fn rehash(
-    ctx: &Ctx,
-    account: &AccountRow,
-    checked: &password::Checked,
-) -> Outcome<Option<D1PreparedStatement>> {
-    checked
-        .rehash
-        .as_ref()
-        .map(|hash| {
-            PlatformDb(&ctx.db).statement(
-                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-                &[text(&account.id), text(hash), int(ctx.now)],
-            )
-        })
-        .transpose()
 }
 
 /// `POST /v1/auth/login`.
@@ -195,15 +63,12 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     }
     let account = account.ok_or_else(invalid_credentials)?;
     let extra = rehash(ctx, &account, &checked)?.into_iter().collect();
-    open(
-        ctx,
-        &account,
-        body.tenant.as_deref(),
-        body.cookie,
-        extra,
-        "auth.login",
-    )
-    .await
+    let asked = Asked {
+        tenant: body.tenant.as_deref(),
+        use_cookie: body.cookie,
+        action: "auth.login",
+    };
+    signin::sign_in(ctx, &account, &asked, Method::Password, extra).await
 }
 
 /// Writes `auth.login_failed` in the account's first tenant once the answer is sent.
@@ -287,6 +152,7 @@ struct SessionRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    amr: String,
 }
 
 impl SessionRow {
@@ -303,7 +169,7 @@ impl SessionRow {
 async fn session(ctx: &Ctx, id: &str) -> Outcome<Option<SessionRow>> {
     PlatformDb(&ctx.db)
         .first(
-            "SELECT id, user_id, tenant_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?1",
+            "SELECT id, user_id, tenant_id, created_at, expires_at, revoked_at, amr FROM sessions WHERE id = ?1",
             &[text(id)],
         )
         .await
@@ -382,11 +248,13 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let memberships = accounts::memberships(ctx, &account.id).await?;
     let members: Vec<_> = memberships.iter().map(MembershipRow::member_of).collect();
     // The session's tenant, unless the account left it meanwhile.
+    let amr = stored_amr(&session.amr);
     let claims = match access_claims(
         &account.account(),
         &members,
         session.tenant_id.as_deref(),
         &session.id,
+        &amr,
         ctx.now,
         &ctx.config.jwt,
     ) {
@@ -395,6 +263,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
             &members,
             None,
             &session.id,
+            &amr,
             ctx.now,
             &ctx.config.jwt,
         )?,
@@ -474,10 +343,11 @@ pub async fn list(ctx: &Ctx) -> Outcome<Response> {
         created_at: i64,
         last_used_at: i64,
         expires_at: i64,
+        amr: String,
     }
     let rows: Vec<Row> = PlatformDb(&ctx.db)
         .all(
-            "SELECT id, tenant_id, user_agent, created_at, last_used_at, expires_at FROM sessions \
+            "SELECT id, tenant_id, user_agent, created_at, last_used_at, expires_at, amr FROM sessions \
              WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at DESC LIMIT ?3",
             &[text(&account.id), int(ctx.now), int(MAX_SESSIONS_LISTED)],
         )
@@ -486,8 +356,10 @@ pub async fn list(ctx: &Ctx) -> Outcome<Response> {
         .into_iter()
         .map(|r| {
             let current = ctx.session.as_deref() == Some(r.id.as_str());
+            let amr = stored_amr(&r.amr);
             let mut row = json!(r);
             row["current"] = json!(current);
+            row["amr"] = json!(amr);
             row
         })
         .collect();
@@ -555,6 +427,7 @@ pub async fn switch(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         &members,
         Some(&body.tenant),
         &session.id,
+        &stored_amr(&session.amr),
         ctx.now,
         &ctx.config.jwt,
     )?;

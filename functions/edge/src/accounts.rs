@@ -22,10 +22,13 @@ pub struct AccountRow {
     pub status: String,
     pub platform_role: Option<String>,
     pub locale: String,
+    /// 1 when a confirmed second factor (an authenticator app) guards its sign-ins.
+    #[serde(default)]
+    pub second_factor: i64,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, password_hash, email_verified, status, platform_role, locale";
+const ACCOUNT_COLUMNS: &str = "id, email, password_hash, email_verified, status, platform_role, locale, \
+     EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL) AS second_factor";
 
 impl AccountRow {
     /// What the core decides with.

@@ -50,6 +50,17 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Outcome<Response> {
         .map_err(crate::internal)
 }
 
+/// A JSON response carrying a secret (a token, codes shown once): `Cache-Control:
+/// no-store`, so no cache along the way keeps it.
+pub fn secret_json<T: Serialize>(status: u16, body: &T) -> Outcome<Response> {
+    let mut response = json(status, body)?;
+    response
+        .headers_mut()
+        .set("cache-control", "no-store")
+        .map_err(crate::internal)?;
+    Ok(response)
+}
+
 /// Reads a JSON body of type `T` (unknown fields are refused by `T`'s serde attributes):
 /// 415 unless `application/json`, 413 over [`MAX_BODY_BYTES`], 400 naming what is wrong.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Outcome<T> {

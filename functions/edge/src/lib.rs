@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod claims;
 pub mod config;
+pub mod cookie;
 pub mod db;
 pub mod directory;
 pub mod http;
@@ -19,8 +20,11 @@ pub mod paging;
 pub mod password;
 pub mod relay;
 pub mod routes;
+#[cfg(feature = "sign-in")]
+pub mod signin;
 pub mod tenant_ctx;
 pub mod tenant_state;
+pub mod throttle;
 pub mod users;
 pub mod webcrypto;
 

@@ -52,10 +52,12 @@ pub enum Service {
     Mailboxes,
     /// `CERTIFICATES`: a mail domain's TLS certificate.
     Certificates,
-    /// `AUTH`: sign-in, sessions and tenant switching, invitations accepted.
+    /// `AUTH`: sign-in, sessions and tenant switching.
     Auth,
-    /// `ACCOUNTS`: sign-up, email verification and password resets.
+    /// `ACCOUNTS`: sign-up, email verification, password resets, invitations accepted.
     Accounts,
+    /// `FACTORS`: second factors, their enrolment and the sign-ins they complete.
+    Factors,
 }
 
 impl Service {
@@ -76,6 +78,7 @@ impl Service {
                 | Service::Proofs
                 | Service::Auth
                 | Service::Accounts
+                | Service::Factors
         )
     }
 
@@ -96,6 +99,7 @@ impl Service {
             Service::Certificates => "CERTIFICATES",
             Service::Auth => "AUTH",
             Service::Accounts => "ACCOUNTS",
+            Service::Factors => "FACTORS",
         }
     }
 }
@@ -185,6 +189,12 @@ pub enum Route {
     AuthEndSession,
     AuthSwitch,
     AuthPasswordBenchmark,
+    AuthMfaStatus,
+    AuthTotpEnrol,
+    AuthTotpConfirm,
+    AuthTotpDisable,
+    AuthRecoveryCodes,
+    AuthMfaVerify,
     ListInvitations,
     CreateInvitation,
     RevokeInvitation,
@@ -322,6 +332,12 @@ static TABLE: &[Entry] = &[
     entry(Delete, "/v1/auth/sessions/{}", AuthEndSession),
     entry(Post, "/v1/auth/switch", AuthSwitch),
     entry(Post, "/v1/auth/password-benchmark", AuthPasswordBenchmark),
+    entry(Get, "/v1/auth/mfa", AuthMfaStatus),
+    entry(Post, "/v1/auth/mfa/totp", AuthTotpEnrol),
+    entry(Post, "/v1/auth/mfa/totp/confirm", AuthTotpConfirm),
+    entry(Post, "/v1/auth/mfa/totp/disable", AuthTotpDisable),
+    entry(Post, "/v1/auth/mfa/recovery-codes", AuthRecoveryCodes),
+    entry(Post, "/v1/auth/mfa/verify", AuthMfaVerify),
     entry(Get, "/v1/invitations", ListInvitations),
     entry(Post, "/v1/invitations", CreateInvitation),
     entry(Delete, "/v1/invitations/{}", RevokeInvitation),
@@ -350,8 +366,10 @@ impl Route {
             | AuthForgotPassword
             | AuthResetPassword
             | AuthAcceptInvitation
-            | AuthShowInvitation => Access::Public,
-            AuthMe | AuthListSessions | AuthEndSession | AuthSwitch => Access::User,
+            | AuthShowInvitation
+            | AuthMfaVerify => Access::Public,
+            AuthMe | AuthListSessions | AuthEndSession | AuthSwitch | AuthMfaStatus
+            | AuthTotpEnrol | AuthTotpConfirm | AuthTotpDisable | AuthRecoveryCodes => Access::User,
             RelayDirectory | RelayUsage | RelayOutbox | RelayOutboxAck | RelayProofChecks
             | RelayProofResults | RelayHealth => Access::Relay,
             AdminListTenants
@@ -388,14 +406,18 @@ impl Route {
                 | AuthVerifyEmail
                 | AuthResendVerification
                 | AuthForgotPassword
-                | AuthResetPassword,
+                | AuthResetPassword
+                | AuthAcceptInvitation
+                | AuthShowInvitation,
             ) => Service::Accounts,
+            (
+                _,
+                AuthMfaStatus | AuthTotpEnrol | AuthTotpConfirm | AuthTotpDisable
+                | AuthRecoveryCodes | AuthMfaVerify,
+            ) => Service::Factors,
             (_, AuthPasswordBenchmark)
             | (Access::User, _)
-            | (
-                _,
-                AuthLogin | AuthRefresh | AuthLogout | AuthAcceptInvitation | AuthShowInvitation,
-            ) => Service::Auth,
+            | (_, AuthLogin | AuthRefresh | AuthLogout) => Service::Auth,
             (Access::Superadmin, _) => Service::Admin,
             (_, RelayProofChecks | RelayProofResults) => Service::Proofs,
             (Access::Relay, _) => Service::Relay,
@@ -638,18 +660,29 @@ mod tests {
                 "{pattern}"
             );
             assert_eq!(
-                matches!(route.service(), Service::Auth | Service::Accounts),
+                matches!(
+                    route.service(),
+                    Service::Auth | Service::Accounts | Service::Factors
+                ),
                 pattern.starts_with("/v1/auth/"),
                 "{pattern}"
             );
-            // Sign-up, verification and resets are the accounts Worker's; sessions and
-            // invitations accepted, auth's.
+            // Second factors are the factors Worker's.
+            assert_eq!(
+                route.service() == Service::Factors,
+                pattern.starts_with("/v1/auth/mfa"),
+                "{pattern}"
+            );
+            // Sign-up, verification, resets and invitations accepted are the accounts
+            // Worker's; sessions, auth's.
             let accounts = [
                 "signup",
                 "verify-email",
                 "resend-verification",
                 "forgot-password",
                 "reset-password",
+                "accept-invitation",
+                "invitation",
             ]
             .iter()
             .any(|r| pattern == auth_path(r));

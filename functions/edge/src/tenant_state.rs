@@ -27,6 +27,9 @@ pub struct HotState {
     pub hostnames: Vec<String>,
     pub custom_roles: Vec<CustomRole>,
     pub limits: Limits,
+    /// The tenant's `require_mfa` setting: its members' sessions need two factors.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 impl HotState {

@@ -9,7 +9,6 @@ mod forward;
 mod hints;
 
 use serde::Deserialize;
-use tenantry_core::auth::session::{MemberState, SessionError};
 use tenantry_core::auth::{Principal, PrincipalKind};
 use tenantry_core::internal::TenantEntry;
 use tenantry_core::limits::{Quota, QuotaExceeded};
@@ -217,18 +216,15 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
         }
         break answer;
     };
+    let require_mfa = answer.state.as_ref().is_some_and(|s| s.require_mfa);
     let current_role = match &answer.member {
-        Some(member) if principal.is_superadmin() => {
-            if !member.active {
-                return Err(SessionError::AccountSuspended.into());
-            }
-            if !member.session_live {
-                return Err(session_ended());
+        Some(member) => {
+            if let Some(refused) = member.refusal(principal.is_superadmin(), require_mfa) {
+                return Err(refused);
             }
             // An operator acts with its platform role, and its membership if it has one.
             member.current_role().map(str::to_string)
         }
-        Some(member) => Some(current_role(member)?),
         None => None,
     };
     let state: Option<&HotState> = answer.state.as_ref();
@@ -268,25 +264,6 @@ async fn enter_tenant(ctx: &Ctx, req: &Request, principal: &Principal) -> Outcom
         rate,
         month_calls: answer.month_calls,
     })))
-}
-
-/// 401: the token's sign-in session was ended (logout, reuse, reset).
-fn session_ended() -> Problem {
-    SessionError::SessionEnded.into()
-}
-
-/// The role a sign-in session's token acts with now, as the tenant's object knows its
-/// member: 403 when the account was suspended or is no member any more.
-fn current_role(member: &MemberState) -> Outcome<String> {
-    match member.current_role() {
-        Some(role) => Ok(role.to_string()),
-        None if !member.active => Err(SessionError::AccountSuspended.into()),
-        None if !member.session_live => Err(session_ended()),
-        None => Err(Problem::new(
-            ErrorCode::TenantMismatch,
-            "the account is not a member of this tenant (any more)",
-        )),
-    }
 }
 
 /// 429 `rate_limited` with `Retry-After` and the `RateLimit` headers.

@@ -44,6 +44,7 @@ pub async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Re
         return Err(invalid("settings", "at most 50 keys at once"));
     }
     let before = load_settings(t).await?;
+    let body_names_hot_state = body.contains_key(tenantry_core::settings::REQUIRE_MFA_SETTING);
     let mut statements = Vec::new();
     for (key, value) in &body {
         tenantry_core::settings::check(key, value)?;
@@ -62,5 +63,9 @@ pub async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Re
     )?;
     statements.push(entry);
     t.db.batch(statements).await?;
+    if body_names_hot_state {
+        // The tenant's object keeps `require_mfa` as hot state.
+        tenantry_edge::tenant_state::invalidate(&t.ctx.env, &t.tenant.id).await?;
+    }
     json(200, &load_settings(t).await?)
 }

@@ -12,11 +12,13 @@
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use tenantry_core::auth::mfa::{is_multi_factor, stored_amr};
 use tenantry_core::auth::session::{MemberState, session_live};
 use tenantry_core::calendar::month_key;
 use tenantry_core::limits::{Limit, Limits};
 use tenantry_core::ratelimit::{SlidingWindow, WindowState};
 use tenantry_core::rbac::CustomRole;
+use tenantry_core::settings::REQUIRE_MFA_SETTING;
 use tenantry_core::tenant::{Tenant, admit};
 use tenantry_edge::db::{PlatformDb, TENANT_COLUMNS, TenantDb, int, rows, text};
 use tenantry_edge::tenant_state::{AdmitAnswer, AdmitRequest, HotState, MAX_HOT_ROWS};
@@ -73,6 +75,7 @@ struct MemberRow {
     session_created_at: Option<i64>,
     session_expires_at: Option<i64>,
     session_revoked_at: Option<i64>,
+    session_amr: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +88,11 @@ struct OverrideRow {
 struct RoleRow {
     name: String,
     permissions: String,
+}
+
+#[derive(Deserialize)]
+struct SettingRow {
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +151,7 @@ impl TenantGate {
         let db = self.env.d1("DB")?;
         let row: Option<MemberRow> = PlatformDb(&db)
             .first(
-                "SELECT m.role, u.status, s.created_at AS session_created_at, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at \
+                "SELECT m.role, u.status, s.created_at AS session_created_at, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, s.amr AS session_amr \
                  FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = ?1 \
                  LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = u.id WHERE u.id = ?2",
                 &[text(tenant_id), text(user_id), text(session)],
@@ -160,11 +168,15 @@ impl TenantGate {
                     }
                     _ => false,
                 },
+                multi_factor: row
+                    .session_amr
+                    .is_some_and(|amr| is_multi_factor(&stored_amr(&amr))),
             },
             None => MemberState {
                 role: None,
                 active: false,
                 session_live: false,
+                multi_factor: false,
             },
         };
         if !platform_operator && self.generation.get() == generation {
@@ -196,6 +208,10 @@ impl TenantGate {
             scoped.statement(
                 "SELECT quota, value FROM limit_overrides WHERE tenant_id = ?1",
                 &[],
+            ),
+            scoped.statement(
+                "SELECT value FROM settings WHERE tenant_id = ?1 AND key = ?2",
+                &[text(REQUIRE_MFA_SETTING)],
             ),
         ]
         .into_iter()
@@ -233,6 +249,10 @@ impl TenantGate {
             })
             .collect::<Result<Vec<_>>>()?;
         let overrides = rows::<OverrideRow>(&results[3]).map_err(internal_error)?;
+        let require_mfa = rows::<SettingRow>(&results[4])
+            .map_err(internal_error)?
+            .first()
+            .is_some_and(|row| row.value == "true");
         let overrides = tenantry_core::limits::parse_overrides(
             overrides.iter().map(|r| (r.quota.as_str(), r.value as i64)),
         )
@@ -242,6 +262,7 @@ impl TenantGate {
             tenant,
             hostnames,
             custom_roles,
+            require_mfa,
         }))
     }
 
@@ -326,9 +347,10 @@ impl TenantGate {
             _ => None,
         };
         let may_act = ask.may_act
-            && member
-                .as_ref()
-                .is_none_or(|m| m.may_act(ask.platform_operator));
+            && member.as_ref().is_none_or(|m| {
+                m.refusal(ask.platform_operator, state.require_mfa)
+                    .is_none()
+            });
         if admit(&state.tenant, may_act).is_err() {
             return Ok(AdmitAnswer {
                 member,

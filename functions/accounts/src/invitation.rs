@@ -4,9 +4,9 @@
 //! `invitation_invalid` and changes nothing. The token also reads the invitation without
 //! spending it, so the page that accepts can say who invites and as what.
 
-use crate::{password, sessions};
 use serde::Deserialize;
 use serde_json::json;
+use tenantry_core::auth::mfa::Method;
 use tenantry_core::auth::password::check_new_password;
 use tenantry_core::auth::session::{SessionError, may_sign_in};
 use tenantry_core::auth::{OneTimeToken, TokenKind, hash_token};
@@ -15,6 +15,8 @@ use tenantry_edge::accounts::{self, AccountRow};
 use tenantry_edge::db::{PlatformDb, TenantDb, int, text};
 use tenantry_edge::http::{invalid, json, read_json};
 use tenantry_edge::identity::{Ctx, audit_in};
+use tenantry_edge::password;
+use tenantry_edge::signin::{self, Asked, check_password, rehash};
 use tenantry_edge::{Outcome, new_id, tenant_state};
 use worker::{Request, Response};
 
@@ -127,12 +129,11 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let mut statements = Vec::new();
     let account = match existing {
         Some(account) if account.password_hash.is_some() => {
-            let checked =
-                sessions::check_password(ctx, &account.email, Some(&account), password).await?;
+            let checked = check_password(ctx, &account.email, Some(&account), password).await?;
             if !checked.matches {
                 return Err(SessionError::InvalidCredentials.into());
             }
-            statements.extend(sessions::rehash(ctx, &account, &checked)?);
+            statements.extend(rehash(ctx, &account, &checked)?);
             statements.push(platform.statement(
                 "UPDATE users SET email_verified = 1, updated_at = ?2 WHERE id = ?1",
                 &[text(&account.id), int(ctx.now)],
@@ -167,6 +168,7 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
                 status: "active".into(),
                 platform_role: None,
                 locale: ctx.locale.as_str().into(),
+                second_factor: 0,
             };
             statements.push(platform.statement(
                 "INSERT INTO users (id, email, password_hash, email_verified, locale, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
@@ -218,13 +220,10 @@ pub async fn accept(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     }
     // The membership is hot state of the tenant's object (it may have cached "no member").
     tenant_state::invalidate(&ctx.env, &invitation.tenant_id).await?;
-    sessions::open(
-        ctx,
-        &account,
-        Some(&invitation.tenant_id),
-        body.cookie,
-        Vec::new(),
-        "auth.login",
-    )
-    .await
+    let asked = Asked {
+        tenant: Some(&invitation.tenant_id),
+        use_cookie: body.cookie,
+        action: "auth.login",
+    };
+    signin::sign_in(ctx, &account, &asked, Method::Password, Vec::new()).await
 }
