@@ -6,6 +6,7 @@ code (each used once), wrong codes counted and throttled, the amr of the session
 tokens and sessions, disabling, the tenant's require_mfa setting admitted on the very
 next request, and isolation: another account's challenge, codes or session get nothing.
 Bad input is refused with stable codes and writes nothing (D1 read back)."""
+import itertools
 import time
 import unittest
 import urllib.parse
@@ -23,13 +24,16 @@ def totp_from(uri):
 
 
 def fresh_code(totp, used):
-    """A code of a step not used yet (a code is accepted once per 30-second step)."""
+    """A code of a step later than any used yet (the server accepts each step once, and
+    steps only forward): the current step's, else the next one's (one step of skew is
+    accepted), else wait for the clock."""
     while True:
         now = time.time()
         step = int(now // 30)
-        if step not in used:
-            used.add(step)
-            return totp.at(now)
+        for candidate in (step, step + 1):
+            if not used or candidate > max(used):
+                used.add(candidate)
+                return totp.at(candidate * 30)
         time.sleep(30 - now % 30 + 0.05)
 
 
@@ -40,13 +44,20 @@ def wrong_code(totp):
     return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
 
 
+CLIENTS = itertools.count(1)
+
+
 class MfaBase(AuthBase):
     PLAN = "enterprise"
+
+    def setUp(self):
+        n = next(CLIENTS)
+        self.client_address = f"10.9.{n // 250}.{n % 250}"
 
     def req(self, method, path, body=None, **kwargs):
         # Codes are throttled per client address too: each test is its own client, so one
         # test's wrong codes never lock another's out.
-        headers = {"cf-connecting-ip": f"10.9.{hash(self.id()) % 250}.{hash(path) % 250}", **kwargs.pop("headers", {})}
+        headers = {"cf-connecting-ip": self.client_address, **kwargs.pop("headers", {})}
         return super().req(method, path, body, headers=headers, **kwargs)
 
     def enrolled(self, email, role="employee"):
@@ -197,7 +208,8 @@ class SignInTest(MfaBase):
                 self.assertProblem(self.req("POST", "/v1/auth/mfa/verify", body), status, code)
         self.assertEqual(self.count("mfa_challenges", "attempts > 0 AND user_id = "
                                     f"(SELECT id FROM users WHERE email = 'dan@mfa-bad.example')"), 0)
-        self.assertEqual(self.verify(mfa_token, code=fresh_code(totp, used)).status, 200)
+        r = self.verify(mfa_token, code=fresh_code(totp, used))
+        self.assertEqual(r.status, 200, r)
 
     def test_an_invitation_accepted_by_an_account_with_a_factor_asks_for_it(self):
         _, totp, _, used = self.enrolled("eli@mfa-invite.example")
