@@ -128,18 +128,35 @@ export async function call(method, path, body) {
   return parse(response);
 }
 
+/** A sign-in's answer: the session's tokens (kept), or a second-factor challenge
+ * (`mfa_required`, its `mfa_token`), answered as it is for `verifySecondFactor`. */
+function signedInOrChallenged(answer) {
+  if (!answer.mfa_required) setAccess(answer.access_token);
+  return answer;
+}
+
 export async function signIn(email, password, tenant) {
   const body = { email, password, cookie: true };
   if (tenant) body.tenant = tenant;
-  const answer = await parse(await send('POST', '/v1/auth/login', body));
+  return signedInOrChallenged(await parse(await send('POST', '/v1/auth/login', body)));
+}
+
+export async function acceptInvitation(token, password) {
+  return signedInOrChallenged(await parse(await send('POST', '/v1/auth/accept-invitation', { token, password, cookie: true })));
+}
+
+/** Completes a sign-in that answered `mfa_required`: its token and `{code}` or
+ * `{recovery_code}`. The session opens as the sign-in asked (the refresh cookie). */
+export async function verifySecondFactor(mfaToken, factor) {
+  const answer = await parse(await send('POST', '/v1/auth/mfa/verify', { mfa_token: mfaToken, ...factor }));
   setAccess(answer.access_token);
   return answer;
 }
 
-export async function acceptInvitation(token, password) {
-  const answer = await parse(await send('POST', '/v1/auth/accept-invitation', { token, password, cookie: true }));
-  setAccess(answer.access_token);
-  return answer;
+/** Whether the current session signed in with two factors (its token's `amr`). */
+export function multiFactor() {
+  const c = claims();
+  return Boolean(c && Array.isArray(c.amr) && c.amr.includes('mfa'));
 }
 
 export async function switchTenant(tenant) {

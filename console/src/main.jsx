@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { language, named, setLanguage, t } from './i18n.js';
 import { allows, go } from './nav.js';
-import { problemText } from './ui.jsx';
+import { MfaRequiredNotice, problemText } from './ui.jsx';
 import { AcceptInvitation, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './pages/auth.jsx';
 import { Account } from './pages/account.jsx';
 import { ApiKeys, Audit, Clients, Dashboard, Integrations, Members, Roles, Settings } from './pages/tenant.jsx';
@@ -70,7 +70,7 @@ function applyBranding(settings) {
   document.title = (settings && settings.display_name) || 'Tenantry';
 }
 
-function Shell({ route, me, tenant, branding, onSwitch, notice }) {
+function Shell({ route, me, tenant, branding, onSwitch, notice, mfaRequired }) {
   const claims = api.claims();
   const superadmin = claims && claims.platform_role === 'superadmin';
   const grants = tenant ? tenant.permissions : [];
@@ -94,7 +94,7 @@ function Shell({ route, me, tenant, branding, onSwitch, notice }) {
         {memberships.length > 0 && (
           <label>
             {t('tenant')}{' '}
-            <select aria-label={t('tenant')} value={tenant ? tenant.slug : ''} onChange={(e) => onSwitch(e.currentTarget.value, e.currentTarget)} data-testid="tenant-switcher">
+            <select aria-label={t('tenant')} value={tenant ? tenant.slug : api.currentTenant() || ''} onChange={(e) => onSwitch(e.currentTarget.value, e.currentTarget)} data-testid="tenant-switcher">
               {memberships.map((m) => <option value={m.slug}>{m.name} ({named('role', m.role)})</option>)}
             </select>
           </label>
@@ -122,6 +122,7 @@ function Shell({ route, me, tenant, branding, onSwitch, notice }) {
         </nav>
         <main id="main" tabindex="-1">
           {notice && <p class="notice error" role="alert">{notice}</p>}
+          {mfaRequired && <MfaRequiredNotice />}
           <Page key={tenant ? tenant.id : 'platform'} route={route} tenant={tenant} me={me} grants={grants} />
         </main>
       </div>
@@ -141,9 +142,16 @@ function App() {
     }
     try {
       // The account and the tenant at once; the branding only where it may be read.
+      // A tenant that requires two factors of a session signed in with one opens only the
+      // account page, where the person sets up an authenticator app.
+      let mfaRequired = false;
       const [me, tenant] = await Promise.all([
         api.call('GET', '/v1/auth/me'),
-        api.currentTenant() ? api.call('GET', '/v1/tenant') : null,
+        api.currentTenant() ? api.call('GET', '/v1/tenant').catch((problem) => {
+          if (problem.code !== 'mfa_required') throw problem;
+          mfaRequired = true;
+          return null;
+        }) : null,
       ]);
       let branding = null;
       if (tenant && allows(tenant.permissions, 'settings:read')) {
@@ -151,7 +159,7 @@ function App() {
       }
       api.pinTenant(tenant ? tenant.id : null);
       applyBranding(branding);
-      setSession({ state: 'signed-in', me, tenant, branding });
+      setSession({ state: 'signed-in', me, tenant, branding, mfaRequired });
     } catch (problem) {
       // A passing failure (a 429, the network) keeps the console and what was typed.
       setSession((previous) => (previous.state === 'signed-in'
@@ -201,7 +209,7 @@ function App() {
       </div>
     );
   }
-  return <Shell route={route} me={session.me} tenant={session.tenant} branding={session.branding} onSwitch={onSwitch} notice={session.notice} />;
+  return <Shell route={route} me={session.me} tenant={session.tenant} branding={session.branding} onSwitch={onSwitch} notice={session.notice} mfaRequired={session.mfaRequired} />;
 }
 
 // The page's loading line goes: Preact 10 adds to what a container holds.

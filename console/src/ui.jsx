@@ -9,6 +9,7 @@ export { formatDate };
 /** A problem's text for a person: its detail, and when to try again after a 429. */
 export function problemText(problem) {
   if (!problem) return '';
+  if (problem.code === 'mfa_required') return t('mfa_required_text');
   if (problem.status === 429) {
     return t('retry_in', { seconds: problem.retryAfter || 60 }) + (problem.detail ? ` (${problem.detail})` : '');
   }
@@ -18,6 +19,32 @@ export function problemText(problem) {
 export function Notice({ kind = 'error', children }) {
   if (!children) return null;
   return <p class={`notice ${kind}`} role={kind === 'error' ? 'alert' : 'status'}>{children}</p>;
+}
+
+/** Where the account page's second factors are: scrolled to, its heading focused. */
+export function showSecurity() {
+  const heading = document.getElementById('security-title');
+  if (!heading) return;
+  heading.scrollIntoView({ block: 'start' });
+  heading.focus({ preventScroll: true });
+}
+
+/** The tenant requires two factors and this session signed in with one: what to do, and
+ * the way to the account page's second factors. */
+export function MfaRequiredNotice() {
+  return (
+    <div class="notice warning mfa-required" role="alert" id="mfa-required">
+      <p>{t('mfa_required_text')}</p>
+      <a href="#/account?section=security" class="button-link" onClick={() => setTimeout(showSecurity, 50)}>{t('mfa_required_link')}</a>
+    </div>
+  );
+}
+
+/** A refusal as a notice: the way to the second factors for `mfa_required`. */
+export function ProblemNotice({ problem }) {
+  if (!problem) return null;
+  if (problem.code === 'mfa_required') return <MfaRequiredNotice />;
+  return <Notice>{problemText(problem)}</Notice>;
 }
 
 let fieldIds = 0;
@@ -74,10 +101,14 @@ export function Form({ fields, submit, label, initial = {}, onDone, id, reset = 
         } else if (f.type === 'checkbox') {
           input = <input {...common} type="checkbox" checked={values[f.name]} onChange={(e) => set(e.currentTarget.checked)} />;
         } else {
-          input = <input {...common} type={f.type || 'text'} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required} placeholder={f.placeholder} autocomplete={f.autocomplete} />;
+          input = (
+            <input {...common} type={f.type || 'text'} value={values[f.name]} onInput={(e) => set(e.currentTarget.value)} required={f.required}
+              placeholder={f.placeholder} autocomplete={f.autocomplete} inputmode={f.inputmode}
+              spellcheck={f.secret ? false : undefined} autocapitalize={f.secret ? 'off' : undefined} />
+          );
         }
         return (
-          <div class={`field${error ? ' invalid' : ''}`}>
+          <div class={`field${f.type === 'checkbox' ? ' checkbox' : ''}${error ? ' invalid' : ''}`}>
             <label for={inputId}>{f.label}</label>
             {input}
             {f.help && <small id={`${inputId}-help`}>{f.help}</small>}
@@ -85,7 +116,7 @@ export function Form({ fields, submit, label, initial = {}, onDone, id, reset = 
           </div>
         );
       })}
-      {general && <Notice>{problemText(general)}</Notice>}
+      {general && <ProblemNotice problem={general} />}
       <button type="submit" disabled={busy}>{label}</button>
     </form>
   );
@@ -296,13 +327,13 @@ export function useLoad(path) {
 
 /** A page's loading or refusal state, or its content. */
 export function Loaded({ state, children }) {
-  if (state.problem) return <Notice>{problemText(state.problem)}</Notice>;
+  if (state.problem) return <ProblemNotice problem={state.problem} />;
   if (!state.data) return <p class="loading">{t('loading')}</p>;
   return children(state.data);
 }
 
 /** A confirm-then-act button whose refusal is shown beside it. */
-export function ActionButton({ label, action, danger, confirmText, onDone, context, id }) {
+export function ActionButton({ label, action, danger, primary, confirmText, onDone, context, id }) {
   const [problem, setProblem] = useState(null);
   const [busy, setBusy] = useState(false);
   const run = async () => {
@@ -320,7 +351,7 @@ export function ActionButton({ label, action, danger, confirmText, onDone, conte
   };
   return (
     <span>
-      <button type="button" id={id} class={danger ? 'danger' : 'secondary'} onClick={run} disabled={busy} aria-label={context ? `${label}: ${context}` : undefined}>{label}</button>
+      <button type="button" id={id} class={danger ? 'danger' : primary ? undefined : 'secondary'} onClick={run} disabled={busy} aria-label={context ? `${label}: ${context}` : undefined}>{label}</button>
       {problem && <span class="field-error" role="alert"> {problemText(problem)}</span>}
     </span>
   );

@@ -8,7 +8,10 @@ and suspends a tenant. A newcomer's findings: app passwords and mailbox deletion
 console, no Remove on one's own membership, a dashboard with the language's numbers, units and
 near-limit colours, French in a French clinic's words and unambiguous English dates, DKIM
 records split into DNS strings, an invitation page naming the organisation and checking the
-password twice, the operator's statistics in words and the relays' health. Screenshots of
+password twice, the operator's statistics in words and the relays' health; second factors: an authenticator app
+set up from the account page (pyotp reads the key shown) and its recovery codes, a sign-in's
+code step with a code or a recovery code, a tenant's require_mfa sending a password-only member
+to set one up. Screenshots of
 every page in English and French go to $CONSOLE_ARTIFACTS (default
 /tmp/tenantry-console-artifacts), never into the repository unless CONSOLE_SCREENSHOTS_DIR
 names a directory for the main ones at 1280 px (scripts/screenshots.sh: docs/screenshots)."""
@@ -22,8 +25,11 @@ import time
 import unittest
 import urllib.request
 
+import pyotp
+
 from harness import ROOT, TwoTenants, superadmin_token
 from test_auth import token_in
+from test_mfa import fresh_code, totp_from
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -236,6 +242,56 @@ class ConsoleTest(TwoTenants):
               .then(async (r) => done({status: r.status, body: await r.text()}))
               .catch((e) => done({status: 0, body: String(e)}));
         """, method, path)
+
+    def sign_out(self, driver):
+        driver.find_element(By.XPATH, "//header//button[normalize-space()='Sign out']").click()
+        self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form#sign-in"), what="the sign-in form after signing out")
+
+    def code_step(self, email, driver):
+        """Signs in with the password up to the second step: its form."""
+        self.go(driver, "/sign-in")
+        self.fill(self.form(driver, "sign-in"), {"email": email, "password": PASSWORD})
+        return self.form(driver, "mfa-verify")
+
+    def enrol_by_api(self, email):
+        """An authenticator app for an existing account, through the API: (totp, recovery codes, used steps)."""
+        r = self.req("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
+                     headers={"cf-connecting-ip": f"10.77.{hash(email) % 250}.{int(time.time()) % 250}"})
+        self.assertEqual(r.status, 200, r)
+        access = r.json()["access_token"]
+        r = self.req("POST", "/v1/auth/mfa/totp", token=access)
+        self.assertEqual(r.status, 201, r)
+        totp, used = totp_from(r.json()["otpauth_uri"]), set()
+        r = self.req("POST", "/v1/auth/mfa/totp/confirm", {"code": fresh_code(totp, used)}, token=access)
+        self.assertEqual(r.status, 200, r)
+        return totp, r.json()["recovery_codes"], used
+
+    def set_up_app_in_the_page(self, driver):
+        """Sets up an authenticator app from the account page's security section, as a person
+        would with the key shown: (totp, the recovery codes shown, used steps)."""
+        self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#mfa-status[data-enrolled=false]"), what="no app yet")
+        driver.find_element(By.ID, "mfa-setup").click()
+        secret = self.wait(driver, lambda d: d.find_elements(By.ID, "mfa-secret"), what="the key to type")[0].text.replace(" ", "")
+        self.assertRegex(secret, r"^[A-Z2-7]{32}$")
+        qr = driver.find_element(By.CSS_SELECTOR, "svg#mfa-qr[role=img]")
+        self.assertTrue(qr.get_attribute("aria-label"))
+        size = driver.execute_script("return arguments[0].getAttribute('viewBox')", qr).split()
+        self.assertEqual(size[2], size[3], "a square QR code")
+        self.assertGreater(len(qr.find_elements(By.CSS_SELECTOR, ".qr-dark rect")), 100)
+        self.shot(driver, "enrolment")
+        totp, used = pyotp.TOTP(secret), set()
+        self.fill(self.form(driver, "mfa-confirm"), {"code": fresh_code(totp, used)})
+        codes = self.wait(driver, lambda d: (lambda items: items if len(items) == 10 else None)(
+            d.find_elements(By.CSS_SELECTOR, "#recovery-codes li")), what="the ten recovery codes")
+        codes = [c.text for c in codes]
+        for code in codes:
+            self.assertRegex(code, r"^[a-z2-7]{5}-[a-z2-7]{5}$")
+        self.assertIn("Store these codes now", driver.find_element(By.ID, "recovery-codes-box").text)
+        return totp, codes, used
+
+    def this_session_row(self, driver):
+        return self.wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr") if "this session" in r.text],
+                         what="this session's row")[0]
 
     # --- tests -------------------------------------------------------------------------
 
@@ -959,6 +1015,129 @@ class ConsoleTest(TwoTenants):
                 png = (SCREENSHOTS / f"{name}.png").read_bytes()
                 self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
                 self.assertEqual(int.from_bytes(png[16:20], "big"), 1280, f"{name}.png is 1280 px wide")
+
+    def test_25_a_member_sets_up_an_authenticator_app_then_signs_in_with_its_code(self):
+        made = self.fresh_tenant("mfa")
+        member = f"manager@{made['tenant']['slug']}.console.example"
+        self.accept_by_api(member, "manager", made["owner_api_key"])
+        driver = self.sign_in(member)
+        self.go(driver, "/account")
+        self.ready(driver, "#security #mfa-status", what="the security section")
+        self.assertEqual(self.this_session_row(driver).find_element(By.CSS_SELECTOR, "[data-amr]").text, "Password")
+        totp, codes, used = self.set_up_app_in_the_page(driver)
+        self.shot(driver, "recovery-codes")
+        # This session proved both factors now, and says so.
+        self.wait(driver, lambda d: "Password + authenticator app" in self.this_session_row(d).text, what="this session two-factor")
+        driver.find_element(By.ID, "recovery-codes-stored").click()
+        self.wait(driver, lambda d: not d.find_elements(By.ID, "recovery-codes-box"), what="the codes put away")
+        self.assertEqual(driver.find_element(By.ID, "mfa-status").get_attribute("data-enrolled"), "true")
+        self.assertIn("10 recovery codes left", driver.find_element(By.ID, "recovery-left").text)
+        self.assertTrue(driver.find_elements(By.ID, "mfa-new-codes-open") and driver.find_elements(By.ID, "mfa-disable-open"))
+        self.shot(driver, "mfa-on")
+        for code in codes:
+            self.assertNotIn(code, driver.page_source, "shown once")
+        # Signing in again asks for the app's code, then goes on as any sign-in.
+        self.sign_out(driver)
+        form = self.code_step(member, driver)
+        field = form.find_element(By.NAME, "code")
+        self.assertEqual((field.get_attribute("inputmode"), field.get_attribute("autocomplete")), ("numeric", "one-time-code"))
+        self.assertFalse(driver.find_elements(By.CSS_SELECTOR, "nav.side"), "not signed in yet")
+        self.shot(driver, "code-step")
+        self.fill(form, {"code": fresh_code(totp, used)})
+        self.wait(driver, lambda d: "Usage against" in self.text(d), what="the dashboard after the code")
+        self.go(driver, "/account")
+        self.wait(driver, lambda d: "Password + authenticator app" in self.this_session_row(d).text, what="the new session two-factor")
+        sessions = json.loads(self.api_from_page(driver, "GET", "/v1/auth/sessions")["body"])["sessions"]
+        self.assertIn(["pwd", "otp", "mfa"], [s["amr"] for s in sessions])
+
+    def test_26_a_recovery_code_signs_in_once_and_codes_are_renewed_then_the_app_disabled(self):
+        made = self.fresh_tenant("mfarec")
+        member = f"manager@{made['tenant']['slug']}.console.example"
+        self.accept_by_api(member, "manager", made["owner_api_key"])
+        totp, codes, used = self.enrol_by_api(member)
+        driver = self.new_browser()
+        form = self.code_step(member, driver)
+        driver.find_element(By.ID, "mfa-verify-mode").click()
+        form = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form#mfa-verify input[name=recovery_code]"),
+                         what="the recovery code field")[0].find_element(By.XPATH, "ancestor::form")
+        self.fill(form, {"recovery_code": codes[0]})
+        self.wait(driver, lambda d: "Usage against" in self.text(d), what="the dashboard after a recovery code")
+        self.go(driver, "/account")
+        self.wait(driver, lambda d: "Password + recovery code" in self.this_session_row(d).text, what="the session by recovery code")
+        self.wait(driver, lambda d: "9 recovery codes left" in d.find_element(By.ID, "recovery-left").text, what="one code spent")
+        # Used once: the same code again is refused beside its field, and nothing opens.
+        self.sign_out(driver)
+        self.code_step(member, driver)
+        driver.find_element(By.ID, "mfa-verify-mode").click()
+        form = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form#mfa-verify input[name=recovery_code]"),
+                         what="the recovery code field")[0].find_element(By.XPATH, "ancestor::form")
+        self.fill(form, {"recovery_code": codes[0]})
+        error = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#mfa-verify .field.invalid .field-error"), what="the refusal")
+        self.assertIn("already used", error[0].text)
+        self.assertFalse(driver.find_elements(By.CSS_SELECTOR, "nav.side"))
+        self.shot(driver, "recovery-used")
+        self.fill(driver.find_element(By.ID, "mfa-verify"), {"recovery_code": codes[1]})
+        self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "nav.side"), what="the console after another recovery code")
+        # New codes, asked with a recovery code: ten others, and the old ones stop working.
+        self.go(driver, "/account")
+        self.wait(driver, lambda d: d.find_elements(By.ID, "mfa-new-codes-open"), what="the new codes button")[0].click()
+        self.form(driver, "mfa-new-codes")
+        driver.find_element(By.ID, "mfa-new-codes-mode").click()
+        form = self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form#mfa-new-codes input[name=recovery_code]"),
+                         what="the recovery code field")[0].find_element(By.XPATH, "ancestor::form")
+        self.fill(form, {"recovery_code": codes[2]})
+        renewed = self.wait(driver, lambda d: (lambda items: [i.text for i in items] if len(items) == 10 else None)(
+            d.find_elements(By.CSS_SELECTOR, "#recovery-codes li")), what="ten new codes")
+        self.assertFalse(set(renewed) & set(codes))
+        self.wait(driver, lambda d: "10 recovery codes left" in d.find_element(By.ID, "recovery-left").text, what="ten left")
+        driver.find_element(By.ID, "recovery-codes-stored").click()
+        # Disabling asks for a code of the app: sign-ins need the password only again.
+        driver.find_element(By.ID, "mfa-disable-open").click()
+        self.fill(self.form(driver, "mfa-disable"), {"code": fresh_code(totp, used)})
+        self.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#mfa-status[data-enrolled=false]"), what="the app removed")
+        self.shot(driver, "mfa-disabled")
+        self.sign_out(driver)
+        self.sign_in(member, driver=driver)
+
+    def test_27_a_tenant_requiring_two_factors_sends_a_password_only_member_to_set_one_up(self):
+        made = self.fresh_tenant("mfareq")
+        key, slug = made["owner_api_key"], made["tenant"]["slug"]
+        admin, member = f"admin@{slug}.console.example", f"employee@{slug}.console.example"
+        self.accept_by_api(admin, "admin", key)
+        self.accept_by_api(member, "employee", key)
+        # The admin ticks the setting; signed in with a password only, they are told what follows.
+        as_admin = self.sign_in(admin)
+        self.go(as_admin, "/settings")
+        form = self.form(as_admin, "security-settings")
+        box = form.find_element(By.NAME, "require_mfa")
+        self.assertFalse(box.is_selected())
+        self.assertEqual(box.find_element(By.XPATH, "..").find_element(By.TAG_NAME, "label").text, "Require two-factor sign-in for members")
+        self.assertIn("You signed in with a password only", form.text)
+        box.click()
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait(as_admin, lambda d: d.find_elements(By.ID, "mfa-required"), what="the admin's own session told to set up an app")
+        self.assertIs(self.req("GET", "/v1/settings", token=key).json().get("require_mfa"), True)
+        self.shot(as_admin, "require-mfa-admin")
+        # A password-only member: the console opens on the way to set up an app, not an error.
+        driver = self.sign_in(member)
+        notice = self.wait(driver, lambda d: d.find_elements(By.ID, "mfa-required"), what="the mfa_required message")[0]
+        self.assertIn("requires its members to sign in with two factors", notice.text)
+        self.assertEqual(self.nav_links(driver), ["/account"], "nothing of the organisation without a second factor")
+        self.assertFalse(driver.find_elements(By.CSS_SELECTOR, ".centered .notice.error"), "no generic error page")
+        forced = self.api_from_page(driver, "GET", "/v1/clients")
+        self.assertEqual((forced["status"], json.loads(forced["body"])["code"]), (403, "mfa_required"))
+        self.shot(driver, "require-mfa-member")
+        notice.find_element(By.CSS_SELECTOR, "a[href='#/account?section=security']").click()
+        self.wait(driver, lambda d: d.switch_to.active_element.get_attribute("id") == "security-title", what="the security section")
+        # Confirming an app makes this session two-factor: the organisation opens at once.
+        self.set_up_app_in_the_page(driver)
+        self.wait(driver, lambda d: not d.find_elements(By.ID, "mfa-required") and "/clients" in self.nav_links(d),
+                  what="the organisation opened")
+        self.assertTrue(driver.find_elements(By.ID, "recovery-codes-box"), "the codes stay shown while the console opens")
+        self.go(driver, "/clients")
+        self.ready(driver, what="the clients")
+        self.assertFalse(driver.find_elements(By.ID, "mfa-required"))
+        self.shot(driver, "require-mfa-enrolled")
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@ import * as api from '../api.js';
 import { go } from '../nav.js';
 import { named, t } from '../i18n.js';
 import { Form, Notice, formatDate, problemText } from '../ui.jsx';
+import { FactorForm, challengeEnded } from '../mfa.jsx';
 
 /** The link's token, kept in the page and taken out of the address bar and the history. */
 function useLinkToken(route) {
@@ -15,7 +16,48 @@ function useLinkToken(route) {
   return token;
 }
 
+/**
+ * The second step of a sign-in that answered `mfa_required`: the authenticator app's code
+ * (or a recovery code) with the challenge's token, then on as any sign-in. A challenge that
+ * expired, was used or took too many wrong codes offers to start again (`onRestart`).
+ */
+export function SecondFactorStep({ challenge, onDone, onRestart }) {
+  const [ended, setEnded] = useState(null);
+  useEffect(() => {
+    const input = document.querySelector('#mfa-verify input');
+    if (input) input.focus();
+  }, [ended]);
+  const submit = (factor) => api.verifySecondFactor(challenge.mfa_token, factor).catch((problem) => {
+    if (challengeEnded(problem)) setEnded(problem);
+    throw problem;
+  });
+  return (
+    <>
+      <h1>{t('mfa_title')}</h1>
+      {ended ? (
+        <div id="mfa-ended">
+          <Notice>
+            {ended.status === 429 ? t('mfa_too_many') : t('mfa_token_invalid')}
+            {ended.status === 429 && ended.retryAfter ? ` ${t('mfa_wait', { seconds: ended.retryAfter })}` : ''}
+          </Notice>
+          <button type="button" id="mfa-restart" onClick={onRestart}>{t('mfa_restart')}</button>
+        </div>
+      ) : (
+        <>
+          <p id="mfa-help">{t('mfa_help')}</p>
+          <FactorForm id="mfa-verify" label={t('mfa_verify')} submit={submit} onDone={onDone} />
+          <p class="links"><button type="button" class="link-button" onClick={onRestart}>{t('mfa_restart')}</button></p>
+        </>
+      )}
+    </>
+  );
+}
+
 export function SignIn() {
+  const [challenge, setChallenge] = useState(null);
+  const [email, setEmail] = useState('');
+  const signedIn = () => go('/dashboard');
+  if (challenge) return <SecondFactorStep challenge={challenge} onDone={signedIn} onRestart={() => setChallenge(null)} />;
   return (
     <>
       <h1>{t('sign_in_title')}</h1>
@@ -25,9 +67,15 @@ export function SignIn() {
           { name: 'email', label: t('email'), type: 'email', required: true, autocomplete: 'username' },
           { name: 'password', label: t('password'), type: 'password', required: true, autocomplete: 'current-password' },
         ]}
+        initial={{ email }}
         label={t('sign_in')}
         submit={(v) => api.signIn(v.email, v.password)}
-        onDone={() => go('/dashboard')}
+        onDone={(answer, v) => {
+          // Starting again from the second step keeps the address typed.
+          setEmail(v.email);
+          if (answer && answer.mfa_required) setChallenge(answer);
+          else signedIn();
+        }}
       />
       <p class="links">
         <a href="#/forgot-password">{t('forgot_password')}</a>
@@ -76,8 +124,12 @@ export function AcceptInvitation({ route }) {
     api.call('POST', '/v1/auth/invitation', { token })
       .then((data) => setLookup({ data }), (problem) => setLookup({ problem }));
   }, []);
+  const [challenge, setChallenge] = useState(null);
   const join = (v) => api.acceptInvitation(token, v.password);
-  const joined = () => go('/dashboard');
+  const signedIn = () => go('/dashboard');
+  // An existing account with a second factor is asked for it before joining.
+  const joined = (answer) => (answer && answer.mfa_required ? setChallenge(answer) : signedIn());
+  if (challenge) return <SecondFactorStep challenge={challenge} onDone={signedIn} onRestart={() => setChallenge(null)} />;
   if (lookup.loading) return <><h1>{t('accept_title')}</h1><p class="loading">{t('loading')}</p></>;
   const invalid = lookup.problem && (lookup.problem.status === 410 || lookup.problem.code === 'invitation_invalid');
   if (invalid) {

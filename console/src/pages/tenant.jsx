@@ -311,28 +311,56 @@ export function Settings({ grants }) {
       {saved && <Notice kind="ok">{t('saved')}</Notice>}
       <Loaded state={state}>
         {(settings) => (
-          <section class="card">
-            <h2>{t('branding')}</h2>
-            {allows(grants, 'settings:update') ? (
-              <Form
-                id="branding"
-                fields={[
-                  { name: 'display_name', label: t('display_name') },
-                  { name: 'logo_url', label: t('logo_url'), type: 'url', placeholder: 'https://…' },
-                  { name: 'primary_color', label: t('primary_color'), placeholder: '#1f5fbf' },
-                  { name: 'timezone', label: t('timezone') },
-                ]}
-                initial={settings}
-                reset={false}
-                label={t('save')}
-                submit={(v) => api.call('PATCH', '/v1/settings', Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === '' ? null : x])))}
-                onDone={() => { setSaved(true); api.sessionChanged(); }}
-              />
-            ) : <pre>{JSON.stringify(settings, null, 2)}</pre>}
-          </section>
+          <>
+            <section class="card">
+              <h2>{t('branding')}</h2>
+              {allows(grants, 'settings:update') ? (
+                <Form
+                  id="branding"
+                  fields={[
+                    { name: 'display_name', label: t('display_name') },
+                    { name: 'logo_url', label: t('logo_url'), type: 'url', placeholder: 'https://…' },
+                    { name: 'primary_color', label: t('primary_color'), placeholder: '#1f5fbf' },
+                    { name: 'timezone', label: t('timezone') },
+                  ]}
+                  initial={settings}
+                  reset={false}
+                  label={t('save')}
+                  submit={(v) => api.call('PATCH', '/v1/settings', Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === '' ? null : x])))}
+                  onDone={() => { setSaved(true); api.sessionChanged(); }}
+                />
+              ) : <pre>{JSON.stringify(settings, null, 2)}</pre>}
+            </section>
+            <SignInSecurity settings={settings} editable={allows(grants, 'settings:update')} onSaved={() => { setSaved(true); api.sessionChanged(); }} />
+          </>
         )}
       </Loaded>
     </>
+  );
+}
+
+/** Whether the members must sign in with two factors (`require_mfa`: true, or removed). */
+function SignInSecurity({ settings, editable, onSaved }) {
+  const required = settings.require_mfa === true;
+  // Whoever requires it of everyone, signed in with a password only, is asked too.
+  const help = api.multiFactor() ? t('require_mfa_help') : `${t('require_mfa_help')} ${t('require_mfa_self')}`;
+  return (
+    <section class="card" id="sign-in-security">
+      <h2>{t('sign_in_security')}</h2>
+      {editable ? (
+        <Form
+          id="security-settings"
+          fields={[{ name: 'require_mfa', label: t('require_mfa'), type: 'checkbox', help }]}
+          initial={{ require_mfa: required }}
+          reset={false}
+          label={t('save')}
+          submit={(v) => api.call('PATCH', '/v1/settings', { require_mfa: v.require_mfa ? true : null })}
+          onDone={onSaved}
+        />
+      ) : (
+        <p id="require-mfa" data-required={String(required)}>{t(required ? 'require_mfa_on' : 'require_mfa_off')}</p>
+      )}
+    </section>
   );
 }
 
