@@ -65,6 +65,17 @@ async fn audited(
     )
 }
 
+/// The signed-in account, once the body's fresh code or recovery code has been checked
+/// against its confirmed factor (what disabling and renewing take).
+async fn proven(req: &mut Request, ctx: &Ctx) -> Outcome<AccountRow> {
+    let body: Code = read_json(req).await?;
+    let presented = body.presented()?;
+    let account = signed_in(ctx).await?;
+    let row = confirmed(ctx, &account).await?;
+    factor::check(ctx, &account.id, &row, presented).await?;
+    Ok(account)
+}
+
 /// `GET /v1/auth/mfa`.
 pub async fn status(ctx: &Ctx) -> Outcome<Response> {
     let account = signed_in(ctx).await?;
@@ -173,11 +184,7 @@ pub async fn confirm(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
 /// `POST /v1/auth/mfa/totp/disable {code | recovery_code}`: removes the app and the
 /// recovery codes; sign-ins need only the password again.
 pub async fn disable(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
-    let body: Code = read_json(req).await?;
-    let presented = body.presented()?;
-    let account = signed_in(ctx).await?;
-    let row = confirmed(ctx, &account).await?;
-    factor::check(ctx, &account.id, &row, presented).await?;
+    let account = proven(req, ctx).await?;
     let platform = PlatformDb(&ctx.db);
     let mut statements = vec![
         platform.statement(
@@ -197,11 +204,7 @@ pub async fn disable(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
 /// `POST /v1/auth/mfa/recovery-codes {code | recovery_code}`: ten new recovery codes;
 /// the old ones stop working.
 pub async fn regenerate(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
-    let body: Code = read_json(req).await?;
-    let presented = body.presented()?;
-    let account = signed_in(ctx).await?;
-    let row = confirmed(ctx, &account).await?;
-    factor::check(ctx, &account.id, &row, presented).await?;
+    let account = proven(req, ctx).await?;
     let (mut statements, codes) = factor::replace_recovery_codes(ctx, &account.id)?;
     statements.extend(audited(ctx, &account, "auth.recovery_codes_replaced").await?);
     PlatformDb(&ctx.db).batch(statements).await?;

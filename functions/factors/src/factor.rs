@@ -3,6 +3,7 @@
 //! code is accepted once even by concurrent requests.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use tenantry_core::auth::mfa::{self, MfaError, Presented, RecoveryCodes};
 use tenantry_core::auth::totp::{SECRET_LEN, TotpSecret};
 use tenantry_core::{ErrorCode, Problem};
@@ -59,12 +60,6 @@ fn secret(ctx: &Ctx, user_id: &str, row: &FactorRow) -> Outcome<TotpSecret> {
     })
 }
 
-#[derive(Deserialize)]
-struct Claimed {
-    #[allow(dead_code)]
-    user_id: String,
-}
-
 /// Checks `presented` for `user_id` against `row` (recovery codes only when `row` is
 /// confirmed): throttled per account and client, and claimed, so a code or a step is
 /// accepted once.
@@ -77,7 +72,8 @@ pub async fn check(
     let keys = throttle::Keys::second_factor(user_id, ctx.client_address.as_deref());
     throttle::begin(&ctx.env, &keys, ctx.now).await?;
     let platform = PlatformDb(&ctx.db);
-    let claimed: Vec<Claimed> = match presented {
+    // Only how many rows the update claimed matters.
+    let claimed: Vec<IgnoredAny> = match presented {
         Presented::Totp(code) => {
             let step = secret(ctx, user_id, row)?.verify(code, ctx.now, row.last_used_step)?;
             platform

@@ -5,6 +5,7 @@
 
 use crate::factor;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use tenantry_core::auth::mfa::{self, Challenge, Method, MfaError, Presented};
 use tenantry_core::auth::{TokenKind, hash_token};
 use tenantry_edge::Outcome;
@@ -46,12 +47,6 @@ impl ChallengeRow {
     }
 }
 
-#[derive(Deserialize)]
-struct Claimed {
-    #[allow(dead_code)]
-    token_hash: String,
-}
-
 pub async fn verify(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
     let body: Verify = read_json(req).await?;
     let presented = Presented::from_fields(body.code.as_deref(), body.recovery_code.as_deref())?;
@@ -84,7 +79,8 @@ pub async fn verify(req: &mut Request, ctx: &Ctx) -> Outcome<Response> {
         return Err(refused);
     }
     // Exactly one request turns a challenge into a session.
-    let claimed: Vec<Claimed> = platform
+    // Only how many rows the update claimed matters.
+    let claimed: Vec<IgnoredAny> = platform
         .all(
             "UPDATE mfa_challenges SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL RETURNING token_hash",
             &[text(&hash), int(ctx.now)],
