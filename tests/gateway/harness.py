@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -31,6 +32,8 @@ RELAY_SEAL_KEY = "33" * 32
 STRIPE_SECRETS = ["whsec_test_current_0123456789", "whsec_test_rotating_out_0123456789"]
 STRIPE_PRICE_PLANS = {"price_starter": "starter", "price_pro": "professional", "price_enterprise": "enterprise"}
 CRM_TIMEOUT_MS = 1500
+# What wrangler dev's proxy answers a request the reloading workerd dropped.
+DEV_SERVER_RESTARTED = b"Your worker restarted mid-request."
 CRM_MAX_RESPONSE_BYTES = 1024 * 1024
 SECRETS = {
     "JWT_SECRET": JWT_SECRET, "SEAL_MASTER_KEY": SEAL_MASTER_KEY, "SEAL_KEY_ID": SEAL_KEY_ID,
@@ -211,6 +214,14 @@ class Gateway:
         assert r.status == 201, r
         return r.json()
 
+    @staticmethod
+    def send(request):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Response(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.headers, error.read())
+
     def request(self, method, path, body=None, token=None, headers=None, raw=None, content_type="application/json"):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method)
@@ -220,11 +231,14 @@ class Gateway:
             request.add_header("authorization", f"Bearer {token}")
         for name, value in (headers or {}).items():
             request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                result = Response(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            result = Response(error.code, error.headers, error.read())
+        result = self.send(request)
+        if result.status == 503 and result.body.startswith(DEV_SERVER_RESTARTED):
+            # wrangler dev's own proxy answered, not the Worker: workerd was reloading (a
+            # watched build output changed, or workerd restarted). Its advice is to send the
+            # request again; the reload is named so that a run shows how often it happens.
+            print(f"\n[harness] wrangler dev restarted during {method} {path}; sent again. Its log says:\n"
+                  + "\n".join(self.log().splitlines()[-15:]), file=sys.stderr)
+            result = self.send(request)
         # Every response the tests see must match openapi.yaml.
         contract.check(method, path, result.status, result.headers.get("content-type"), result.body)
         return result
