@@ -271,11 +271,7 @@ class RouteWorker(Gateway):
         request = urllib.request.Request(self.url + path, data=body, method=method)
         for name, value in (headers or {}).items():
             request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return Response(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            return Response(error.code, error.headers, error.read())
+        return self.send(request)
 
 
 def internal_context(method, path, tenant_id=None, subject=None, issued_at=None, secret=INTERNAL_SECRET):
