@@ -16,6 +16,9 @@ SUBMISSIONS_PORT="${SUBMISSIONS_PORT:-2465}"
 IMAP_PORT="${IMAP_PORT:-2143}"
 IMAPS_PORT="${IMAPS_PORT:-2993}"
 DNS_PORT="${DNS_PORT:-5335}"
+RSPAMD_PORT="${RSPAMD_PORT:-11333}"
+RSPAMD_CONTROLLER_PORT="${RSPAMD_CONTROLLER_PORT:-11334}"
+RSPAMD_PROXY_PORT="${RSPAMD_PROXY_PORT:-11332}"
 # Space-separated domain=host:port pairs: the demo's outbound mail for those domains goes
 # to that SMTP server (a local test server) instead of their MX, e.g.
 # OUTBOUND_TRANSPORT="example.org=127.0.0.1:1025".
@@ -158,6 +161,8 @@ private_key_file = "$PLATFORM_DKIM_KEY"
 [dovecot]
 dir = "$STATE/dovecot-view"
 reload_command = ["doveadm", "-c", "$STATE/dovecot/dovecot.conf", "reload"]
+[spam]
+rspamd_url = "http://127.0.0.1:$RSPAMD_PORT"
 TOML
 # Dovecot never gives mail processes root's identity: run as root, the relay and Dovecot
 # run as the relay's own user (scripts/setup.sh creates it), which then owns the mail.
@@ -182,6 +187,14 @@ python3 scripts/dovecot_config.py "$STATE/dovecot" --relay "$RELAY" \
   --imap-port "$IMAP_PORT" --imaps-port "$IMAPS_PORT" --user "$mail_user" >/dev/null
 mkdir -p "$STATE/dovecot-view"
 [ "$(id -u)" -ne 0 ] || chown -R "$mail_user:$mail_user" "$STATE/mail" "$STATE/certs" "$STATE/dovecot" "$STATE/dovecot-view" "$STATE/relay.toml" "$PLATFORM_DKIM_KEY"
+say "starting Rspamd (Debian's configuration; scanner on 127.0.0.1:$RSPAMD_PORT, DNS from the demo's dnsmasq)"
+rspamd_user=()
+[ "$(id -u)" -ne 0 ] || rspamd_user=(env RSPAMD_USER="$mail_user")
+read -ra rspamd_command <<<"$("${rspamd_user[@]}" python3 scripts/rspamd_config.py "$STATE/rspamd" "$RSPAMD_PORT" \
+  "$RSPAMD_CONTROLLER_PORT" "$RSPAMD_PROXY_PORT" "127.0.0.1:$DNS_PORT")"
+setsid "${rspamd_command[@]}" >"$STATE/rspamd/rspamd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$RSPAMD_PORT/ping" >/dev/null 2>&1 && break; sleep 0.2; done
 # Dovecot first: the relay asks it to reload its certificates once it has synced.
 say "starting Dovecot (unprivileged, IMAP on 127.0.0.1:$IMAP_PORT with STARTTLS and $IMAPS_PORT with TLS) over the relay's Maildir"
 setsid "${as_mail_user[@]}" dovecot -F -c "$STATE/dovecot/dovecot.conf" >"$STATE/dovecot/stdout.log" 2>&1 &
@@ -224,6 +237,7 @@ cat <<BANNER
   SMTP relay MX 127.0.0.1:$SMTP_PORT, submission 127.0.0.1:$SUBMISSION_PORT (STARTTLS) and :$SUBMISSIONS_PORT (TLS),
              metrics http://127.0.0.1:$ADMIN_PORT/metrics  (mail in $STATE/mail, config $STATE/relay.toml)
   IMAP       Dovecot on 127.0.0.1:$IMAP_PORT (STARTTLS) and :$IMAPS_PORT (TLS)  (log: $STATE/dovecot/dovecot.log)
+  Spam       Rspamd on 127.0.0.1:$RSPAMD_PORT scores mail from outside  (log: $STATE/rspamd/rspamd.log)
   Demo credentials: $STATE/demo.json
 
   paris (professional) owner key:  $PARIS_KEY

@@ -12,8 +12,9 @@ CARGO_FUZZ_VERSION=0.13.2
 # postfix: its smtp-sink is the remote MX of the outbound tests; dnsmasq-base: their DNS;
 # libnet-ssleay-perl: swaks's STARTTLS (submission in the demo); dovecot-imapd: IMAP
 # over the relay's Maildir (the demo and the mail-is-read tests); chromium and
-# chromium-driver: the console's browser tests (Selenium drives Debian's driver).
-DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base dovecot-imapd chromium chromium-driver)
+# chromium-driver: the console's browser tests (Selenium drives Debian's driver); rspamd:
+# spam scores of mail from outside (the demo and the spam tests run it).
+DEBIAN_PACKAGES=(swaks openssl libnet-ssleay-perl postfix dnsmasq-base dovecot-imapd chromium chromium-driver rspamd)
 
 need_targets=()
 installed_targets="$(rustup target list --installed)"

@@ -1,7 +1,9 @@
 //! A tenant's settings: free keys with bounded values, and the branding keys its console
 //! applies (`display_name`, `logo_url`, `primary_color`), whose values are checked so that
-//! what the console renders is always safe to render.
+//! what the console renders is always safe to render, and the keys other parts act on
+//! (`require_mfa`, the spam thresholds), checked for the form those parts read.
 
+use crate::mail::spam::{JUNK_SCORE_SETTING, REJECT_SCORE_SETTING, THRESHOLD_FORM, threshold_ok};
 use alloc::format;
 use alloc::string::{String, ToString};
 use serde_json::Value;
@@ -102,6 +104,9 @@ pub fn check(key: &str, value: &Value) -> Result<(), SettingError> {
             _ => Err(branding("must be a colour as #rrggbb")),
         },
         REQUIRE_MFA_SETTING if !value.is_boolean() => Err(branding("must be true or false")),
+        JUNK_SCORE_SETTING | REJECT_SCORE_SETTING if !threshold_ok(value) => {
+            Err(branding(THRESHOLD_FORM))
+        }
         _ => Ok(()),
     }
 }
@@ -122,6 +127,8 @@ mod tests {
         assert!(check("primary_color", &Value::Null).is_ok());
         assert!(check("require_mfa", &json!(true)).is_ok());
         assert!(check("require_mfa", &json!(false)).is_ok());
+        assert!(check("spam_junk_score", &json!(4.5)).is_ok());
+        assert!(check("spam_reject_score", &json!(1000)).is_ok());
         for (key, value) in [
             ("primary_color", json!("red")),
             ("primary_color", json!("#12345g")),
@@ -132,6 +139,9 @@ mod tests {
             ("display_name", json!(42)),
             ("require_mfa", json!("yes")),
             ("require_mfa", json!(1)),
+            ("spam_junk_score", json!("6")),
+            ("spam_reject_score", json!(-1)),
+            ("spam_reject_score", json!(1e9)),
         ] {
             let error = check(key, &value).unwrap_err();
             let problem: crate::Problem = error.into();

@@ -49,7 +49,7 @@ impl Default for Authenticator {
     }
 }
 
-fn cache_key(id: &str, hash: &str, password: &str) -> [u8; 32] {
+pub(crate) fn cache_key(id: &str, hash: &str, password: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     for part in [id, hash, password] {
         h.update((part.len() as u64).to_be_bytes());

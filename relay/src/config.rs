@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tenantry_core::mail::RetrySchedule;
+use tenantry_core::mail::spam::WhenUnscored;
 
 const ENV_PREFIX: &str = "TENANTRY_RELAY_";
 
@@ -80,6 +81,9 @@ pub struct Config {
     /// Dovecot's view of the accounts and certificates, kept true from the replica.
     #[serde(default)]
     pub dovecot: Dovecot,
+    /// Spam scoring of mail from outside.
+    #[serde(default)]
+    pub spam: Spam,
 }
 
 /// Client certificates of peers (health-mail operators exchanging mail over TLS with
@@ -110,6 +114,29 @@ pub struct Dovecot {
     pub reload_command: Vec<String>,
 }
 
+/// Spam scoring with Rspamd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spam {
+    /// Rspamd's normal worker, e.g. `http://127.0.0.1:11333`; no scoring without it.
+    pub rspamd_url: Option<String>,
+    /// How long a scan may take before the message counts as unscored.
+    pub timeout_secs: u64,
+    /// What an unscored message (Rspamd down, slow or confused) becomes: `deliver`
+    /// (marked `X-Spam-Status: Unscored`, counted, logged) or `defer` (`451 4.7.1`).
+    pub when_unscored: WhenUnscored,
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Spam {
+            rspamd_url: None,
+            timeout_secs: 10,
+            when_unscored: WhenUnscored::Deliver,
+        }
+    }
+}
+
 /// The outbound queue and remote delivery.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -130,6 +157,13 @@ pub struct Outbound {
     pub retry: RetrySchedule,
     /// The key the platform's own mail (the gateway's outbox) is signed with.
     pub platform_dkim: Option<PlatformDkim>,
+    /// Honour destinations' MTA-STS policies (RFC 8461).
+    pub mta_sts: bool,
+    /// The port policies are fetched from (443; another only for tests).
+    pub mta_sts_port: u16,
+    /// Certificates (PEM) trusted beside the web's roots, for MTA-STS policy hosts and
+    /// enforced MX connections (a private PKI, tests).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The platform's DKIM key: a PKCS#8 PEM file (Ed25519 or RSA) on the relay's host.
@@ -155,6 +189,9 @@ impl Default for Outbound {
             max_connections_per_destination: 20,
             retry: RetrySchedule::default(),
             platform_dkim: None,
+            mta_sts: true,
+            mta_sts_port: 443,
+            tls_ca_file: None,
         }
     }
 }

@@ -7,8 +7,10 @@
 //! `AUTHORIZED=2`. On success the program sets `USER`, `HOME` and the quota rule and
 //! executes the reply program Dovecot named; otherwise it exits 1 (wrong password),
 //! 3 (no such account) or 111 (temporary failure: Dovecot says so to the client).
+//! Failures are throttled per account as SMTP AUTH's are (`login_throttle`).
 
 use crate::dovecot::AccountLine;
+use crate::login_throttle::AccountRecord;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
@@ -69,6 +71,49 @@ fn hashing_slot(dir: &Path) -> Option<File> {
     }
 }
 
+/// Checks a login's password under the account's failure rule: a password that verified
+/// before signs in at once (even while guesses are throttled); another is hashed only if
+/// the account may still be tried, counted as a failure until it matches.
+fn check_password(dir: &Path, account: &AccountLine, password: &str) -> Result<(), i32> {
+    let trouble = |error: std::io::Error| {
+        eprintln!(
+            "tenantry-relay dovecot-auth: the login record of {}: {error}",
+            account.address
+        );
+        TEMPORARY_FAILURE
+    };
+    let mut record = AccountRecord::open(dir, &account.address).map_err(trouble)?;
+    if account
+        .hashes
+        .iter()
+        .any(|hash| record.verified(hash, password))
+    {
+        return Ok(());
+    }
+    if let Err(wait) = record.begin(crate::clock::now_secs()).map_err(trouble)? {
+        eprintln!(
+            "tenantry-relay dovecot-auth: {} throttled for {wait} s",
+            account.address
+        );
+        return Err(WRONG_PASSWORD);
+    }
+    // The lock is not held over the hash: other logins of the account go on meanwhile.
+    drop(record);
+    let Some(_slot) = hashing_slot(dir) else {
+        eprintln!("tenantry-relay dovecot-auth: every hashing slot stayed busy for 10 s");
+        return Err(TEMPORARY_FAILURE);
+    };
+    let Some(hash) = account
+        .hashes
+        .iter()
+        .find(|hash| crate::auth::verify(hash, password))
+    else {
+        return Err(WRONG_PASSWORD);
+    };
+    let mut record = AccountRecord::open(dir, &account.address).map_err(trouble)?;
+    record.succeeded(hash, password).map_err(trouble)
+}
+
 /// Runs the program; returns the exit status when it does not execute the reply.
 pub fn run(dir: &Path, reply: &[OsString]) -> i32 {
     let Some((program, reply_args)) = reply.split_first() else {
@@ -99,13 +144,11 @@ pub fn run(dir: &Path, reply: &[OsString]) -> i32 {
     }
     let userdb_lookup = std::env::var("AUTHORIZED").is_ok_and(|v| v == "1");
     if !userdb_lookup {
-        let Some(_slot) = hashing_slot(dir) else {
-            eprintln!("tenantry-relay dovecot-auth: every hashing slot stayed busy for 10 s");
-            return TEMPORARY_FAILURE;
-        };
-        let matches = |hash: &String| crate::auth::verify(hash, &password);
-        if password.is_empty() || !account.hashes.iter().any(matches) {
+        if password.is_empty() {
             return WRONG_PASSWORD;
+        }
+        if let Err(status) = check_password(dir, &account, &password) {
+            return status;
         }
     }
     let mut command = std::process::Command::new(program);

@@ -36,6 +36,26 @@ fn path_component(part: &str) -> String {
     out
 }
 
+/// A folder of a mailbox. Maildir++ keeps subfolders as `.Name` directories beside
+/// `cur/`, `new/` and `tmp/`, which is how Dovecot's `maildir:~` shows them over IMAP
+/// (a local part never starts with `.` here: [`path_component`] escapes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// The mailbox itself.
+    Inbox,
+    /// Where suspicious mail goes.
+    Junk,
+}
+
+impl Folder {
+    fn within(self, mailbox: PathBuf) -> PathBuf {
+        match self {
+            Folder::Inbox => mailbox,
+            Folder::Junk => mailbox.join(".Junk"),
+        }
+    }
+}
+
 fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
@@ -66,11 +86,12 @@ impl Maildir {
             fs::create_dir_all(dir.join(sub))?;
         }
         // The new directories must survive a crash too, up to the mail root.
-        sync_dir(dir)?;
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
+        let mut at = Some(dir);
+        while let Some(path) = at.filter(|p| p.starts_with(&self.root)) {
+            sync_dir(path)?;
+            at = path.parent();
         }
-        sync_dir(&self.root)
+        Ok(())
     }
 
     fn unique_name(&self, size: usize) -> String {
@@ -89,10 +110,20 @@ impl Maildir {
         )
     }
 
-    /// Writes `parts` (concatenated) as one message into the mailbox of `address` and
+    /// Writes `parts` (concatenated) as one message into the inbox of `address` and
     /// returns its path in `new/` once it is durable.
     pub fn deliver(&self, address: &str, parts: &[&[u8]]) -> io::Result<PathBuf> {
-        let dir = self.mailbox_dir(address);
+        self.deliver_in(address, Folder::Inbox, parts)
+    }
+
+    /// As [`Maildir::deliver`], into `folder`.
+    pub fn deliver_in(
+        &self,
+        address: &str,
+        folder: Folder,
+        parts: &[&[u8]],
+    ) -> io::Result<PathBuf> {
+        let dir = folder.within(self.mailbox_dir(address));
         self.ensure_mailbox(&dir)?;
         let size = parts.iter().map(|p| p.len()).sum();
         let name = self.unique_name(size);
@@ -126,8 +157,9 @@ impl Maildir {
                 .filter(|e| e.path().is_dir())
             {
                 let mut bytes = 0;
-                for sub in ["new", "cur"] {
-                    if let Ok(files) = fs::read_dir(mailbox.path().join(sub)) {
+                let folders = [Folder::Inbox, Folder::Junk].map(|f| f.within(mailbox.path()));
+                for sub in folders.iter().flat_map(|f| [f.join("new"), f.join("cur")]) {
+                    if let Ok(files) = fs::read_dir(sub) {
                         bytes += files
                             .flatten()
                             .filter_map(|f| f.metadata().ok())
@@ -198,10 +230,15 @@ mod tests {
             .deliver("dr.martin@hopital-paris.example", &[b"x"])
             .unwrap();
         assert_ne!(path, second, "names are unique");
+        let junk = maildir
+            .deliver_in("dr.martin@hopital-paris.example", Folder::Junk, &[b"spam"])
+            .unwrap();
+        assert!(junk.starts_with(root.join("hopital-paris.example/dr.martin/.Junk/new")));
         let usage = maildir.scan_usage().unwrap();
         assert_eq!(
             usage,
-            vec![("dr.martin@hopital-paris.example".to_string(), 21)]
+            vec![("dr.martin@hopital-paris.example".to_string(), 25)],
+            "Junk counts against the quota"
         );
     }
 

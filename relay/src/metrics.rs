@@ -58,6 +58,8 @@ pub struct Metrics {
     recipients: Family<OutcomeReason, Counter>,
     auth: Family<Outcome, Counter>,
     dkim: Family<Outcome, Counter>,
+    inbound: Family<Outcome, Counter>,
+    spam: Family<Outcome, Counter>,
     outbound: Family<OutcomeStatus, Counter>,
     latency: Histogram,
     certificate_expiry: Family<Domain, Gauge>,
@@ -82,6 +84,8 @@ impl Default for Metrics {
             recipients: Family::default(),
             auth: Family::default(),
             dkim: Family::default(),
+            inbound: Family::default(),
+            spam: Family::default(),
             outbound: Family::default(),
             latency: Histogram::new(LATENCY_BUCKETS),
             certificate_expiry: Family::default(),
@@ -167,6 +171,16 @@ impl Default for Metrics {
             m.dkim.clone(),
         );
         registry.register(
+            "relay_inbound_messages",
+            "Messages from outside by where authentication sent them: inbox, junk, refused, deferred.",
+            m.inbound.clone(),
+        );
+        registry.register(
+            "relay_spam_checks",
+            "Rspamd scans of messages from outside: scored, or unscored (Rspamd down, slow or confused).",
+            m.spam.clone(),
+        );
+        registry.register(
             "relay_outbound_attempts",
             "Remote delivery attempts per recipient by outcome and enhanced status code.",
             m.outbound.clone(),
@@ -202,6 +216,16 @@ impl Metrics {
     /// Counts a DKIM signature: signed or failed.
     pub fn dkim(&self, outcome: &'static str) {
         self.dkim.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts a message from outside by its disposition.
+    pub fn inbound(&self, outcome: &'static str) {
+        self.inbound.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts a spam scan: scored or unscored.
+    pub fn spam(&self, outcome: &'static str) {
+        self.spam.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// Counts one outbound attempt for one recipient, by outcome and enhanced code.

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tenantry_core::mail::mta_sts;
 use tenantry_core::mail::{AttemptOutcome, FailedRecipient, FailureReport, header_block};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
@@ -98,7 +99,12 @@ impl Router {
         })
     }
 
-    async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    /// The resolver, shared with inbound authentication (and so its cache).
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
+    pub(crate) async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
@@ -125,6 +131,12 @@ impl Router {
             Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ok(Vec::new()),
             Err(error) => Err(format!("TXT lookup of {name}: {error}")),
         }
+    }
+
+    /// Whether the transport map routes `domain` (the operator's choice, which a
+    /// destination's MTA-STS policy does not override).
+    pub fn has_transport(&self, domain: &str) -> bool {
+        self.transport.contains_key(domain)
     }
 
     /// The route of `domain`: the transport map's entry, else its MX hosts by
@@ -244,10 +256,45 @@ async fn transact<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         .collect()
 }
 
-/// Tries the route's hosts in order until one answers.
+/// The route's hosts a destination's MTA-STS policy lets mail go to, and whether they
+/// must be reached over verified TLS; or the attempt that waits for a better day.
+async fn under_policy(
+    relay: &Relay,
+    domain: &str,
+    route: Vec<(String, SocketAddr)>,
+) -> Result<(Vec<(String, SocketAddr)>, bool), Attempt> {
+    if relay.router.has_transport(domain) {
+        return Ok((route, false));
+    }
+    let Some(policy) = relay.mta_sts.policy(&relay.router, domain).await else {
+        return Ok((route, false));
+    };
+    let mut hosts: Vec<String> = route.iter().map(|(h, _)| h.clone()).collect();
+    hosts.dedup();
+    let delivery = mta_sts::delivery(Some(&policy), &hosts);
+    for host in &delivery.would_refuse {
+        warn!(%domain, %host, "MTA-STS (testing): this MX is not in the domain's policy");
+    }
+    let allowed: Vec<(String, SocketAddr)> = route
+        .into_iter()
+        .filter(|(h, _)| delivery.hosts.contains(h))
+        .collect();
+    if allowed.is_empty() {
+        return Err(Attempt::temporary(
+            format!("no MX host of {domain} is listed in its MTA-STS policy"),
+            None,
+        ));
+    }
+    Ok((allowed, delivery.verified_tls))
+}
+
+/// Tries the route's hosts in order until one answers; with `verified_tls` (an enforced
+/// MTA-STS policy) only over TLS whose certificate is valid for the host's name, never
+/// in clear.
 async fn deliver_route(
     relay: &Relay,
     route: &[(String, SocketAddr)],
+    verified_tls: bool,
     from: &str,
     recipients: &[String],
     message: &[u8],
@@ -289,10 +336,24 @@ async fn deliver_route(
                 continue;
             }
         };
-        if capabilities.has_capability(EXT_START_TLS) {
-            // Opportunistic (RFC 7435): encrypt when offered, without authenticating
-            // the certificate, as MX-to-MX mail does without DANE or MTA-STS.
-            match client.start_tls(&relay.outbound_tls, host).await {
+        let offers_tls = capabilities.has_capability(EXT_START_TLS);
+        if verified_tls && !offers_tls {
+            last = Attempt::temporary(
+                format!("{host} offers no STARTTLS, which the domain's MTA-STS policy requires"),
+                Some(mta),
+            );
+            continue;
+        }
+        if offers_tls {
+            // Under an enforced MTA-STS policy the certificate must be valid for the host's
+            // name; otherwise opportunistic (RFC 7435): encrypt when offered, without
+            // authenticating the certificate, as MX-to-MX mail does without DANE or MTA-STS.
+            let connector = if verified_tls {
+                &relay.mta_sts.verified_tls
+            } else {
+                &relay.outbound_tls
+            };
+            match client.start_tls(connector, host).await {
                 Ok(mut tls) => {
                     if let Err(error) = tls.ehlo(helo).await {
                         last = Attempt::from_error(&error, mta);
@@ -301,6 +362,16 @@ async fn deliver_route(
                     let attempts = transact(&mut tls, mta, from, recipients, message).await;
                     let _ = tls.quit().await;
                     return attempts;
+                }
+                Err(error) if verified_tls => {
+                    warn!(%host, %error, "TLS refused under the domain's MTA-STS policy; no clear fallback");
+                    last = Attempt::temporary(
+                        format!(
+                            "{host}: TLS as the domain's MTA-STS policy requires failed: {error}"
+                        ),
+                        Some(mta),
+                    );
+                    continue;
                 }
                 Err(error) => {
                     warn!(%host, %error, "STARTTLS failed; trying in clear");
@@ -420,8 +491,22 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
         // At most a few connections to one destination at once, whatever the number of
         // messages waiting for it (the remote's limits, and fairness between domains).
         let _slot = relay.destination_slot(&domain).await;
-        let attempts = match relay.router.route(&domain).await {
-            Ok(route) => deliver_route(&relay, &route, &entry.from, &addresses, &message).await,
+        let route = match relay.router.route(&domain).await {
+            Ok(route) => under_policy(&relay, &domain, route).await,
+            Err(outcome) => Err(outcome),
+        };
+        let attempts = match route {
+            Ok((route, verified_tls)) => {
+                deliver_route(
+                    &relay,
+                    &route,
+                    verified_tls,
+                    &entry.from,
+                    &addresses,
+                    &message,
+                )
+                .await
+            }
             Err(outcome) => vec![outcome; indices.len()],
         };
         let now = clock::now_secs();

@@ -78,6 +78,12 @@ pub struct Relay {
     pub queue: Arc<Queue>,
     /// Routes for remote domains.
     pub router: Router,
+    /// SPF, DKIM, ARC and DMARC of mail from outside, over the router's resolver.
+    pub sender_checks: crate::inbound::SenderChecks,
+    /// Spam scores, when `spam.rspamd_url` is set.
+    pub rspamd: Option<crate::spam::Rspamd>,
+    /// Destinations' MTA-STS policies.
+    pub mta_sts: crate::mta_sts::MtaSts,
     /// The TLS client of remote deliveries.
     pub outbound_tls: tokio_rustls::TlsConnector,
     /// SMTP AUTH: throttling, verified credentials, last uses.
@@ -185,6 +191,10 @@ impl Relay {
             config.outbound.transport.clone(),
             config.outbound.mx_port,
         )?;
+        let rspamd = crate::spam::Rspamd::new(&config.spam)?;
+        let mta_sts = crate::mta_sts::MtaSts::new(&config.outbound)?;
+        let sender_checks =
+            crate::inbound::SenderChecks::new(router.resolver().clone(), &config.hostname);
         let signer =
             crate::dkim::Signer::new(keyring.clone(), config.outbound.platform_dkim.as_ref())?;
         if config.outbound.platform_dkim.is_none() {
@@ -216,6 +226,9 @@ impl Relay {
             keyring,
             dovecot_refresh_pending: std::sync::atomic::AtomicBool::new(false),
             queue,
+            sender_checks,
+            rspamd,
+            mta_sts,
             router,
             outbound_tls: crate::outbound::tls_connector(),
             authenticator: Authenticator::default(),

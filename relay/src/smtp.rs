@@ -4,16 +4,22 @@
 //! `250`.
 
 use crate::clock;
+use crate::inbound::Envelope;
+use crate::maildir::Folder;
 use crate::peers::PeerCertificate;
 use crate::queue::{Entry, Origin, RecipientState, Status};
 use crate::relay::{DataReservation, Relay};
 use crate::session::{Policy, Recipient, Role, Session, SessionConfig, Step, Transaction};
+use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tenantry_core::mail::authentication::{Disposition, folder, settle, submitted_results};
+use tenantry_core::mail::relay_fields::strip_relay_fields;
+use tenantry_core::mail::spam::{self, Score};
 use tenantry_core::mail::submission::{self, replies as submission_replies};
-use tenantry_core::mail::{Address, RcptContext, RcptDecision, Reply};
+use tenantry_core::mail::{Address, Directory, RcptContext, RcptDecision, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -164,30 +170,46 @@ impl Policy for RelayPolicy {
 
     fn content(&mut self, authenticated: Option<&str>, message: &[u8]) -> Result<(), Reply> {
         let Some(mailbox) = authenticated else {
-            return Ok(());
+            let Some(peers) = &self.relay.peers else {
+                return Ok(());
+            };
+            let parsed = mail_parser::MessageParser::new().parse_headers(message);
+            let from = parsed
+                .as_ref()
+                .map(|parsed| originator_addresses(parsed, mail_parser::HeaderName::From))
+                .unwrap_or_default();
+            let from: Vec<&str> = from.iter().flatten().copied().collect();
+            return peers
+                .requirement
+                .check_header_from(&from, self.certificate.verified());
         };
         debug_assert_eq!(self.role, Role::Submission);
         let parsed = mail_parser::MessageParser::new()
             .parse_headers(message)
             .ok_or(submission_replies::ORIGINATOR_FIELDS)?;
-        // Every field, not the parser's choice of one: a second From: must not slip by.
-        let field = |name: mail_parser::HeaderName<'static>| -> Vec<Vec<&str>> {
-            parsed
-                .header_values(name)
-                .map(|value| {
-                    value
-                        .as_address()
-                        .map(|a| a.iter().filter_map(|addr| addr.address()).collect())
-                        .unwrap_or_default()
-                })
-                .collect()
-        };
         let fields = submission::Originators {
-            from: field(mail_parser::HeaderName::From),
-            sender: field(mail_parser::HeaderName::Sender),
+            from: originator_addresses(&parsed, mail_parser::HeaderName::From),
+            sender: originator_addresses(&parsed, mail_parser::HeaderName::Sender),
         };
         submission::check_originators(&self.relay.directory(), mailbox, &fields)
     }
+}
+
+/// The addresses of every `name` field (`From:`, `Sender:`), field by field: every
+/// field, not the parser's choice of one, so that a second `From:` does not slip by.
+fn originator_addresses<'m>(
+    parsed: &'m mail_parser::Message<'m>,
+    name: mail_parser::HeaderName<'static>,
+) -> Vec<Vec<&'m str>> {
+    parsed
+        .header_values(name)
+        .map(|value| {
+            value
+                .as_address()
+                .map(|a| a.iter().filter_map(|addr| addr.address()).collect())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Delivers an accepted message: hosted mailboxes first, then the queue for the rest.
@@ -225,26 +247,13 @@ async fn deliver(
         relay.config.hostname,
         clock::rfc5322(now),
     );
-    let local_header = format!("Return-Path: <{}>\r\n{received}", t.from);
-    let size = (local_header.len() + t.message.len()) as u64;
-    let mut mailboxes: Vec<String> = Vec::new();
+    let size = (received.len() + t.message.len()) as u64;
     let mut remote: Vec<String> = Vec::new();
     for recipient in &t.recipients {
-        match recipient {
-            Recipient::Local {
-                mailboxes: targets, ..
-            } => {
-                for m in targets {
-                    if !mailboxes.contains(m) {
-                        mailboxes.push(m.clone());
-                    }
-                }
-            }
-            Recipient::Remote { address } => {
-                if !remote.contains(address) {
-                    remote.push(address.clone());
-                }
-            }
+        if let Recipient::Remote { address } = recipient
+            && !remote.contains(address)
+        {
+            remote.push(address.clone());
         }
     }
     // Quotas again with the real size: SIZE= is optional and may understate.
@@ -268,6 +277,35 @@ async fn deliver(
     if let Some(reply) = refused {
         return (reply.code, reply.enhanced, reply.text.to_string());
     }
+    // Only the relay writes results under its own name (RFC 8601 section 5).
+    let stripped = match strip_relay_fields(&t.message, &relay.config.hostname) {
+        Cow::Owned(message) => Some(message),
+        Cow::Borrowed(_) => None,
+    };
+    let message = stripped.unwrap_or(t.message);
+    let envelope = Envelope {
+        ip: peer.ip(),
+        helo: &t.helo,
+        mail_from: &t.from,
+    };
+    let (results, copies) = match authenticate(
+        relay,
+        &directory,
+        &envelope,
+        t.authenticated.as_deref(),
+        &t.recipients,
+        &message,
+    )
+    .await
+    {
+        Ok(local) => local,
+        Err(reply) => {
+            info!(peer = %peer, %id, code = reply.code, enhanced = reply.enhanced, "refused by inbound authentication");
+            return (reply.code, reply.enhanced, reply.text.to_string());
+        }
+    };
+    let local_header = format!("Return-Path: <{}>\r\n{results}{received}", t.from);
+    let size = (local_header.len() + message.len()) as u64;
     // A signed-in mailbox must still be allowed to send now, and its message is counted
     // against the tenant's limits before it is written (given back if writing fails).
     let tenant = match t.authenticated.as_deref() {
@@ -297,13 +335,13 @@ async fn deliver(
     let signature = if remote.is_empty() {
         None
     } else {
-        let domain = header_from_domain(&t.message).unwrap_or_else(|| {
+        let domain = header_from_domain(&message).unwrap_or_else(|| {
             t.from
                 .rsplit_once('@')
                 .map_or("", |(_, d)| d)
                 .to_ascii_lowercase()
         });
-        match relay.signer.sign_tenant(&directory, &domain, &t.message) {
+        match relay.signer.sign_tenant(&directory, &domain, &message) {
             Ok(signature) => {
                 if signature.is_some() {
                     relay.metrics.dkim("signed");
@@ -323,8 +361,7 @@ async fn deliver(
         }
     };
     let writer = relay.clone();
-    let local_targets = mailboxes.clone();
-    let message = t.message;
+    let local_targets = copies.clone();
     let entry = (!remote.is_empty()).then(|| Entry {
         id: id.clone(),
         from: t.from.clone(),
@@ -348,10 +385,18 @@ async fn deliver(
             .collect(),
     });
     let written = tokio::task::spawn_blocking(move || {
-        local_targets.iter().try_for_each(|mailbox| {
+        local_targets.iter().try_for_each(|copy| {
             writer
                 .maildir
-                .deliver(mailbox, &[local_header.as_bytes(), &message])
+                .deliver_in(
+                    &copy.mailbox,
+                    copy.folder,
+                    &[
+                        copy.spam_fields.as_bytes(),
+                        local_header.as_bytes(),
+                        &message,
+                    ],
+                )
                 .map(|_| ())
         })?;
         if let Some(entry) = &entry {
@@ -368,13 +413,13 @@ async fn deliver(
     .await;
     match written {
         Ok(Ok(())) => {
-            for mailbox in &mailboxes {
-                relay.count_delivery(mailbox, size, now);
+            for copy in &copies {
+                relay.count_delivery(&copy.mailbox, size + copy.spam_fields.len() as u64, now);
             }
             relay
                 .metrics
                 .delivery_latency(started.elapsed().as_secs_f64());
-            info!(peer = %peer, %id, size, mailboxes = mailboxes.len(), queued = remote.len(), "accepted");
+            info!(peer = %peer, %id, size, mailboxes = copies.len(), queued = remote.len(), "accepted");
             (250, "2.0.0", format!("OK queued as {id}"))
         }
         Ok(Err(error)) => {
@@ -396,6 +441,124 @@ async fn deliver(
             )
         }
     }
+}
+
+/// One mailbox's copy of a message from outside: where it goes, and the `X-Spam-*`
+/// fields of its domain's thresholds.
+#[derive(Clone)]
+struct Copy {
+    mailbox: String,
+    folder: Folder,
+    spam_fields: String,
+}
+
+/// The `Authentication-Results` field of a message's local copies and the copies, each
+/// in its folder; or the reply refusing or deferring the whole message. Submitted mail is
+/// vouched for by the session's sign-in; mail from outside is checked and scored, and
+/// each recipient's domain decides, through the core, what a failure or a score means.
+async fn authenticate(
+    relay: &Relay,
+    directory: &Directory,
+    envelope: &Envelope<'_>,
+    authenticated: Option<&str>,
+    recipients: &[Recipient],
+    message: &[u8],
+) -> Result<(String, Vec<Copy>), Reply> {
+    let local: Vec<(&String, &Vec<String>)> = recipients
+        .iter()
+        .filter_map(|r| match r {
+            Recipient::Local { address, mailboxes } => Some((address, mailboxes)),
+            Recipient::Remote { .. } => None,
+        })
+        .collect();
+    let mut copies: Vec<Copy> = Vec::new();
+    let mut add = |mailboxes: &[String], folder: Folder, spam_fields: &str| {
+        for mailbox in mailboxes {
+            if !copies.iter().any(|c| &c.mailbox == mailbox) {
+                copies.push(Copy {
+                    mailbox: mailbox.clone(),
+                    folder,
+                    spam_fields: spam_fields.to_string(),
+                });
+            }
+        }
+    };
+    if let Some(mailbox) = authenticated {
+        local
+            .iter()
+            .for_each(|(_, mailboxes)| add(mailboxes, Folder::Inbox, ""));
+        return Ok((submitted_results(&relay.config.hostname, mailbox), copies));
+    }
+    if local.is_empty() {
+        return Ok((String::new(), copies));
+    }
+    let checked = relay.sender_checks.check(envelope, message).await;
+    let addresses: Vec<&str> = local.iter().map(|(a, _)| a.as_str()).collect();
+    let score = spam_score(relay, envelope, &addresses, message).await;
+    let unscored = relay.config.spam.when_unscored;
+    let decided: Vec<(Disposition, String)> = local
+        .iter()
+        .map(|(address, _)| {
+            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+            let entry = directory.domain(domain);
+            let handling = entry.map(|d| d.dmarc_handling).unwrap_or_default();
+            let thresholds = entry.map(|d| d.spam).unwrap_or_default();
+            let dmarc = checked.verdict.disposition(handling);
+            match score {
+                None => (dmarc, String::new()),
+                Some(score) => (
+                    dmarc.stricter(spam::disposition(score, thresholds, unscored)),
+                    spam::header_fields(score, thresholds),
+                ),
+            }
+        })
+        .collect();
+    let dispositions: Vec<Disposition> = decided.iter().map(|(d, _)| *d).collect();
+    match settle(&dispositions) {
+        Some(Disposition::Refuse(reply)) => {
+            relay.metrics.inbound("refused");
+            return Err(reply);
+        }
+        Some(Disposition::Defer(reply)) => {
+            relay.metrics.inbound("deferred");
+            return Err(reply);
+        }
+        _ => {}
+    }
+    for ((_, mailboxes), (disposition, spam_fields)) in local.iter().zip(decided) {
+        let folder = match folder(disposition) {
+            Disposition::Junk => Folder::Junk,
+            _ => Folder::Inbox,
+        };
+        relay.metrics.inbound(match folder {
+            Folder::Junk => "junk",
+            Folder::Inbox => "inbox",
+        });
+        add(mailboxes, folder, &spam_fields);
+    }
+    Ok((checked.header, copies))
+}
+
+/// Rspamd's score of a message from outside: `None` without Rspamd, unscored (logged and
+/// counted) when it could not answer.
+async fn spam_score(
+    relay: &Relay,
+    envelope: &Envelope<'_>,
+    recipients: &[&str],
+    message: &[u8],
+) -> Option<Score> {
+    let rspamd = relay.rspamd.as_ref()?;
+    Some(match rspamd.score(envelope, recipients, message).await {
+        Ok(score) => {
+            relay.metrics.spam("scored");
+            score
+        }
+        Err(error) => {
+            relay.metrics.spam("unscored");
+            warn!(peer = %envelope.ip, %error, when_unscored = ?relay.config.spam.when_unscored, "message not scored for spam");
+            Score::Unscored
+        }
+    })
 }
 
 /// The domain of the first `From:` address, lowercase.

@@ -455,6 +455,8 @@ mod tests {
                 max_mailboxes: Limit::Max(3),
                 max_storage_mb: Limit::Max(10),
                 sending: Default::default(),
+                dmarc_handling: Default::default(),
+                spam: Default::default(),
                 version: 4,
                 deleted: false,
             }],

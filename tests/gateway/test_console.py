@@ -1139,5 +1139,41 @@ class ConsoleTest(TwoTenants):
         self.assertFalse(driver.find_elements(By.ID, "mfa-required"))
         self.shot(driver, "require-mfa-enrolled")
 
+    def test_28_a_tenant_admin_chooses_what_the_mx_does_with_forged_senders(self):
+        made = self.fresh_tenant("dmarc")
+        key, tenant_id, slug = made["owner_api_key"], made["tenant"]["id"], made["tenant"]["slug"]
+        admin, viewer = f"admin@{slug}.console.example", f"viewer@{slug}.console.example"
+        self.accept_by_api(admin, "admin", key)
+        self.accept_by_api(viewer, "viewer", key)
+        domain = f"{slug}.console-dmarc.example"
+        self.mail_domain(domain, key, tenant_id)
+        driver = self.sign_in(admin)
+        self.go(driver, f"/mail?domain={domain}")
+        self.ready(driver, "#dmarc-handling-now", what="the DMARC handling")
+        self.assertEqual(driver.find_element(By.ID, "dmarc-handling-now").text, "As the sender's domain asks (refused, Junk or delivered)")
+        form = self.form(driver, "dmarc-handling-form")
+        self.assertEqual(Select(form.find_element(By.NAME, "dmarc_handling")).first_selected_option.get_attribute("value"), "policy")
+        self.fill(form, {"dmarc_handling": "quarantine"})
+        self.wait(driver, lambda d: d.find_element(By.ID, "dmarc-handling-now").text == "Always to the Junk folder",
+                  what="the new handling shown")
+        self.assertEqual([d["dmarc_handling"] for d in self.req("GET", "/v1/mail/domains", token=key).json()["domains"]], ["quarantine"])
+        self.shot(driver, "dmarc-handling")
+        # The records to publish, as the API answers them, each ready to copy.
+        published = self.req("GET", f"/v1/mail/domains/{domain}/records", token=key).json()
+        cards = driver.find_elements(By.CSS_SELECTOR, "#dns-records .dns-record")
+        self.assertEqual([c.get_attribute("data-purpose") for c in cards],
+                         [r["purpose"] for r in published["records"]] + ["mta-sts-policy"])
+        mx = cards[0]
+        self.assertEqual(mx.find_element(By.TAG_NAME, "h3").text, "Mail exchanger (MX)")
+        self.assertEqual(mx.find_element(By.ID, "record-value-0").text, published["records"][0]["value"])
+        self.assertEqual(driver.find_element(By.ID, "mta-sts-policy").text.strip(), published["mta_sts"]["policy"].strip())
+        self.assertIn(published["mta_sts"]["url"], cards[-1].text)
+        # A viewer sees the handling, and no form to change it.
+        as_viewer = self.sign_in(viewer)
+        self.go(as_viewer, f"/mail?domain={domain}")
+        self.ready(as_viewer, "#dmarc-handling-now", what="the DMARC handling for a viewer")
+        self.assertEqual(as_viewer.find_element(By.ID, "dmarc-handling-now").text, "Always to the Junk folder")
+        self.assertEqual(as_viewer.find_elements(By.ID, "dmarc-handling-form"), [])
+
 if __name__ == "__main__":
     unittest.main()

@@ -34,7 +34,8 @@ class DevScriptTest(unittest.TestCase):
         cls.work.chmod(0o755)
         cls.mx = remote_mx.RemoteMx()
         cls.ports = {name: free_port() for name in ("GATEWAY_PORT", "CRM_PORT", "SMTP_PORT", "ADMIN_PORT", "SUBMISSION_PORT",
-                                                     "SUBMISSIONS_PORT", "IMAP_PORT", "IMAPS_PORT", "DNS_PORT")}
+                                                     "SUBMISSIONS_PORT", "IMAP_PORT", "IMAPS_PORT", "DNS_PORT",
+                                                     "RSPAMD_PORT", "RSPAMD_CONTROLLER_PORT", "RSPAMD_PROXY_PORT")}
         cls.state = cls.work / "dev"
         env = {**os.environ, **{k: str(v) for k, v in cls.ports.items()}, "TENANTRY_DEV_STATE": str(cls.state),
                "TENANTRY_DEV_VARS": str(cls.work / "dev.vars"), "DEMO_PASSWORD": PASSWORD,
@@ -131,6 +132,21 @@ class DevScriptTest(unittest.TestCase):
         self.assertTrue(dkim.verify(message, dnsfunc=self.demo_dns))
         self.assertEqual([k["value"].split(";")[1].strip() for k in paris["dkim_keys"]], ["k=ed25519", "k=rsa"],
                          "an Ed25519 key is published beside the signing RSA key")
+
+    def test_4_mail_from_outside_is_authenticated_and_scored_by_rspamd(self):
+        recipient = "accueil@hopital-paris.example"
+        gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+        with smtplib.SMTP("127.0.0.1", self.ports["SMTP_PORT"], timeout=30) as client:
+            client.ehlo("mail.sender.example")
+            client.sendmail("ann@sender.example", [recipient], "From: ann@sender.example\r\nSubject: hello from outside\r\n\r\nBonjour.\r\n")
+            with self.assertRaises(smtplib.SMTPDataError) as refused:
+                client.sendmail("ann@sender.example", [recipient], f"From: ann@sender.example\r\nSubject: gtube\r\n\r\n{gtube}\r\n")
+        self.assertEqual(refused.exception.smtp_code, 550)
+        new = self.state / "mail" / "hopital-paris.example" / "accueil" / "new"
+        stored = next(p.read_bytes() for p in new.iterdir() if b"hello from outside" in p.read_bytes())
+        header = stored.split(b"\r\n\r\n", 1)[0]
+        self.assertIn(b"Authentication-Results: mx.tenantry.localhost;", header)
+        self.assertIn(b"X-Spam-Score: ", header, "Rspamd scored the message")
 
 
 if __name__ == "__main__":

@@ -298,6 +298,26 @@ class MailTest(Base):
         self.assertEqual(self.req("GET", "/v1/mail/domains", token=self.key_b).json()["domains"], [])
         # Status is the platform's to set.
         self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"status": "suspended"}, token=self.key_a), 403, "forbidden")
+        # What the MX does with DMARC failures is the tenant's: one of four names, its own domain only.
+        self.assertEqual(self.req("GET", "/v1/mail/domains", token=self.key_a).json()["domains"][0]["dmarc_handling"], "policy")
+        body = self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"dmarc_handling": "Reject"}, token=self.key_a),
+                                  400, "invalid_request")
+        self.assertIn("dmarc_handling", str(body))
+        self.assertProblem(self.req("PATCH", f"/v1/mail/domains/{domain}", {"dmarc_handling": "tag"}, token=self.key_b), 404, "not_found")
+        r = self.req("PATCH", f"/v1/mail/domains/{domain}", {"dmarc_handling": "quarantine"}, token=self.key_a)
+        self.assertEqual((r.status, r.json()["dmarc_handling"]), (200, "quarantine"), r)
+        # The records to publish: MX and MTA-STS name the relays, the policy enforces them.
+        published = self.req("GET", f"/v1/mail/domains/{domain}/records", token=self.key_a).json()
+        by_purpose = {}
+        for record in published["records"]:
+            by_purpose.setdefault(record["purpose"], []).append(record)
+        self.assertEqual([r["value"] for r in by_purpose["mx"]], ["10 mx.tenantry.test.", "10 relay2.ops-tenantry.test."])
+        self.assertEqual(by_purpose["dmarc"][0]["name"], f"_dmarc.{domain}")
+        self.assertRegex(by_purpose["mta-sts"][0]["value"], r"^v=STSv1; id=[0-9a-f]{20}$")
+        self.assertEqual(published["mta_sts"]["url"], f"https://mta-sts.{domain}/.well-known/mta-sts.txt")
+        self.assertEqual(published["mta_sts"]["policy"],
+                         "version: STSv1\nmode: enforce\nmx: mx.tenantry.test\nmx: relay2.ops-tenantry.test\nmax_age: 604800\n")
+        self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/records", token=self.key_b), 404, "not_found")
         # The relay's view: nothing of a pending domain, everything once it is held.
         relay_key = GATEWAY.create_relay_key()["key"]
         self.assertProblem(self.req("GET", "/v1/relay/directory?since=0", token=self.key_a), 403, "forbidden")
@@ -307,7 +327,20 @@ class MailTest(Base):
         GATEWAY.vouch(domain, self.id_a)
         full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
         self.assertIn(domain, [d["domain"] for d in full["domains"]])
+        entry = next(d for d in full["domains"] if d["domain"] == domain)
+        self.assertEqual((entry["dmarc_handling"], entry["spam"]), ("quarantine", {"junk_at": 6.0, "reject_at": 15.0}))
         self.assertTrue(full["full"])
+        # The spam thresholds are the tenant's settings: checked, then on every domain the relays pull.
+        body = self.assertProblem(self.req("PATCH", "/v1/settings", {"spam_reject_score": "high"}, token=self.key_a), 400, "invalid_request")
+        self.assertEqual(body["field"], "spam_reject_score")
+        self.assertProblem(self.req("PATCH", "/v1/settings", {"spam_junk_score": 1001}, token=self.key_a), 400, "invalid_request")
+        before = self.req("GET", f"/v1/relay/directory?since={full['version']}", token=relay_key).json()
+        self.assertNotIn(domain, [d["domain"] for d in before["domains"]], "a refused setting changes nothing")
+        self.assertEqual(self.req("PATCH", "/v1/settings", {"spam_junk_score": 4, "spam_reject_score": 100.5}, token=self.key_a).status, 200)
+        after = self.req("GET", f"/v1/relay/directory?since={full['version']}", token=relay_key).json()
+        self.assertEqual([d["spam"] for d in after["domains"] if d["domain"] == domain], [{"junk_at": 4.0, "reject_at": 100.5}])
+        self.assertEqual(self.req("PATCH", "/v1/settings", {"spam_junk_score": None, "spam_reject_score": None}, token=self.key_a).status, 200)
+        full = self.req("GET", "/v1/relay/directory?since=0", token=relay_key).json()
         self.assertIn(f"dr.house@{domain}", [m["address"] for m in full["mailboxes"]])
         version = full["version"]
         self.assertEqual(self.req("DELETE", f"/v1/mail/domains/{domain}/mailboxes/dr.house@{domain}", token=self.key_a).status, 204)
@@ -348,7 +381,9 @@ class RelayWithGatewayTest(Base):
         GATEWAY.vouch(domain, self.id_a)
         self.assertEqual(self.req("POST", f"/v1/mail/domains/{domain}/mailboxes", {"address": f"accueil@{domain}", "kind": "organizational"}, token=self.key_a).status, 201)
         relay_key = GATEWAY.create_relay_key("relay-e2e", tenants=[self.id_a])["key"]
-        relay = RelayProcess(GATEWAY.url, api_key=relay_key).start()
+        # A sender that publishes DMARC p=none: delivered under the domain's default handling.
+        dns = relay_harness.LoopbackDns(['txt-record=_dmarc.monitor.example,"v=DMARC1; p=none"'])
+        relay = RelayProcess(GATEWAY.url, api_key=relay_key, outbound={"dns_servers": [dns.server]}).start()
         try:
             with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
                 client.ehlo("e2e.test")
@@ -376,8 +411,25 @@ class RelayWithGatewayTest(Base):
             self.assertGreater(days[0]["bytes"], 20)
             self.assertGreater(days[0]["storage_bytes"], 20)
             self.assertProblem(self.req("GET", f"/v1/mail/domains/{domain}/usage", token=self.key_b), 404, "not_found")
+            # The tenant's DMARC handling reaches the relay: `reject` refuses even what p=none lets through.
+            monitored = b"From: news@monitor.example\r\nSubject: monitored\r\n\r\nhello\r\n"
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                self.assertEqual(client.sendmail("news@monitor.example", [f"accueil@{domain}"], monitored), {})
+            self.assertEqual(self.req("PATCH", f"/v1/mail/domains/{domain}", {"dmarc_handling": "reject"}, token=self.key_a).status, 200)
+            deadline, refused = time.time() + 15, None
+            while time.time() < deadline and refused is None:
+                with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                    try:
+                        client.sendmail("news@monitor.example", [f"accueil@{domain}"], monitored)
+                        time.sleep(0.5)
+                    except smtplib.SMTPDataError as error:
+                        refused = error
+            self.assertIsNotNone(refused, "the domain's reject handling reached the relay")
+            self.assertEqual(refused.smtp_code, 550)
+            self.assertIn(b"DMARC", refused.smtp_error)
         finally:
             relay.stop()
+            dns.stop()
 
 
 class PeopleTest(Base):

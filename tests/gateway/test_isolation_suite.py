@@ -156,6 +156,7 @@ class IsolationSuite(unittest.TestCase):
         ("post", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords"),
         ("delete", "/v1/mail/domains/{domain}/mailboxes/{address}/passwords/{id}"),
         ("get", "/v1/mail/domains/{domain}/dkim"), ("post", "/v1/mail/domains/{domain}/dkim"),
+        ("get", "/v1/mail/domains/{domain}/records"),
         ("get", "/v1/mail/domains/{domain}/certificate"), ("put", "/v1/mail/domains/{domain}/certificate"),
         ("delete", "/v1/mail/domains/{domain}/certificate"),
     }

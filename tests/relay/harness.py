@@ -105,6 +105,95 @@ def make_certificates(directory, names):
     return ca_cert
 
 
+class LoopbackDns:
+    """Debian's dnsmasq on a loopback port: the zone lines given (dnsmasq options such as
+    `txt-record=`), NXDOMAIN at once for every other name, so that no test waits on a
+    resolver this machine cannot reach."""
+
+    def __init__(self, lines=(), workdir=None):
+        self.port = free_port()
+        directory = pathlib.Path(workdir or tempfile.mkdtemp(prefix="dns-"))
+        self.conf = directory / "dnsmasq.conf"
+        self.conf.write_text("\n".join(["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
+                                         "local=/#/", *lines]) + "\n")
+        self.process = subprocess.Popen(["dnsmasq", "--keep-in-foreground", f"--conf-file={self.conf}",
+                                         f"--port={self.port}", "--pid-file=", "--log-facility=-"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self._answers(), timeout=10, what="dnsmasq answering")
+
+    def _answers(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"dnsmasq exited with {self.process.returncode}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            # A query for `probe.` TXT: any answer means it listens.
+            s.sendto(bytes.fromhex("abcd01000001000000000000") + b"\x05probe\x00\x00\x10\x00\x01",
+                     ("127.0.0.1", self.port))
+            try:
+                return s.recv(512)
+            except OSError:
+                return None
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        stop_process(self.process)
+
+
+class RspamdProcess:
+    """Debian's Rspamd with Debian's configuration, its workers moved to loopback ports and
+    its DNS to a LoopbackDns (this machine reaches no other), through the local
+    configuration directory an operator would use (scripts/rspamd_config.py writes it)."""
+
+    def __init__(self, dns, workdir=None):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("rspamd_config", ROOT / "scripts" / "rspamd_config.py")
+        rspamd_config = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(rspamd_config)
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="rspamd-"))
+        self.port, controller, proxy = free_port(), free_port(), free_port()
+        self.command = rspamd_config.write(self.workdir, self.port, controller, proxy, [dns.server], user=RUN_AS)
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.log_file = open(self.workdir / "rspamd.out", "ab")
+        self.process = subprocess.Popen(self.command, stdout=self.log_file, stderr=self.log_file)
+        wait_for(self._pong, timeout=60, what="Rspamd answering /ping")
+        return self
+
+    def _pong(self):
+        import urllib.request
+        if self.process.poll() is not None:
+            raise RuntimeError(f"rspamd exited: {(self.workdir / 'rspamd.out').read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
+                return response.read().strip() == b"pong"
+        except OSError:
+            return False
+
+    def stop(self):
+        stop_process(self.process)
+        self.log_file.close()
+
+
+_SHARED_DNS = []
+
+
+def shared_dns():
+    """One empty LoopbackDns for every relay of this test process that names no DNS server
+    of its own: their MX checks SPF, DKIM and DMARC, and gets "no such record" at once."""
+    if not _SHARED_DNS:
+        _SHARED_DNS.append(LoopbackDns())
+        atexit.register(_SHARED_DNS[0].stop)
+    return _SHARED_DNS[0]
+
+
 class RelayProcess:
     def __init__(self, gateway_url, workdir=None, cert_dir=None, api_key=API_KEY, state_db=None,
                  state_db_auth_token=None, seal_key=None, dovecot=False, peer_tls=None, **overrides):
@@ -116,7 +205,8 @@ class RelayProcess:
         self.admin_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
-        outbound = overrides.pop("outbound", None)
+        outbound = dict(overrides.pop("outbound", None) or {})
+        outbound.setdefault("dns_servers", [shared_dns().server])
         self.starts = 0
         self.log_path = self.workdir / "relay-0.log"
         limits = {
@@ -160,6 +250,10 @@ class RelayProcess:
             lines += ["[dovecot]", f'dir = "{self.dovecot_view}"']
             if not RUN_AS:
                 lines.append(f'reload_command = ["doveadm", "-c", "{self.dovecot_conf}", "reload"]')
+        spam = overrides.pop("spam", None)
+        if spam:
+            lines.append("[spam]")
+            lines += [f"{k} = {v!r}".replace("'", '"') for k, v in spam.items()]
         if peer_tls:
             lines.append("[tls]")
             lines += [f"{k} = {v!r}".replace("'", '"') for k, v in peer_tls.items()]

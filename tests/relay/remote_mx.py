@@ -7,8 +7,9 @@ import threading
 
 
 class RemoteMx:
-    def __init__(self, mode="accept", data_delay=0.0, tls=None):
-        """`tls`: an ssl.SSLContext to offer STARTTLS with."""
+    def __init__(self, mode="accept", data_delay=0.0, tls=None, host="127.0.0.1", port=0):
+        """`tls`: an ssl.SSLContext to offer STARTTLS with; `host` and `port`: where to
+        listen (several MX hosts on one port, each on a loopback address of its own)."""
         self.mode, self.data_delay, self.tls = mode, data_delay, tls
         self.tls_sessions = 0
         self.messages = []  # (mail_from, [rcpt], data bytes)
@@ -17,7 +18,7 @@ class RemoteMx:
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, port))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.running = True

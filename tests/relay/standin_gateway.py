@@ -121,11 +121,12 @@ class StandinGateway:
         return self.version
 
     def put_domain(self, tenant_id, domain, status="active", max_mailboxes=10, max_storage_mb=10,
-                   sending=None):
+                   sending=None, dmarc_handling="policy", spam=None):
         with self.lock:
             self.rows["domains"][domain] = {
                 "tenant_id": tenant_id, "domain": domain, "status": status, "max_mailboxes": max_mailboxes,
                 "max_storage_mb": max_storage_mb, "version": self._bump(), "deleted": False,
+                "dmarc_handling": dmarc_handling, "spam": spam or {"junk_at": 6.0, "reject_at": 15.0},
                 "sending": sending or {"messages_per_day": -1, "messages_per_minute": -1,
                                        "recipients_per_message": -1}}
 

@@ -14,7 +14,8 @@ from harness import API_KEY, DovecotProcess, RelayProcess, make_certificates, wa
 from standin_gateway import StandinGateway
 
 PARIS, LYON = "hopital-paris.example", "clinique-lyon.example"
-ANN, BOB, EVE = f"ann@{PARIS}", f"bob@{PARIS}", f"eve@{LYON}"
+ANN, BOB, EVE, ZOE = f"ann@{PARIS}", f"bob@{PARIS}", f"eve@{LYON}", f"zoe@{PARIS}"
+PW_ZOE, PW_ZOE_2 = "zzzz-yyyy-xxxx-wwww-vvvv-uuuu", "z2z2-y3y3-x4x4-w5w5-v6v6-u7u7"
 PW_ANN, PW_ANN_2, PW_BOB, PW_EVE = ("abcd-efgh-ijkm-npqr-stuv-wxyz", "a2a2-b3b3-c4c4-d5d5-e6e6-f7f7",
                                     "bbbb-cccc-dddd-eeee-ffff-gggg", "eeee-ffff-gggg-hhhh-iiii-jjjj")
 
@@ -48,6 +49,9 @@ class ImapTest(unittest.TestCase):
         g.put_credential("t_paris", "ap_ann_2", ANN, PW_ANN_2)
         g.put_credential("t_paris", "ap_bob", BOB, PW_BOB)
         g.put_credential("t_lyon", "ap_eve", EVE, PW_EVE)
+        g.put_mailbox("t_paris", ZOE)
+        g.put_credential("t_paris", "ap_zoe", ZOE, PW_ZOE)
+        g.put_credential("t_paris", "ap_zoe_2", ZOE, PW_ZOE_2)
         cls.certs = tempfile.mkdtemp(prefix="relay-imap-certs-")
         cls.ca = make_certificates(cls.certs, ["default"])
         cls.relay = RelayProcess(g.url, cert_dir=cls.certs, dovecot=True)
@@ -148,6 +152,28 @@ class ImapTest(unittest.TestCase):
         self.refused(EVE, PW_EVE)
         self.gateway.put_mailbox("t_lyon", EVE)
         self.wait_synced()
+
+    def test_guesses_are_throttled_per_account_and_a_verified_password_still_signs_in(self):
+        # The app password a mail client uses signs in (and is remembered as verified).
+        self.imap(ZOE, PW_ZOE, source=next(SOURCES)).logout()
+        # Six guesses from six addresses: Dovecot's per-address penalty never applies,
+        # the account's failure rule does (5 in 15 minutes, as SMTP AUTH).
+        for _ in range(6):
+            self.refused(ZOE, "wrong-guess-0000-0000-0000")
+        # A right password that never verified is not even tried while the account is
+        # throttled; SMTP AUTH, throttled on its own, shows it is right.
+        self.refused(ZOE, PW_ZOE_2)
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.check_hostname = False
+        with smtplib.SMTP("127.0.0.1", self.relay.submission_port, timeout=20) as client:
+            client.starttls(context=context)
+            self.assertEqual(client.login(ZOE, PW_ZOE_2)[0], 235)
+        # The mail client's verified password still signs in, from yet another address.
+        client = self.imap(ZOE, PW_ZOE, source=next(SOURCES))
+        self.assertEqual(client.select("INBOX")[0], "OK")
+        client.logout()
+        # Another account of the domain is not throttled by Zoe's guesses.
+        self.imap(BOB, PW_BOB, source=next(SOURCES)).logout()
 
     def test_the_accounts_file_holds_hashes_only(self):
         text = (self.relay.dovecot_view / "accounts" / PARIS).read_text()

@@ -1,7 +1,8 @@
 """Verified peers: a sector authority made with `openssl ca` issues client certificates;
 the relay asks for one at STARTTLS, verifies it against `tls.client_ca` and `tls.crl`
 after the handshake, names the verified subject in `Received:`, and refuses mail from the
-domains of `tls.require_client_cert_from` without one (530 5.7.0). CRLs reload without
+domains of `tls.require_client_cert_from` without one (530 5.7.0), in MAIL FROM or in the
+message's From:. CRLs reload without
 a restart. Real TLS clients (Python's ssl with client certificates), the real relay."""
 import os
 import pathlib
@@ -140,6 +141,24 @@ class PeersTest(unittest.TestCase):
         self.assertRefused(self.send(f"dr@{PEER}", "unknown authority", self.unknown))
         self.assertRefused(self.send(f"dr@{PEER}", "revoked", self.revoked))
         self.assertFalse([m for m in self.relay.messages(ANN) if b"unknown authority" in m or b"revoked" in m])
+
+    def test_a_required_peer_only_in_from_is_refused_at_the_end_of_data(self):
+        """DMARC aligns on the From: domain: an impostor may not put a peer's domain (or a
+        subdomain of it) there behind an envelope sender of its own."""
+        context = ssl.create_default_context(cafile=str(self.server_ca))
+        context.check_hostname = False
+        for header_from in (f"dr@{PEER}", f"dr@mail.{PEER}"):
+            subject = f"impostor as {header_from}"
+            body = f"From: {header_from}\r\nTo: {ANN}\r\nSubject: {subject}\r\n\r\nPay.\r\n".encode()
+            with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=20) as client:
+                client.starttls(context=context)
+                with self.assertRaises(smtplib.SMTPDataError) as refused:
+                    client.sendmail("someone@elsewhere.example", [ANN], body)
+            self.assertEqual(refused.exception.smtp_code, 530)
+            self.assertIn(b"5.7.0", refused.exception.smtp_error)
+            self.assertFalse([m for m in self.relay.messages(ANN) if subject.encode() in m])
+        stored = self.send(f"dr@{PEER}", "peer in from with its certificate", self.valid)
+        self.assertIn(b"peer in from with its certificate", stored)
 
     def test_other_senders_need_no_certificate_and_an_unverified_one_is_not_named(self):
         stored = self.send("someone@elsewhere.example", "unlisted")

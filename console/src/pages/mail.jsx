@@ -163,9 +163,35 @@ function Domain({ domain, info, grants, onChanged }) {
           />
         </section>
       )}
+      {info && <DmarcHandling key={info.dmarc_handling} base={base} info={info} grants={grants} onChanged={onChanged} />}
+      <Records base={base} />
       <Dkim base={base} grants={grants} />
       <Certificate base={base} grants={grants} />
     </div>
+  );
+}
+
+const DMARC_HANDLINGS = ['policy', 'quarantine', 'reject', 'tag'];
+
+/** What the MX does with mail to this domain that fails DMARC (forged senders). */
+function DmarcHandling({ base, info, grants, onChanged }) {
+  return (
+    <section class="card form-card" id="dmarc-handling" aria-label={t('dmarc_handling')}>
+      <h2>{t('dmarc_handling')}</h2>
+      <p class="muted">{t('dmarc_handling_help')}</p>
+      <p id="dmarc-handling-now">{named('dmarc_handling', info.dmarc_handling)}</p>
+      {allows(grants, 'mail:update') && (
+        <Form
+          id="dmarc-handling-form"
+          fields={[{ name: 'dmarc_handling', label: t('dmarc_handling_choice'), type: 'select', options: DMARC_HANDLINGS.map((h) => ({ value: h, label: named('dmarc_handling', h) })) }]}
+          initial={{ dmarc_handling: info.dmarc_handling }}
+          reset={false}
+          label={t('save')}
+          submit={(v) => api.call('PATCH', base, { dmarc_handling: v.dmarc_handling })}
+          onDone={onChanged}
+        />
+      )}
+    </section>
   );
 }
 
@@ -314,6 +340,41 @@ function DkimKey({ dkim: k }) {
       </dl>
       {strings > 1 && <p class="muted dkim-split-help">{plural('dkim_split', strings)}</p>}
     </div>
+  );
+}
+
+/** The records the domain publishes for its mail (DKIM's are in their own card), and the
+ * MTA-STS policy its mta-sts host serves. */
+function Records({ base }) {
+  const state = useLoad(`${base}/records`);
+  return (
+    <section class="card" id="dns-records">
+      <h2>{t('dns_records')}</h2>
+      <p class="muted">{t('dns_records_help')}</p>
+      <Loaded state={state}>
+        {(data) => (
+          <>
+            {data.records.map((r, i) => (
+              <div class="dns-record" data-purpose={r.purpose}>
+                <h3>{named('record_purpose', r.purpose.replace('-', '_'))}</h3>
+                <dl class="copy-fields">
+                  <CopyField label={t('name')} value={r.name} id={`record-name-${i}`} />
+                  <CopyField label={t('record_type')} value={r.type} id={`record-type-${i}`} />
+                  <CopyField label={t('record_value')} value={r.type === 'TXT' ? dnsStrings(r.value) : r.value} id={`record-value-${i}`} />
+                </dl>
+              </div>
+            ))}
+            <div class="dns-record" data-purpose="mta-sts-policy">
+              <h3>{t('mta_sts_policy')}</h3>
+              <p class="muted">{t('mta_sts_policy_help', { url: data.mta_sts.url })}</p>
+              <dl class="copy-fields">
+                <CopyField label={t('mta_sts_policy')} value={data.mta_sts.policy} id="mta-sts-policy" />
+              </dl>
+            </div>
+          </>
+        )}
+      </Loaded>
+    </section>
   );
 }
 

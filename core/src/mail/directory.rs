@@ -6,8 +6,10 @@
 //! (`deleted: true`). A full snapshot (`since=0`) replaces the replica. A replica never
 //! moves backwards: a delta older than what it holds is refused.
 
+use super::authentication::DmarcHandling;
 use super::certificate::CertificateEntry;
 use super::dkim::{DkimEntry, DkimState};
+use super::spam::SpamThresholds;
 use crate::limits::Limit;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -57,7 +59,7 @@ pub enum MailboxStatus {
 }
 
 /// A hosted domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainEntry {
     /// Owning tenant.
     pub tenant_id: String,
@@ -73,6 +75,12 @@ pub struct DomainEntry {
     /// domain of the tenant).
     #[serde(default)]
     pub sending: SendingLimits,
+    /// What the MX does with mail that fails DMARC (set by the tenant).
+    #[serde(default)]
+    pub dmarc_handling: DmarcHandling,
+    /// The owning tenant's spam thresholds (the same for every domain of the tenant).
+    #[serde(default)]
+    pub spam: SpamThresholds,
     /// Version of the last change.
     pub version: u64,
     /// A tombstone.
@@ -155,7 +163,7 @@ pub struct AliasEntry {
 }
 
 /// What `GET /v1/relay/directory?since=` returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DirectoryDelta {
     /// The directory version this delta brings the replica to.
     pub version: u64,
@@ -234,7 +242,7 @@ pub struct ApplySummary {
 }
 
 /// The replica of the mail directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Directory {
     version: u64,
     domains: BTreeMap<String, DomainEntry>,
@@ -451,6 +459,8 @@ pub(crate) mod tests {
             max_mailboxes: Limit::Max(10),
             max_storage_mb: Limit::Max(1),
             sending: SendingLimits::default(),
+            dmarc_handling: DmarcHandling::Policy,
+            spam: SpamThresholds::default(),
             version,
             deleted: false,
         }

@@ -4,17 +4,22 @@
 //! gateway and asks [`RecipientPolicy::decide`] about every `RCPT TO`.
 
 mod address;
+pub mod authentication;
 pub mod certificate;
 mod data;
 mod directory;
 pub mod dkim;
 mod dsn;
 pub mod health;
+pub mod mta_sts;
 pub mod peers;
 mod policy;
 pub mod proof;
 pub mod reading;
+pub mod records;
+pub mod relay_fields;
 mod retry;
+pub mod spam;
 pub mod submission;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};

@@ -39,12 +39,26 @@ impl PeerRequirement {
         Err(CLIENT_CERTIFICATE_REQUIRED)
     }
 
+    /// As [`PeerRequirement::check`], for every address of the message's `From:` fields:
+    /// the domain DMARC aligns on, which a peer's impostor could set apart from the
+    /// envelope.
+    pub fn check_header_from(&self, from: &[&str], verified: bool) -> Result<(), Reply> {
+        from.iter()
+            .try_for_each(|address| self.check(address, verified))
+    }
+
     fn requires(&self, from: &str) -> bool {
         if self.everyone {
             return true;
         }
         match Address::parse(from) {
-            Ok(address) => self.domains.iter().any(|d| d == address.domain()),
+            // A subdomain aligns with its domain under relaxed DMARC: it is required too.
+            Ok(address) => self.domains.iter().any(|d| {
+                address
+                    .domain()
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+            }),
             // An address that does not parse is refused elsewhere; it is nobody's peer.
             Err(_) => false,
         }
@@ -71,6 +85,21 @@ mod tests {
         );
         assert_eq!(required.check("dr@chu-lyon.example", true), Ok(()));
         assert_eq!(required.check("someone@elsewhere.example", false), Ok(()));
+        assert_eq!(
+            required.check("dr@mail.chu-lyon.example", false),
+            Err(CLIENT_CERTIFICATE_REQUIRED),
+            "a subdomain aligns with its domain"
+        );
+        assert_eq!(required.check("dr@notchu-lyon.example", false), Ok(()));
+        assert_eq!(
+            required.check_header_from(&["a@elsewhere.example", "dr@chu-lyon.example"], false),
+            Err(CLIENT_CERTIFICATE_REQUIRED)
+        );
+        assert_eq!(
+            required.check_header_from(&["dr@chu-lyon.example"], true),
+            Ok(())
+        );
+        assert_eq!(required.check_header_from(&[], false), Ok(()));
         assert_eq!(
             required.check("", false),
             Ok(()),

@@ -31,6 +31,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply with its code, enhanced code and text.
+    pub const fn new(code: u16, enhanced: &'static str, text: &'static str) -> Self {
+        Reply {
+            code,
+            enhanced,
+            text,
+        }
+    }
+
     /// Whether it is a permanent (5xx) reply.
     pub fn is_permanent(&self) -> bool {
         self.code >= 500

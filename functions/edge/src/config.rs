@@ -117,6 +117,48 @@ pub fn mail_from(env: &Env) -> Result<tenantry_core::mail::Address, Problem> {
         .map_err(|_| misconfigured("MAIL_FROM", "is not a mail address"))
 }
 
+/// The entries of a comma-separated variable, trimmed, without empty ones.
+fn list(env: &Env, name: &str) -> Vec<String> {
+    value(env, name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The relays' hostnames (`RELAY_HOSTNAMES`, comma-separated): the MX hosts of every
+/// hosted domain. Closed: a domain's records cannot be told without them.
+pub fn relay_hostnames(env: &Env) -> Result<Vec<String>, Problem> {
+    let hosts = list(env, "RELAY_HOSTNAMES");
+    if hosts.is_empty() {
+        return Err(misconfigured("RELAY_HOSTNAMES", "is not set"));
+    }
+    if hosts
+        .iter()
+        .any(|host| tenantry_core::tenant::Hostname::parse(host).is_err())
+    {
+        return Err(misconfigured(
+            "RELAY_HOSTNAMES",
+            "holds an entry that is not a hostname",
+        ));
+    }
+    Ok(hosts)
+}
+
+/// An optional mail address the platform wants reports at (`DMARC_REPORTS_TO`,
+/// `TLS_REPORTS_TO`); set but no address is a misconfiguration.
+pub fn report_address(env: &Env, name: &str) -> Result<Option<String>, Problem> {
+    value(env, name)
+        .map(|text| {
+            tenantry_core::mail::Address::parse(&text)
+                .map(|address| address.as_str().to_string())
+                .map_err(|_| misconfigured(name, "is not a mail address"))
+        })
+        .transpose()
+}
+
 /// The names no tenant may claim (core `tenant::ReservedNames`): `PLATFORM_DOMAIN`, the
 /// domain of `MAIL_FROM`, every relay hostname (`RELAY_HOSTNAMES`, comma-separated) and
 /// the operator's list (`RESERVED_DOMAINS`, comma-separated). An entry that is no
@@ -137,16 +179,10 @@ pub fn reserved_names(env: &Env) -> Result<tenantry_core::tenant::ReservedNames,
         ("RELAY_HOSTNAMES", Reason::RelayHostname),
         ("RESERVED_DOMAINS", Reason::Operator),
     ] {
-        for entry in value(env, var)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-        {
-            if !entry.is_empty() {
-                names
-                    .add(entry, reason)
-                    .map_err(|_| misconfigured(var, "holds an entry that is not a hostname"))?;
-            }
+        for entry in list(env, var) {
+            names
+                .add(&entry, reason)
+                .map_err(|_| misconfigured(var, "holds an entry that is not a hostname"))?;
         }
     }
     Ok(names)

@@ -150,6 +150,7 @@ pub enum Route {
     CreateAppPassword,
     RevokeAppPassword,
     ListDkimKeys,
+    MailDomainRecords,
     CreateDkimKey,
     GetMailCertificate,
     PutMailCertificate,
@@ -270,6 +271,7 @@ static TABLE: &[Entry] = &[
     entry(Post, "/v1/mail/domains/{}/mailboxes", CreateMailbox),
     entry(Delete, "/v1/mail/domains/{}/mailboxes/{}", DeleteMailbox),
     entry(Get, "/v1/mail/domains/{}/dkim", ListDkimKeys),
+    entry(Get, "/v1/mail/domains/{}/records", MailDomainRecords),
     entry(Post, "/v1/mail/domains/{}/dkim", CreateDkimKey),
     entry(Get, "/v1/mail/domains/{}/certificate", GetMailCertificate),
     entry(Put, "/v1/mail/domains/{}/certificate", PutMailCertificate),
@@ -432,7 +434,7 @@ impl Route {
             (
                 _,
                 ListMailDomains | CreateMailDomain | UpdateMailDomain | VerifyMailDomain
-                | MailDomainUsage | ListDkimKeys | CreateDkimKey,
+                | MailDomainUsage | ListDkimKeys | CreateDkimKey | MailDomainRecords,
             ) => Service::Mail,
             (
                 _,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tenantry_core::mail::authentication::DmarcHandling;
 use tenantry_core::mail::proof::{self, Challenge, ClaimState, ProofSettings};
 use tenantry_core::rbac::Required;
 use tenantry_core::tenant::Hostname;
@@ -33,6 +34,7 @@ pub(crate) struct DomainRow {
     status: ClaimState,
     max_mailboxes: i64,
     max_storage_mb: i64,
+    dmarc_handling: String,
     created_at: i64,
     #[serde(skip_serializing)]
     proof_token: String,
@@ -46,7 +48,7 @@ pub(crate) struct DomainRow {
     proof_missing_since: Option<i64>,
 }
 
-const DOMAIN_COLUMNS: &str = "domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, created_at, \
+const DOMAIN_COLUMNS: &str = "domain, finess, organization_name, organization_type, status, max_mailboxes, max_storage_mb, dmarc_handling, created_at, \
      proof_token, proven_at, vouched_by, proof_checked_at, proof_missing_since";
 
 impl DomainRow {
@@ -103,6 +105,7 @@ pub async fn route(mut req: Request, t: &TenantCtx<'_>, m: &Admitted) -> Outcome
         Route::UpdateMailDomain => update_domain(&mut req, t, m.param(0)).await,
         Route::VerifyMailDomain => verify_domain(t, m.param(0)).await,
         Route::ListDkimKeys => crate::dkim::list(t, m.param(0)).await,
+        Route::MailDomainRecords => crate::records::get(t, m.param(0)).await,
         Route::CreateDkimKey => crate::dkim::create(&mut req, t, m.param(0)).await,
         Route::MailDomainUsage => {
             let domain = m.param(0);
@@ -261,6 +264,7 @@ struct DomainPatch {
     organization_name: Option<String>,
     max_mailboxes: Option<i64>,
     max_storage_mb: Option<i64>,
+    dmarc_handling: Option<String>,
 }
 
 async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Outcome<Response> {
@@ -295,6 +299,15 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
             stored_int(field, v)?;
         }
     }
+    let dmarc_handling = match body.dmarc_handling.as_deref() {
+        None => None,
+        Some(name) => Some(DmarcHandling::parse(name).ok_or_else(|| {
+            invalid(
+                "dmarc_handling",
+                "must be policy, reject, quarantine or tag",
+            )
+        })?),
+    };
     // Activating a pending or lapsed domain is vouching for it; between active and
     // suspended the status is the superadmin's switch.
     let vouch = status == Some(ClaimState::Active)
@@ -302,13 +315,15 @@ async fn update_domain(req: &mut Request, t: &TenantCtx<'_>, domain: &str) -> Ou
     let switch = status.filter(|_| !vouch).map(ClaimState::as_str);
     let update = t.db.statement(
         &format!("UPDATE mail_domains SET status = COALESCE(?3, status), organization_name = COALESCE(?4, organization_name), \
-                  max_mailboxes = COALESCE(?5, max_mailboxes), max_storage_mb = COALESCE(?6, max_storage_mb), version = {CURRENT_VERSION} \
+                  max_mailboxes = COALESCE(?5, max_mailboxes), max_storage_mb = COALESCE(?6, max_storage_mb), \
+                  dmarc_handling = COALESCE(?7, dmarc_handling), version = {CURRENT_VERSION} \
                   WHERE tenant_id = ?1 AND domain = ?2 AND deleted = 0"),
         &[text(&before.domain), opt_text(switch), opt_text(body.organization_name.as_deref()),
-          opt_int(body.max_mailboxes), opt_int(body.max_storage_mb)],
+          opt_int(body.max_mailboxes), opt_int(body.max_storage_mb), opt_text(dmarc_handling.map(DmarcHandling::as_str))],
     )?;
     let entry = t.audit("mail_domain.update", "mail", Some(&before.domain), serde_json::to_value(&before).ok(), Some(
-            json!({"status": body.status, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb}),
+            json!({"status": body.status, "max_mailboxes": body.max_mailboxes, "max_storage_mb": body.max_storage_mb,
+                   "dmarc_handling": body.dmarc_handling}),
         ))?;
     let mut statements = vec![next_version(t)?, update, entry];
     if vouch {

@@ -5,6 +5,7 @@
 
 mod dkim;
 mod domains;
+mod records;
 
 use tenantry_edge::routes::Service;
 use tenantry_edge::tenant_ctx::Admitted;

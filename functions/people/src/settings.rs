@@ -1,6 +1,7 @@
 //! A tenant's settings and branding.
 
 use serde::Deserialize;
+use tenantry_core::mail::spam::{JUNK_SCORE_SETTING, REJECT_SCORE_SETTING};
 use tenantry_core::rbac::Required;
 use tenantry_edge::Outcome;
 use tenantry_edge::db::text;
@@ -46,6 +47,17 @@ pub async fn update_settings(req: &mut Request, t: &TenantCtx<'_>) -> Outcome<Re
     let before = load_settings(t).await?;
     let body_names_hot_state = body.contains_key(tenantry_core::settings::REQUIRE_MFA_SETTING);
     let mut statements = Vec::new();
+    if [JUNK_SCORE_SETTING, REJECT_SCORE_SETTING]
+        .iter()
+        .any(|key| body.contains_key(*key))
+    {
+        // The relays read the spam thresholds off the tenant's domain rows.
+        statements.extend(tenantry_edge::directory::restamp_domains(
+            &t.ctx.db,
+            &t.tenant.id,
+            t.ctx.now,
+        )?);
+    }
     for (key, value) in &body {
         tenantry_core::settings::check(key, value)?;
         statements.push(if value.is_null() {

@@ -13,9 +13,11 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use tenantry_core::auth::RelayScope;
 use tenantry_core::limits::{Limit, Limits, Plan, parse_overrides};
+use tenantry_core::mail::authentication::DmarcHandling;
 use tenantry_core::mail::certificate::{self, CertificateEntry};
 use tenantry_core::mail::dkim::{self, DkimAlgorithm, DkimEntry, DkimState, RELAY_SEAL_KEY_ID};
 use tenantry_core::mail::proof::ClaimState;
+use tenantry_core::mail::spam::{JUNK_SCORE_SETTING, REJECT_SCORE_SETTING, SpamThresholds};
 use tenantry_core::mail::{
     AliasEntry, CredentialEntry, DirectoryDelta, DomainEntry, DomainStatus, MailboxEntry,
     MailboxKind, MailboxStatus, SendingLimits,
@@ -59,6 +61,7 @@ struct DomainRow {
     status: ClaimState,
     max_mailboxes: f64,
     max_storage_mb: f64,
+    dmarc_handling: DmarcHandling,
     version: f64,
     deleted: f64,
 }
@@ -239,13 +242,19 @@ struct CredentialRow {
 
 /// The sending limits of the tenants owning `domains` (plan and overrides, as the
 /// gateway applies them to HTTP), one read each for the plans and the overrides.
+/// The tenants of the domains in a page, once each.
+fn tenant_ids(domains: &[DomainRow]) -> Vec<&str> {
+    let mut ids: Vec<&str> = domains.iter().map(|d| d.tenant_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 async fn sending_limits(
     platform: &PlatformDb<'_>,
     domains: &[DomainRow],
 ) -> Outcome<BTreeMap<String, SendingLimits>> {
-    let mut ids: Vec<&str> = domains.iter().map(|d| d.tenant_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = tenant_ids(domains);
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -286,6 +295,48 @@ async fn sending_limits(
             Ok((row.id, Limits::for_tenant(row.plan, &own).sending()))
         })
         .collect()
+}
+
+/// Each tenant's spam thresholds, from its settings (the core's defaults where unset).
+async fn spam_thresholds(
+    platform: &PlatformDb<'_>,
+    domains: &[DomainRow],
+) -> Outcome<BTreeMap<String, SpamThresholds>> {
+    let ids = tenant_ids(domains);
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    #[derive(Deserialize)]
+    struct SettingRow {
+        tenant_id: String,
+        key: String,
+        value: String,
+    }
+    let rows: Vec<SettingRow> = platform
+        .all(
+            "SELECT tenant_id, key, value FROM settings WHERE tenant_id IN (SELECT value FROM json_each(?1)) AND key IN (?2, ?3)",
+            &[
+                text(&serde_json::to_string(&ids).map_err(internal)?),
+                text(JUNK_SCORE_SETTING),
+                text(REJECT_SCORE_SETTING),
+            ],
+        )
+        .await?;
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let value = |key: &str| {
+                rows.iter()
+                    .find(|r| r.tenant_id == id && r.key == key)
+                    .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.value).ok())
+            };
+            let thresholds = SpamThresholds::from_settings(
+                value(JUNK_SCORE_SETTING).as_ref(),
+                value(REJECT_SCORE_SETTING).as_ref(),
+            );
+            (id.to_string(), thresholds)
+        })
+        .collect())
 }
 
 async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Response> {
@@ -357,7 +408,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
     };
     // Six reads; `version <= ?2` keeps them consistent with each other without a
     // transaction.
-    let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, version, deleted FROM mail_domains WHERE {filter}{domain_filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
+    let mut domains: Vec<DomainRow> = platform.all(&format!("SELECT tenant_id, domain, status, max_mailboxes, max_storage_mb, dmarc_handling, version, deleted FROM mail_domains WHERE {filter}{domain_filter} AND domain > ?3 ORDER BY domain LIMIT {limit}"), &args(&after[0])).await?;
     let mut mailboxes: Vec<MailboxRow> = platform.all(&format!("SELECT tenant_id, address, kind, status, quota_mb, version, deleted FROM mailboxes WHERE {filter}{} AND address > ?3 ORDER BY address LIMIT {limit}", held("mailboxes", "mailboxes.domain")), &args(&after[1])).await?;
     let mut aliases: Vec<AliasRow> = platform.all(&format!("SELECT tenant_id, address, targets, version, deleted FROM mail_aliases WHERE {filter}{} AND address > ?3 ORDER BY address LIMIT {limit}", held("mail_aliases", "mail_aliases.domain")), &args(&after[2])).await?;
     let mut credentials: Vec<CredentialRow> = platform.all(&format!("SELECT tenant_id, id, mailbox, hash, version, deleted FROM mail_app_passwords WHERE {filter}{} AND id > ?3 ORDER BY id LIMIT {limit}", held("mail_app_passwords", "substr(mail_app_passwords.mailbox, instr(mail_app_passwords.mailbox, '@') + 1)")), &args(&after[3])).await?;
@@ -439,6 +490,7 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
         ])
     });
     let sending = sending_limits(&platform, &domains).await?;
+    let spam = spam_thresholds(&platform, &domains).await?;
     let resealer = Resealer::new(&ctx.env);
     let delta = DirectoryDelta {
         version,
@@ -447,12 +499,14 @@ async fn directory(req: &Request, ctx: &Ctx, scope: &RelayScope) -> Outcome<Resp
             .into_iter()
             .map(|d| DomainEntry {
                 sending: sending.get(&d.tenant_id).copied().unwrap_or_default(),
+                spam: spam.get(&d.tenant_id).copied().unwrap_or_default(),
                 tenant_id: d.tenant_id,
                 domain: d.domain,
                 status: d.status.directory_status().unwrap_or(DomainStatus::Active),
                 deleted: d.deleted != 0.0 || d.status.directory_status().is_none(),
                 max_mailboxes: Limit::from_i64(d.max_mailboxes as i64),
                 max_storage_mb: Limit::from_i64(d.max_storage_mb as i64),
+                dmarc_handling: d.dmarc_handling,
                 version: d.version as u64,
             })
             .collect(),
