@@ -81,6 +81,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# parsedmarc reads the relay's TLS reports in the tests, from a virtual environment of its
+# own (its cryptography pin conflicts with tests/requirements.txt's).
+PARSEDMARC_VENV="$TENANTRY_ROOT/.state/parsedmarc-venv"
+if ! cmp -s tests/parsedmarc-requirements.txt "$PARSEDMARC_VENV/installed.txt" 2>/dev/null; then
+  say "pip install -r tests/parsedmarc-requirements.txt (in $PARSEDMARC_VENV)"
+  rm -rf "$PARSEDMARC_VENV"
+  python3 -m venv "$PARSEDMARC_VENV"
+  "$PARSEDMARC_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/parsedmarc-requirements.txt
+  cp tests/parsedmarc-requirements.txt "$PARSEDMARC_VENV/installed.txt"
+fi
+
 # Dovecot refuses to give root's mail to anyone: as root, the relay and Dovecot of the demo
 # and the tests run as this user (the one deploy/tenantry-relay.service names).
 if [ "$(id -u)" -eq 0 ] && ! id tenantry-relay >/dev/null 2>&1; then

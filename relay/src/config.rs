@@ -164,6 +164,30 @@ pub struct Outbound {
     /// Certificates (PEM) trusted beside the web's roots, for MTA-STS policy hosts and
     /// enforced MX connections (a private PKI, tests).
     pub tls_ca_file: Option<PathBuf>,
+    /// SMTP TLS reports (RFC 8460) to the destinations that ask for them.
+    pub tls_reports: TlsReports,
+}
+
+/// Who sends TLS reports, and how often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsReports {
+    /// The reports' sender (and contact); no reports without it.
+    pub from: Option<String>,
+    /// The reporting period (a day).
+    pub interval_secs: u64,
+    /// The organisation the reports name.
+    pub organization: String,
+}
+
+impl Default for TlsReports {
+    fn default() -> Self {
+        TlsReports {
+            from: None,
+            interval_secs: 86_400,
+            organization: "Tenantry".into(),
+        }
+    }
 }
 
 /// The platform's DKIM key: a PKCS#8 PEM file (Ed25519 or RSA) on the relay's host.
@@ -192,6 +216,7 @@ impl Default for Outbound {
             mta_sts: true,
             mta_sts_port: 443,
             tls_ca_file: None,
+            tls_reports: TlsReports::default(),
         }
     }
 }

@@ -28,6 +28,7 @@ mod spam;
 mod state;
 mod sync;
 mod tls;
+mod tls_reports;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -132,6 +133,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.admin_listen))?;
     tokio::spawn(admin::serve(admin, relay.clone()));
     outbound::spawn(relay.clone());
+    tls_reports::spawn(relay.clone());
     let listeners = config
         .listen
         .iter()

@@ -7,6 +7,7 @@
 use crate::clock;
 use crate::config::Outbound;
 use crate::outbound::Router;
+use crate::relay::Relay;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::mta_sts::MtaSts as StsRecord;
 use rustls::RootCertStore;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tenantry_core::mail::mta_sts::{Fetched, MAX_POLICY_BYTES, Policy, Refresh, refresh};
+use tenantry_core::mail::tls_report::ResultType;
 use tracing::{info, warn};
 
 /// How long fetching a policy may take (RFC 8461 section 3.3 suggests about a minute).
@@ -61,10 +63,11 @@ impl MtaSts {
 
     /// The policy `domain` has now, if any (fetched when its record's id changed or the
     /// cached one expired; a failed fetch keeps a cached policy that is still valid).
-    pub async fn policy(&self, router: &Router, domain: &str) -> Option<Policy> {
+    pub async fn policy(&self, relay: &Relay, domain: &str) -> Option<Policy> {
         if !self.enabled {
             return None;
         }
+        let router = &relay.router;
         let published = published_id(router, domain).await;
         let now = clock::now_secs();
         let cached = self.cache.lock().expect("cache lock").get(domain).cloned();
@@ -87,7 +90,16 @@ impl MtaSts {
                 }
                 Err(error) => {
                     warn!(%domain, %error, "MTA-STS policy not fetched");
-                    cached.filter(|c| c.valid(now)).map(|c| c.policy)
+                    let still = cached.filter(|c| c.valid(now)).map(|c| c.policy);
+                    if still.is_none() {
+                        relay.tls_reports.failure(
+                            domain,
+                            None,
+                            ResultType::StsPolicyFetchError,
+                            "",
+                        );
+                    }
+                    still
                 }
             },
         }

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_core::mail::mta_sts;
+use tenantry_core::mail::tls_report::ResultType;
 use tenantry_core::mail::{AttemptOutcome, FailedRecipient, FailureReport, header_block};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
@@ -262,39 +263,46 @@ async fn under_policy(
     relay: &Relay,
     domain: &str,
     route: Vec<(String, SocketAddr)>,
-) -> Result<(Vec<(String, SocketAddr)>, bool), Attempt> {
+) -> Result<(Vec<(String, SocketAddr)>, Option<mta_sts::Policy>), Attempt> {
     if relay.router.has_transport(domain) {
-        return Ok((route, false));
+        return Ok((route, None));
     }
-    let Some(policy) = relay.mta_sts.policy(&relay.router, domain).await else {
-        return Ok((route, false));
+    let Some(policy) = relay.mta_sts.policy(relay, domain).await else {
+        return Ok((route, None));
     };
     let mut hosts: Vec<String> = route.iter().map(|(h, _)| h.clone()).collect();
     hosts.dedup();
     let delivery = mta_sts::delivery(Some(&policy), &hosts);
     for host in &delivery.would_refuse {
         warn!(%domain, %host, "MTA-STS (testing): this MX is not in the domain's policy");
+        relay
+            .tls_reports
+            .failure(domain, Some(&policy), ResultType::ValidationFailure, host);
     }
     let allowed: Vec<(String, SocketAddr)> = route
         .into_iter()
         .filter(|(h, _)| delivery.hosts.contains(h))
         .collect();
     if allowed.is_empty() {
+        let first = hosts.first().map_or("", String::as_str);
+        relay
+            .tls_reports
+            .failure(domain, Some(&policy), ResultType::ValidationFailure, first);
         return Err(Attempt::temporary(
             format!("no MX host of {domain} is listed in its MTA-STS policy"),
             None,
         ));
     }
-    Ok((allowed, delivery.verified_tls))
+    Ok((allowed, delivery.verified_tls.then_some(policy)))
 }
 
-/// Tries the route's hosts in order until one answers; with `verified_tls` (an enforced
-/// MTA-STS policy) only over TLS whose certificate is valid for the host's name, never
-/// in clear.
+/// Tries the route's hosts in order until one answers; under `enforced` (the domain and
+/// its MTA-STS policy in `enforce` mode) only over TLS whose certificate is valid for
+/// the host's name, never in clear, each session counted for the domain's TLS report.
 async fn deliver_route(
     relay: &Relay,
     route: &[(String, SocketAddr)],
-    verified_tls: bool,
+    enforced: Option<(&str, &mta_sts::Policy)>,
     from: &str,
     recipients: &[String],
     message: &[u8],
@@ -337,7 +345,11 @@ async fn deliver_route(
             }
         };
         let offers_tls = capabilities.has_capability(EXT_START_TLS);
-        if verified_tls && !offers_tls {
+        let verified_tls = enforced.is_some();
+        if let Some((domain, policy)) = enforced.filter(|_| !offers_tls) {
+            relay
+                .tls_reports
+                .failure(domain, Some(policy), ResultType::StartTlsNotSupported, host);
             last = Attempt::temporary(
                 format!("{host} offers no STARTTLS, which the domain's MTA-STS policy requires"),
                 Some(mta),
@@ -355,6 +367,9 @@ async fn deliver_route(
             };
             match client.start_tls(connector, host).await {
                 Ok(mut tls) => {
+                    if let Some((domain, policy)) = enforced {
+                        relay.tls_reports.success(domain, policy);
+                    }
                     if let Err(error) = tls.ehlo(helo).await {
                         last = Attempt::from_error(&error, mta);
                         continue;
@@ -365,6 +380,14 @@ async fn deliver_route(
                 }
                 Err(error) if verified_tls => {
                     warn!(%host, %error, "TLS refused under the domain's MTA-STS policy; no clear fallback");
+                    if let Some((domain, policy)) = enforced {
+                        relay.tls_reports.failure(
+                            domain,
+                            Some(policy),
+                            crate::tls_reports::classify(&error),
+                            host,
+                        );
+                    }
                     last = Attempt::temporary(
                         format!(
                             "{host}: TLS as the domain's MTA-STS policy requires failed: {error}"
@@ -496,16 +519,9 @@ async fn attempt(relay: Arc<Relay>, id: String) -> anyhow::Result<()> {
             Err(outcome) => Err(outcome),
         };
         let attempts = match route {
-            Ok((route, verified_tls)) => {
-                deliver_route(
-                    &relay,
-                    &route,
-                    verified_tls,
-                    &entry.from,
-                    &addresses,
-                    &message,
-                )
-                .await
+            Ok((route, enforced)) => {
+                let enforced = enforced.as_ref().map(|policy| (domain.as_str(), policy));
+                deliver_route(&relay, &route, enforced, &entry.from, &addresses, &message).await
             }
             Err(outcome) => vec![outcome; indices.len()],
         };

@@ -133,6 +133,36 @@ async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> 
             detail: replies::BAD_ADDRESS.to_string(),
         };
     };
+    match queue_platform_mail(
+        relay,
+        &message.id,
+        &recipient,
+        message.message.as_bytes(),
+        now,
+    )
+    .await
+    {
+        Ok(id) => {
+            info!(outbox_id = %message.id, %id, "outbox message queued for remote delivery");
+            Delivery::Delivered
+        }
+        Err(detail) => Delivery::Deferred {
+            retry_after_secs: DEFERRED_RETRY_SECS,
+            detail: Some(detail.into()),
+        },
+    }
+}
+
+/// Queues the platform's own mail (`source_id` names it in the logs: an outbox id, a
+/// report id) for one remote recipient, signed with the platform key, from the null
+/// sender; the queue id, or why not.
+pub(crate) async fn queue_platform_mail(
+    relay: &std::sync::Arc<Relay>,
+    source_id: &str,
+    recipient: &tenantry_core::mail::Address,
+    message: &[u8],
+    now: i64,
+) -> Result<String, &'static str> {
     let id = crate::ids::random_id();
     let received = format!(
         "Received: from the platform outbox by {} (tenantry-relay) id {id};\r\n\t{}\r\n",
@@ -140,7 +170,7 @@ async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> 
         clock::rfc5322(now),
     );
     let mut content = received.into_bytes();
-    match relay.signer.sign_platform(message.message.as_bytes()) {
+    match relay.signer.sign_platform(message) {
         Ok(Some(signature)) => {
             relay.metrics.dkim("signed");
             content.extend_from_slice(signature.as_bytes());
@@ -148,19 +178,16 @@ async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> 
         Ok(None) => {}
         Err(error) => {
             relay.metrics.dkim("failed");
-            warn!(outbox_id = %message.id, error = format!("{error:#}"), "platform DKIM signing failed");
-            return Delivery::Deferred {
-                retry_after_secs: DEFERRED_RETRY_SECS,
-                detail: Some("signing failed".into()),
-            };
+            warn!(%source_id, error = format!("{error:#}"), "platform DKIM signing failed");
+            return Err("signing failed");
         }
     }
-    content.extend_from_slice(message.message.as_bytes());
+    content.extend_from_slice(message);
     let entry = crate::queue::Entry {
         id: id.clone(),
         from: String::new(),
         origin: crate::queue::Origin::Platform {
-            outbox_id: message.id.clone(),
+            outbox_id: source_id.to_string(),
         },
         queued_at: now,
         size: content.len() as u64,
@@ -176,23 +203,14 @@ async fn enqueue(relay: &std::sync::Arc<Relay>, message: &Message, now: i64) -> 
     };
     let queue = relay.queue.clone();
     match tokio::task::spawn_blocking(move || queue.enqueue(&entry, &content)).await {
-        Ok(Ok(())) => {
-            info!(outbox_id = %message.id, %id, "outbox message queued for remote delivery");
-            Delivery::Delivered
-        }
+        Ok(Ok(())) => Ok(id),
         Ok(Err(error)) => {
-            warn!(outbox_id = %message.id, %error, "queueing an outbox message failed");
-            Delivery::Deferred {
-                retry_after_secs: DEFERRED_RETRY_SECS,
-                detail: Some("queueing failed".into()),
-            }
+            warn!(%source_id, %error, "queueing a platform message failed");
+            Err("queueing failed")
         }
         Err(error) => {
-            warn!(outbox_id = %message.id, %error, "queueing task failed");
-            Delivery::Deferred {
-                retry_after_secs: DEFERRED_RETRY_SECS,
-                detail: Some("queueing failed".into()),
-            }
+            warn!(%source_id, %error, "queueing task failed");
+            Err("queueing failed")
         }
     }
 }

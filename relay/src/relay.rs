@@ -84,6 +84,8 @@ pub struct Relay {
     pub rspamd: Option<crate::spam::Rspamd>,
     /// Destinations' MTA-STS policies.
     pub mta_sts: crate::mta_sts::MtaSts,
+    /// The period's counts for SMTP TLS reports.
+    pub tls_reports: crate::tls_reports::TlsReports,
     /// The TLS client of remote deliveries.
     pub outbound_tls: tokio_rustls::TlsConnector,
     /// SMTP AUTH: throttling, verified credentials, last uses.
@@ -229,6 +231,7 @@ impl Relay {
             sender_checks,
             rspamd,
             mta_sts,
+            tls_reports: Default::default(),
             router,
             outbound_tls: crate::outbound::tls_connector(),
             authenticator: Authenticator::default(),

@@ -182,6 +182,22 @@ class RspamdProcess:
         self.log_file.close()
 
 
+PARSEDMARC_PYTHON = ROOT / ".state" / "parsedmarc-venv" / "bin" / "python"
+
+
+def parsedmarc(message):
+    """What PyPI's parsedmarc (an implementation independent of the relay's) reads in a
+    report message: its parsed report as JSON, offline (no DNS, no downloads)."""
+    import json
+    script = ("import json, sys, parsedmarc\n"
+              "r = parsedmarc.parse_report_email(sys.stdin.buffer.read(), offline=True, always_use_local_files=True)\n"
+              "print(json.dumps(r, default=str))\n")
+    done = subprocess.run([str(PARSEDMARC_PYTHON), "-c", script], input=message, capture_output=True, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError(f"parsedmarc refused the report: {done.stderr.decode(errors='replace')[-2000:]}")
+    return json.loads(done.stdout)
+
+
 _SHARED_DNS = []
 
 
@@ -235,6 +251,7 @@ class RelayProcess:
             retry = outbound.pop("retry", {})
             lines.append("[outbound]")
             platform_dkim = outbound.pop("platform_dkim", None)
+            tls_reports = outbound.pop("tls_reports", None)
             lines += [f"{k} = {v!r}".replace("'", '"') for k, v in outbound.items()]
             lines.append("[outbound.transport]")
             lines += [f'"{d}" = "{t}"' for d, t in transport.items()]
@@ -243,6 +260,9 @@ class RelayProcess:
             if platform_dkim:
                 lines.append("[outbound.platform_dkim]")
                 lines += [f'{k} = "{v}"' for k, v in platform_dkim.items()]
+            if tls_reports:
+                lines.append("[outbound.tls_reports]")
+                lines += [f"{k} = {v!r}".replace("'", '"') for k, v in tls_reports.items()]
         self.run_as = RUN_AS if dovecot else None
         self.dovecot_view = self.workdir / "dovecot-view"
         self.dovecot_conf = self.workdir / "dovecot" / "dovecot.conf"

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import API_KEY, LoopbackDns, RelayProcess, free_port, make_certificates, wait_for
+from harness import PARSEDMARC_PYTHON, API_KEY, LoopbackDns, RelayProcess, free_port, make_certificates, parsedmarc, wait_for
 from remote_mx import RemoteMx
 from standin_gateway import StandinGateway
 
@@ -27,6 +27,8 @@ DESTINATIONS = {
     "testing.example": ("127.0.0.24", "impostor.example", "mode: testing\nmx: mx.testing.example"),
     "plain.example": ("127.0.0.25", None, None),
 }
+# Where the strict and badcert domains ask for their TLS reports (plain MX, no policy).
+REPORTS = "reports.example"
 
 
 class PolicyServer:
@@ -85,6 +87,9 @@ class MtaStsTest(unittest.TestCase):
             zone += [f"mx-host={domain},mx.{domain},10", f"address=/mx.{domain}/{address}"]
             if policy:
                 zone += [f'txt-record=_mta-sts.{domain},"v=STSv1; id=20261208T000000"', f"address=/mta-sts.{domain}/127.0.0.1"]
+        zone += [f"mx-host={REPORTS},mx.{REPORTS},10", f"address=/mx.{REPORTS}/127.0.0.26"]
+        for domain in ("strict.example", "badcert.example"):
+            zone.append(f'txt-record=_smtp._tls.{domain},"v=TLSRPTv1; rua=mailto:tls@{REPORTS},https://{REPORTS}/tlsrpt"')
         cls.dns = LoopbackDns(zone, workdir=cls.work)
         cls.mx_port = free_port()
         cls.remotes = {}
@@ -94,6 +99,7 @@ class MtaStsTest(unittest.TestCase):
                 tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 tls.load_cert_chain(certs / name / "cert.pem", certs / name / "key.pem")
             cls.remotes[domain] = RemoteMx(tls=tls, host=address, port=cls.mx_port)
+        cls.reports = RemoteMx(host="127.0.0.26", port=cls.mx_port)
         cls.gateway = StandinGateway(API_KEY)
         cls.gateway.put_domain("t_paris", PARIS)
         cls.gateway.put_mailbox("t_paris", ANN)
@@ -101,13 +107,14 @@ class MtaStsTest(unittest.TestCase):
         cls.relay = RelayProcess(cls.gateway.url, workdir=cls.work / "relay", cert_dir=certs, outbound={
             "dns_servers": [cls.dns.server], "mx_port": cls.mx_port, "mta_sts_port": cls.policies.port,
             "tls_ca_file": str(cls.ca), "retry": {"first_retry_secs": 1, "max_retry_secs": 1, "give_up_after_secs": 3600},
+            "tls_reports": {"from": "tls-reports@tenantry.test", "interval_secs": 3, "organization": "Tenantry tests"},
         }).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.relay.stop()
         cls.gateway.stop()
-        for remote in cls.remotes.values():
+        for remote in (*cls.remotes.values(), cls.reports):
             remote.stop()
         cls.policies.stop()
         cls.dns.stop()
@@ -153,6 +160,41 @@ class MtaStsTest(unittest.TestCase):
         self.submit("dr@plain.example", "plain")
         wait_for(lambda: self.remotes["plain.example"].received_by("dr@plain.example"), what="delivery in clear")
         self.assertNotIn(("mta-sts.plain.example", "/.well-known/mta-sts.txt"), self.policies.fetches)
+
+    def test_tls_reports_go_where_each_domain_asks_and_parse_with_parsedmarc(self):
+        """RFC 8460: every reporting period (3 s here, a day by default), one report per policy
+        domain that named a mailto: address, counted from the sessions under its policy."""
+        if not PARSEDMARC_PYTHON.exists():
+            self.skipTest("needs parsedmarc's virtual environment (scripts/setup.sh makes it)")
+        self.submit("dr2@strict.example", "strict for the report")
+        self.submit("dr2@badcert.example", "bad certificate for the report")
+        wait_for(lambda: self.remotes["strict.example"].received_by("dr2@strict.example"), what="the strict delivery")
+
+        def parsed():
+            reports = [parsedmarc(data) for _, rcpts, data in self.reports.received_by(f"tls@{REPORTS}")]
+            return {d: [r for r in reports if r["report"]["policies"][0]["policy_domain"] == d]
+                    for d in ("strict.example", "badcert.example")}
+
+        def both_seen():
+            found = parsed()
+            failed = sum(r["report"]["policies"][0]["failed_session_count"] for r in found["badcert.example"])
+            succeeded = sum(r["report"]["policies"][0]["successful_session_count"] for r in found["strict.example"])
+            return found if failed and succeeded else None
+
+        found = wait_for(both_seen, timeout=40, what="TLS reports for both domains")
+        bad = next(r for r in found["badcert.example"] if r["report"]["policies"][0]["failed_session_count"])
+        self.assertEqual(bad["report_type"], "smtp_tls")
+        policy = bad["report"]["policies"][0]
+        self.assertEqual(policy["policy_type"], "sts")
+        self.assertIn("mode: enforce", policy["policy_strings"])
+        self.assertEqual({d["result_type"] for d in policy["failure_details"]}, {"certificate-host-mismatch"})
+        self.assertEqual({d["receiving_mx_hostname"] for d in policy["failure_details"]}, {"mx.badcert.example"})
+        self.assertEqual(bad["report"]["organization_name"], "Tenantry tests")
+        # The report is the platform's mail: signed when a key is set, from the null sender.
+        mail_from = {m for m, rcpts, _ in self.reports.received_by(f"tls@{REPORTS}")}
+        self.assertEqual(mail_from, {""})
+        # Only the mailto: address is used, and only domains that ask get reports.
+        self.assertEqual({r for _, rcpts, _ in self.reports.messages for r in rcpts}, {f"tls@{REPORTS}"})
 
 
 if __name__ == "__main__":

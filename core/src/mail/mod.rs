@@ -21,6 +21,7 @@ pub mod relay_fields;
 mod retry;
 pub mod spam;
 pub mod submission;
+pub mod tls_report;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN};
 pub use data::{DataDecoder, DataLine, DataOutcome};
