@@ -38,6 +38,9 @@ struct Args {
     from: String,
     #[arg(long)]
     to: String,
+    /// Send this file (a whole message, e.g. signed) instead of a generated one.
+    #[arg(long)]
+    message_file: Option<std::path::PathBuf>,
 }
 
 fn body(from: &str, to: &str, size: usize) -> Vec<u8> {
@@ -85,7 +88,12 @@ async fn one(args: &Args, message: &[u8], tls: &TlsConnector) -> mail_send::Resu
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
-    let message: Arc<[u8]> = body(&args.from, &args.to, args.size).into();
+    let message: Arc<[u8]> = match &args.message_file {
+        Some(path) => std::fs::read(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+            .into(),
+        None => body(&args.from, &args.to, args.size).into(),
+    };
     // Any certificate: the servers measured use throwaway self-signed ones.
     let tls = build_tls_connector(true);
     let next = Arc::new(AtomicUsize::new(0));

@@ -62,6 +62,7 @@ pub struct Metrics {
     spam: Family<Outcome, Counter>,
     outbound: Family<OutcomeStatus, Counter>,
     latency: Histogram,
+    inbound_checks: Histogram,
     certificate_expiry: Family<Domain, Gauge>,
     certificate_not_after: std::sync::Mutex<Vec<(String, i64)>>,
     registry: Registry,
@@ -88,6 +89,7 @@ impl Default for Metrics {
             spam: Family::default(),
             outbound: Family::default(),
             latency: Histogram::new(LATENCY_BUCKETS),
+            inbound_checks: Histogram::new(LATENCY_BUCKETS),
             certificate_expiry: Family::default(),
             certificate_not_after: std::sync::Mutex::default(),
             registry: Registry::default(),
@@ -191,6 +193,11 @@ impl Default for Metrics {
             m.latency.clone(),
         );
         registry.register(
+            "relay_inbound_check_seconds",
+            "Time a message from outside waits for SPF, DKIM, ARC, DMARC and its spam score.",
+            m.inbound_checks.clone(),
+        );
+        registry.register(
             "relay_certificate_expiry_seconds",
             "Seconds until each domain's served certificate expires (negative: expired).",
             m.certificate_expiry.clone(),
@@ -253,6 +260,12 @@ impl Metrics {
     /// Records the time from end of DATA to durable delivery.
     pub fn delivery_latency(&self, seconds: f64) {
         self.latency.observe(seconds);
+    }
+
+    /// Records how long a message from outside waited for its checks (SPF, DKIM, ARC,
+    /// DMARC and the spam score): what the MX adds to each message.
+    pub fn inbound_checks(&self, seconds: f64) {
+        self.inbound_checks.observe(seconds);
     }
 
     /// The certificates served by SNI: domain (or file name) and expiry.

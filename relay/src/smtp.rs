@@ -492,9 +492,13 @@ async fn authenticate(
     if local.is_empty() {
         return Ok((String::new(), copies));
     }
+    let started = Instant::now();
     let checked = relay.sender_checks.check(envelope, message).await;
     let addresses: Vec<&str> = local.iter().map(|(a, _)| a.as_str()).collect();
     let score = spam_score(relay, envelope, &addresses, message).await;
+    relay
+        .metrics
+        .inbound_checks(started.elapsed().as_secs_f64());
     let unscored = relay.config.spam.when_unscored;
     let decided: Vec<(Disposition, String)> = local
         .iter()

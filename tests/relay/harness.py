@@ -153,8 +153,9 @@ class RspamdProcess:
         rspamd_config = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(rspamd_config)
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="rspamd-"))
-        self.port, controller, proxy = free_port(), free_port(), free_port()
-        self.command = rspamd_config.write(self.workdir, self.port, controller, proxy, [dns.server], user=RUN_AS)
+        self.port, self.controller_port, self.proxy_port = free_port(), free_port(), free_port()
+        self.command = rspamd_config.write(self.workdir, self.port, self.controller_port, self.proxy_port,
+                                           [dns.server], user=RUN_AS)
         self.process = None
 
     @property
@@ -166,6 +167,13 @@ class RspamdProcess:
         self.process = subprocess.Popen(self.command, stdout=self.log_file, stderr=self.log_file)
         wait_for(self._pong, timeout=60, what="Rspamd answering /ping")
         return self
+
+    def scanned(self):
+        """Messages Rspamd has scanned since it started (its controller's /stat)."""
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.controller_port}/stat", timeout=5) as response:
+            return json.load(response)["scanned"]
 
     def _pong(self):
         import urllib.request
