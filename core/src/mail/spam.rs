@@ -44,8 +44,9 @@ pub struct SpamThresholds {
 
 /// A whole score as an integer (`6`, not `6.0`), as the API writes every integer.
 fn write_score<S: serde::Serializer>(score: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    if score.fract() == 0.0 && score.abs() <= MAX_THRESHOLD {
-        serializer.serialize_i64(*score as i64)
+    let whole = *score as i64;
+    if whole as f64 == *score && (-MAX_THRESHOLD..=MAX_THRESHOLD).contains(score) {
+        serializer.serialize_i64(whole)
     } else {
         serializer.serialize_f64(*score)
     }
