@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Lowercase hex of `bytes`.
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+pub fn hex_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
         out.push(HEX[usize::from(byte >> 4)] as char);

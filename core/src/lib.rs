@@ -30,7 +30,7 @@ pub mod auth;
 pub mod billing;
 pub mod calendar;
 pub mod crm;
-mod encoding;
+pub mod encoding;
 pub mod ids;
 pub mod internal;
 pub mod limits;

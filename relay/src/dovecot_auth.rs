@@ -90,7 +90,8 @@ fn check_password(dir: &Path, account: &AccountLine, password: &str) -> Result<(
     {
         return Ok(());
     }
-    if let Err(wait) = record.begin(crate::clock::now_secs()).map_err(trouble)? {
+    let began_at = crate::clock::now_secs();
+    if let Err(wait) = record.begin(began_at).map_err(trouble)? {
         eprintln!(
             "tenantry-relay dovecot-auth: {} throttled for {wait} s",
             account.address
@@ -111,7 +112,7 @@ fn check_password(dir: &Path, account: &AccountLine, password: &str) -> Result<(
         return Err(WRONG_PASSWORD);
     };
     let mut record = AccountRecord::open(dir, &account.address).map_err(trouble)?;
-    record.succeeded(hash, password).map_err(trouble)
+    record.succeeded(hash, password, began_at).map_err(trouble)
 }
 
 /// Runs the program; returns the exit status when it does not execute the reply.

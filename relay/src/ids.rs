@@ -6,7 +6,7 @@
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tenantry_core::encoding::hex_encode(&bytes)
 }
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
 //! The MX's checks of a message from outside: SPF of the HELO name and of `MAIL FROM`,
 //! every DKIM signature, the ARC chain and DMARC of the `From:` domain, by Stalwart's
 //! `mail-auth` over the relay's resolver. The verdict goes to the core, which decides
-//! where the message goes; the results go into the relay's one `Authentication-Results`.
+//! where the message goes and writes the relay's one `Authentication-Results`.
 
-use hickory_resolver::proto::ProtoErrorKind;
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::{ResolveError, ResolveErrorKind, TokioResolver};
-use mail_auth::common::headers::HeaderWriter;
+use crate::outbound::{answered_no_record, no_such_record};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hickory_resolver::TokioResolver;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcOutput, DmarcResult,
-    MessageAuthenticator, SpfResult,
+    AuthenticatedMessage, DkimResult, DmarcOutput, DmarcResult, MessageAuthenticator, SpfResult,
 };
 use std::net::IpAddr;
-use tenantry_core::mail::authentication::{Check, Dmarc, DmarcPolicy, Verdict, dmarc_clause};
+use tenantry_core::mail::Reply;
+use tenantry_core::mail::authentication::{
+    Check, Dmarc, DmarcPolicy, Results, SignatureResult, Verdict, single_author_domain,
+};
+use tenantry_core::mail::relay_fields::well_formed_header;
 
 /// What the checks found, and the header field that says so.
 pub struct Checked {
@@ -55,14 +58,23 @@ impl SenderChecks {
     /// a DNS outage pass as "no SPF" or "no DMARC policy"; asked only when it found none,
     /// and answered from the resolver's cache when it can.
     async fn unavailable(&self, name: &str) -> bool {
+        // An address literal or a name no DNS could hold is not looked up: no outage of
+        // it can be told.
+        let name = name.to_ascii_lowercase();
+        if tenantry_core::tenant::Hostname::parse(name.trim_start_matches("_dmarc.")).is_err() {
+            return false;
+        }
         match self.checks.resolver().txt_lookup(format!("{name}.")).await {
             Ok(_) => false,
             Err(error) => !answered_no_record(&error),
         }
     }
 
-    /// Runs every check on `message` as it arrived in `envelope`.
-    pub async fn check(&self, envelope: &Envelope<'_>, message: &[u8]) -> Checked {
+    /// Runs every check on `message` as it arrived in `envelope`; or the reply that
+    /// refuses a message whose header would read one way to DMARC and another to its
+    /// reader (a line that is no field, two `From:` fields, several author domains).
+    pub async fn check(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<Checked, Reply> {
+        well_formed_header(message)?;
         let Envelope {
             ip,
             helo,
@@ -81,39 +93,40 @@ impl SenderChecks {
                 .verify_spf(SpfParameters::verify_mail_from(ip, helo, host, mail_from))
                 .await
         };
-        let results = AuthenticationResults::new(host)
-            .with_spf_ehlo_result(&spf_helo, ip, helo)
-            .with_spf_mailfrom_result(&spf, ip, mail_from, helo);
-        let Some(parsed) = AuthenticatedMessage::parse(message) else {
-            let verdict = Verdict {
-                spf: check_of_spf(spf.result()),
-                dkim: Vec::new(),
-                dmarc: Dmarc::None,
-            };
-            let header = finish(results.to_header(), verdict.dmarc, "");
-            return Checked { verdict, header };
-        };
-        let dkim = self.checks.verify_dkim(&parsed).await;
-        let arc = self.checks.verify_arc(&parsed).await;
-        let from = parsed.from.first().map(String::as_str).unwrap_or_default();
         let envelope_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
-        let dmarc = self
-            .checks
-            .verify_dmarc(
-                DmarcParameters::new(&parsed, &dkim, envelope_domain, &spf)
-                    .with_domain_suffix_fn(organizational_domain),
-            )
-            .await;
+        let parsed = AuthenticatedMessage::parse(message);
+        let (dkim, arc, dmarc) = match &parsed {
+            Some(parsed) => {
+                let domains: Vec<&str> = parsed
+                    .from
+                    .iter()
+                    .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d))
+                    .collect();
+                single_author_domain(&domains)?;
+                let dkim = self.checks.verify_dkim(parsed).await;
+                let arc = self.checks.verify_arc(parsed).await;
+                let dmarc = self
+                    .checks
+                    .verify_dmarc(
+                        DmarcParameters::new(parsed, &dkim, envelope_domain, &spf)
+                            .with_domain_suffix_fn(organizational_domain),
+                    )
+                    .await;
+                let arc = check_of_dkim(arc.result());
+                (dkim, arc, Some(dmarc))
+            }
+            None => (Vec::new(), Check::None, None),
+        };
         let mut verdict = Verdict {
             spf: check_of_spf(spf.result()),
             dkim: dkim.iter().map(|d| check_of_dkim(d.result())).collect(),
-            dmarc: dmarc_of(&dmarc),
+            dmarc: dmarc.as_ref().map_or(Dmarc::None, dmarc_of),
         };
+        let from_domain = dmarc.as_ref().map_or("", |d| d.domain());
         if verdict.spf == Check::None && self.unavailable(envelope_domain).await {
             verdict.spf = Check::TempError;
         }
-        if verdict.dmarc == Dmarc::None && !dmarc.domain().is_empty() {
-            let from_domain = dmarc.domain();
+        if verdict.dmarc == Dmarc::None && !from_domain.is_empty() {
             let organizational = organizational_domain(from_domain);
             if self.unavailable(&format!("_dmarc.{from_domain}")).await
                 || (organizational != from_domain
@@ -122,21 +135,34 @@ impl SenderChecks {
                 verdict.dmarc = Dmarc::TempError;
             }
         }
-        let results = results
-            .with_dkim_results(&dkim, from)
-            .with_arc_result(&arc, ip);
-        let header = finish(results.to_header(), verdict.dmarc, dmarc.domain());
-        Checked { verdict, header }
+        let signatures: Vec<SignatureResult> = dkim
+            .iter()
+            .zip(&verdict.dkim)
+            .map(|(output, check)| {
+                let signature = output.signature();
+                SignatureResult {
+                    check: *check,
+                    domain: signature.map(|s| s.d.clone()).unwrap_or_default(),
+                    selector: signature.map(|s| s.s.clone()).unwrap_or_default(),
+                    b_prefix: signature
+                        .map(|s| BASE64.encode(&s.b[..s.b.len().min(6)]))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        let remote_ip = ip.to_string();
+        let header = Results {
+            authserv_id: host,
+            remote_ip: &remote_ip,
+            helo: (helo, check_of_spf(spf_helo.result())),
+            mail_from: (mail_from, verdict.spf),
+            dkim: &signatures,
+            arc,
+            dmarc: (verdict.dmarc, from_domain),
+        }
+        .field();
+        Ok(Checked { verdict, header })
     }
-}
-
-/// `mail-auth`'s header with the DMARC clause the core writes: its own writes
-/// `dmarc=none` for a failure where nothing aligned passed, which is the forgery case.
-fn finish(header: String, dmarc: Dmarc, from_domain: &str) -> String {
-    let mut header = header.trim_end_matches("\r\n").to_string();
-    header.push_str(&dmarc_clause(dmarc, from_domain));
-    header.push_str("\r\n");
-    header
 }
 
 /// The registrable domain (public suffix plus one label), for relaxed alignment.
@@ -154,21 +180,6 @@ fn check_of_spf(result: SpfResult) -> Check {
         SpfResult::TempError => Check::TempError,
         SpfResult::PermError => Check::PermError,
     }
-}
-
-/// Whether a failed lookup was the server saying the name or record does not exist.
-fn answered_no_record(error: &ResolveError) -> bool {
-    match error.kind() {
-        ResolveErrorKind::Proto(proto) => match proto.kind() {
-            ProtoErrorKind::NoRecordsFound { response_code, .. } => no_such_record(*response_code),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-fn no_such_record(code: ResponseCode) -> bool {
-    matches!(code, ResponseCode::NXDomain | ResponseCode::NoError)
 }
 
 fn check_of_dkim(result: &DkimResult) -> Check {

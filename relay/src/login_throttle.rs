@@ -4,7 +4,9 @@
 //! the account's failure log and the keys of the passwords that verified (SHA-256 of the
 //! stored hash and the password, as the relay's own cache keeps them), so the right
 //! password still signs in while guesses are throttled, and a throttled guess is
-//! refused without its slow hash.
+//! refused without its slow hash. That key is a fast hash of the password: a copy of
+//! the directory lets guesses be tested at SHA-256 speed; app passwords are 120 random
+//! bits, which no guessing at any speed reaches, and the files are the relay user's, 0600.
 
 use crate::auth::cache_key;
 use serde::{Deserialize, Serialize};
@@ -59,8 +61,8 @@ impl AccountRecord {
         self.record.verified.contains(&key)
     }
 
-    /// Lets a login through to its hash, counted as a failure until it succeeds; or the
-    /// seconds until another may be tried.
+    /// Lets a login through to its hash at `now`, counted as a failure until it
+    /// [`succeeded`](Self::succeeded); or the seconds until another may be tried.
     pub fn begin(&mut self, now: i64) -> io::Result<Result<(), i64>> {
         let outcome = self.record.failures.begin(now);
         if outcome.is_ok() {
@@ -69,10 +71,15 @@ impl AccountRecord {
         Ok(outcome)
     }
 
-    /// The login succeeded with this password: its failure is taken back and the pair
-    /// remembered.
-    pub fn succeeded(&mut self, stored_hash: &str, password: &str) -> io::Result<()> {
-        self.record.failures.forgive();
+    /// The login let through at `began_at` succeeded with this password: its own failure
+    /// is taken back (not a concurrent guess's) and the pair remembered.
+    pub fn succeeded(
+        &mut self,
+        stored_hash: &str,
+        password: &str,
+        began_at: i64,
+    ) -> io::Result<()> {
+        self.record.failures.forgive_at(began_at);
         let key = hex(&cache_key("", stored_hash, password));
         self.record.verified.retain(|k| k != &key);
         self.record.verified.push(key);
@@ -91,7 +98,7 @@ impl AccountRecord {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tenantry_core::encoding::hex_encode(bytes)
 }
 
 #[cfg(test)]
@@ -117,7 +124,7 @@ mod tests {
             "the sixth is throttled"
         );
         assert!(!record.verified("$argon2id$h", "right"));
-        record.succeeded("$argon2id$h", "right").unwrap();
+        record.succeeded("$argon2id$h", "right", 1_004).unwrap();
         drop(record);
         let record = AccountRecord::open(&dir, address).unwrap();
         assert!(record.verified("$argon2id$h", "right"));

@@ -64,6 +64,27 @@ impl Attempt {
     }
 }
 
+/// Whether a failed lookup was the server saying the name or record does not exist.
+pub(crate) fn answered_no_record(error: &hickory_resolver::ResolveError) -> bool {
+    match error.kind() {
+        hickory_resolver::ResolveErrorKind::Proto(proto) => match proto.kind() {
+            hickory_resolver::proto::ProtoErrorKind::NoRecordsFound { response_code, .. } => {
+                no_such_record(*response_code)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+pub(crate) fn no_such_record(code: hickory_resolver::proto::op::ResponseCode) -> bool {
+    matches!(
+        code,
+        hickory_resolver::proto::op::ResponseCode::NXDomain
+            | hickory_resolver::proto::op::ResponseCode::NoError
+    )
+}
+
 /// Where a domain's mail goes.
 pub struct Router {
     resolver: TokioResolver,
@@ -129,7 +150,8 @@ impl Router {
                         .collect::<String>()
                 })
                 .collect()),
-            Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ok(Vec::new()),
+            // SERVFAIL and REFUSED come as "no records" too: those are failures.
+            Err(error) if answered_no_record(&error) => Ok(Vec::new()),
             Err(error) => Err(format!("TXT lookup of {name}: {error}")),
         }
     }

@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tenantry_core::mail::authentication::{Disposition, folder, settle, submitted_results};
+use tenantry_core::mail::authentication::{Disposition, folder, pvalue, settle, submitted_results};
 use tenantry_core::mail::relay_fields::strip_relay_fields;
 use tenantry_core::mail::spam::{self, Score};
 use tenantry_core::mail::submission::{self, replies as submission_replies};
@@ -242,7 +242,7 @@ async fn deliver(
     };
     let received = format!(
         "Received: from {} ({}){verified}\r\n\tby {} (tenantry-relay) with {protocol} id {id};\r\n\t{}\r\n",
-        t.helo,
+        pvalue(&t.helo),
         peer.ip(),
         relay.config.hostname,
         clock::rfc5322(now),
@@ -493,7 +493,13 @@ async fn authenticate(
         return Ok((String::new(), copies));
     }
     let started = Instant::now();
-    let checked = relay.sender_checks.check(envelope, message).await;
+    let checked = match relay.sender_checks.check(envelope, message).await {
+        Ok(checked) => checked,
+        Err(reply) => {
+            relay.metrics.inbound("refused");
+            return Err(reply);
+        }
+    };
     let addresses: Vec<&str> = local.iter().map(|(a, _)| a.as_str()).collect();
     let score = spam_score(relay, envelope, &addresses, message).await;
     relay

@@ -50,10 +50,17 @@ impl Rspamd {
             .client
             .post(&self.check_url)
             .header("IP", envelope.ip.to_string())
-            .header("Helo", envelope.helo)
-            .header("From", envelope.mail_from)
             .header("Settings", SETTINGS);
-        for recipient in recipients {
+        // What the sender chose goes along only as a valid header value: a name HTTP
+        // cannot carry must not make the scan fail (and the message pass unscored).
+        let sendable =
+            |value: &str| !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic());
+        for (name, value) in [("Helo", envelope.helo), ("From", envelope.mail_from)] {
+            if sendable(value) {
+                request = request.header(name, value);
+            }
+        }
+        for recipient in recipients.iter().filter(|r| sendable(r)) {
             request = request.header("Rcpt", *recipient);
         }
         let response = request

@@ -115,6 +115,14 @@ fn report(
             policy_domain: domain.to_string(),
             mx_host: policy.mx.clone(),
         },
+        // A policy that could not be fetched was still announced by its record.
+        None if tally
+            .details
+            .keys()
+            .any(|(kind, _)| *kind == tls_report::ResultType::StsPolicyFetchError) =>
+        {
+            PolicyDetails::new(PolicyType::Sts, domain)
+        }
         None => PolicyDetails::new(PolicyType::NoPolicyFound, domain),
     };
     let failure_details = tally

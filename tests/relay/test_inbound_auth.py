@@ -29,7 +29,7 @@ AUTHSERV_ID = "mx.tenantry.test"
 BANK, SHOP, NEWS, FLAKY = "bank.example", "shop.example", "news.example", "flaky.example"
 
 
-def zone(public_key_b64):
+def zone(public_key_b64, servfail_port):
     return [
         f'txt-record={BANK},"v=spf1 ip4:127.0.0.1 -all"',
         f'txt-record=s1._domainkey.{BANK},"v=DKIM1; k=rsa; p={public_key_b64}"',
@@ -38,9 +38,38 @@ def zone(public_key_b64):
         f'txt-record=_dmarc.{SHOP},"v=DMARC1; p=quarantine"',
         f'txt-record={NEWS},"v=spf1 ip4:192.0.2.1 -all"',
         f'txt-record=_dmarc.{NEWS},"v=DMARC1; p=none"',
-        # Nothing listens on port 9: dnsmasq answers REFUSED for the whole domain.
-        f"server=/{FLAKY}/127.0.0.1#9",
+        # The flaky domain's server answers SERVFAIL to everything, through dnsmasq.
+        f"server=/{FLAKY}/127.0.0.1#{servfail_port}",
     ]
+
+
+class ServfailDns:
+    """A DNS server on a loopback UDP port that answers SERVFAIL to every query, as a
+    domain's broken name server does (mail-auth alone would read that as "no record")."""
+
+    def __init__(self):
+        import dns.message
+        import dns.rcode
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    data, peer = self.sock.recvfrom(4096)
+                except OSError:
+                    return
+                reply = dns.message.make_response(dns.message.from_wire(data))
+                reply.set_rcode(dns.rcode.SERVFAIL)
+                self.sock.sendto(reply.to_wire(), peer)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
 
 
 @unittest.skipUnless(shutil.which("dnsmasq") and shutil.which("dovecot"),
@@ -55,7 +84,8 @@ class InboundAuthenticationTest(unittest.TestCase):
                                          serialization.NoEncryption())
         spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-        cls.dns = LoopbackDns(zone(base64.b64encode(spki).decode()), workdir=cls.work)
+        cls.servfail = ServfailDns()
+        cls.dns = LoopbackDns(zone(base64.b64encode(spki).decode(), cls.servfail.port), workdir=cls.work)
         cls.gateway = g = StandinGateway(API_KEY)
         g.put_domain("t_paris", PARIS)
         g.put_domain("t_lyon", LYON, dmarc_handling="tag")
@@ -80,6 +110,7 @@ class InboundAuthenticationTest(unittest.TestCase):
         cls.relay.stop()
         cls.gateway.stop()
         cls.dns.stop()
+        cls.servfail.stop()
 
     def message(self, sender, to, subject, extra=b"", sign=False):
         body = (extra + f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
@@ -127,7 +158,7 @@ class InboundAuthenticationTest(unittest.TestCase):
         results = self.results(self.stored(ANN, subject))
         self.assertEqual(len(results), 1, results)
         self.assertTrue(results[0].startswith(f"Authentication-Results: {AUTHSERV_ID};"), results)
-        for clause in ("dkim=pass", f"header.i=@{BANK}", "spf=pass", f"smtp.mailfrom=notices@{BANK}",
+        for clause in ("dkim=pass", f"header.d={BANK}", "spf=pass", f"smtp.mailfrom=notices@{BANK}",
                        "dmarc=pass", f"header.from={BANK}"):
             self.assertIn(clause, results[0])
         # dkimpy, an implementation independent of the relay's, agrees with the signature.
@@ -151,6 +182,37 @@ class InboundAuthenticationTest(unittest.TestCase):
         time.sleep(0.5)
         self.nothing_stored(ANN, subject)
         self.assertIn('tenantry_relay_inbound_messages_total{outcome="refused"}', self.relay.metrics())
+
+    def test_headers_that_read_one_way_to_dmarc_and_another_to_the_reader_are_refused(self):
+        cases = {
+            # Two author domains: DMARC cannot be evaluated, the reader sees the bank.
+            "several domains": (f"From: security@{BANK}, x@{NEWS}\r\nSubject: several domains\r\n\r\nPay.\r\n", "5.7.1"),
+            "two fields": (f"From: x@{NEWS}\r\nFrom: security@{BANK}\r\nSubject: two fields\r\n\r\nPay.\r\n", "5.7.1"),
+            # A line that is no field: some parsers end the header there, readers do not.
+            "no field": (f"junk\r\nFrom: security@{BANK}\r\nSubject: no field\r\n\r\nPay.\r\n", "5.6.0"),
+        }
+        for subject, (body, enhanced) in cases.items():
+            code, text = self.send(f"attacker@{NEWS}", [EVE], body.encode())
+            self.assertEqual((code, enhanced in text), (550, True), f"{subject}: {text}")
+            self.nothing_stored(EVE, subject)
+
+    def test_nothing_the_sender_writes_shapes_the_relays_results(self):
+        subject = "injected through tags"
+        # A DKIM tag that decodes to a line break, and an EHLO name with ';' and tabs.
+        forged_signature = ("DKIM-Signature: v=1; a=rsa-sha256; d=x.example; s=s; h=from; bh=AAAA; b=AAAA;\r\n"
+                            f"\ti=a@x.example=0D=0AAuthentication-Results:=20{AUTHSERV_ID}=3B=20dmarc=3Dpass\r\n")
+        body = self.message(f"letters@{NEWS}", ANN, subject, extra=forged_signature.encode())
+        with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=30) as client:
+            client.ehlo(f"x;\tdmarc=pass\theader.from={BANK}")
+            client.sendmail(f"letters@{NEWS}", [ANN], body)
+        stored = self.stored(ANN, subject)
+        header = stored.split(b"\r\n\r\n", 1)[0].decode()
+        results = self.results(stored)
+        self.assertEqual(len(results), 1, results)
+        self.assertEqual(results[0].count("; dmarc="), 1, results[0])
+        self.assertEqual(results[0].count(";"), 5, "one clause per method: " + results[0])
+        self.assertIn("dmarc=fail", results[0])
+        self.assertNotIn("\tdmarc=pass", header.split("Received:", 1)[1], "nor the trace's HELO name")
 
     def test_a_signature_that_no_longer_matches_fails_dmarc(self):
         subject = "altered statement"

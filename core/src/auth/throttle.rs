@@ -66,6 +66,14 @@ impl FailureLog {
         }
     }
 
+    /// Takes back the attempt let through at `at` (one of them): it succeeded. Where
+    /// attempts overlap (separate processes), the newest may be someone else's guess.
+    pub fn forgive_at(&mut self, at: i64) {
+        if let Some(index) = self.times.iter().position(|t| *t == at) {
+            self.times.remove(index);
+        }
+    }
+
     /// Forgets every failure (a successful sign-in of the account).
     pub fn clear(&mut self) {
         self.times.clear();

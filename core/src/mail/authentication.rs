@@ -2,7 +2,8 @@
 //! SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489), as the relay's `mail-auth`
 //! found them, become a disposition (inbox, Junk, refused, deferred) under the
 //! receiving domain's own handling of DMARC failures, and the relay's
-//! `Authentication-Results` field (RFC 8601) says what was found.
+//! `Authentication-Results` field (RFC 8601) says what was found, written here from
+//! typed results so that no value a sender chose can shape it.
 //!
 //! | DMARC of the `From:` domain | handling `policy` (default) | `reject` | `quarantine` | `tag` |
 //! |---|---|---|---|---|
@@ -87,24 +88,126 @@ impl DmarcPolicy {
     }
 }
 
-/// The `dmarc=` clause of the relay's `Authentication-Results` (RFC 7489 section 11.2),
-/// to follow the other methods' clauses. The domain comes from the message: only the
-/// characters of a domain name are written, so it cannot end the field.
-pub fn dmarc_clause(dmarc: Dmarc, from_domain: &str) -> String {
-    let mut clause = format!(";\r\n\tdmarc={}", dmarc.as_str());
-    let domain: String = from_domain
+impl Check {
+    /// The RFC 8601 result name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Check::Pass => "pass",
+            Check::Fail => "fail",
+            Check::SoftFail => "softfail",
+            Check::Neutral => "neutral",
+            Check::None => "none",
+            Check::TempError => "temperror",
+            Check::PermError => "permerror",
+        }
+    }
+}
+
+/// One DKIM signature's outcome as the field reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureResult {
+    /// Its check.
+    pub check: Check,
+    /// `d=`.
+    pub domain: String,
+    /// `s=`.
+    pub selector: String,
+    /// The first characters of `b=` (base64), telling signatures of one domain apart.
+    pub b_prefix: String,
+}
+
+/// Everything the relay's `Authentication-Results` field says of a message from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Results<'a> {
+    /// The relay's hostname.
+    pub authserv_id: &'a str,
+    /// The client's address.
+    pub remote_ip: &'a str,
+    /// The EHLO name and its SPF check.
+    pub helo: (&'a str, Check),
+    /// MAIL FROM (empty for a bounce) and its SPF check.
+    pub mail_from: (&'a str, Check),
+    /// Every DKIM signature.
+    pub dkim: &'a [SignatureResult],
+    /// The ARC chain.
+    pub arc: Check,
+    /// DMARC and the `From:` domain it was evaluated for.
+    pub dmarc: (Dmarc, &'a str),
+}
+
+/// A value a sender chose, written into a trace field (this one, `Received:`): only what
+/// a domain, an address or an address literal is made of, so that nothing (an EHLO name,
+/// a DKIM tag, an address) can end the field, start another method's result or fold a
+/// line.
+pub fn pvalue(value: &str) -> String {
+    value
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
-    if !domain.is_empty() {
-        clause.push_str(" header.from=");
-        clause.push_str(&domain);
+        .filter(|c| c.is_ascii_alphanumeric() || ".-_@+[]:".contains(*c))
+        .take(255)
+        .collect()
+}
+
+impl Results<'_> {
+    /// `Authentication-Results: ...\r\n` (RFC 8601), one method per folded line.
+    pub fn field(&self) -> String {
+        let mut field = format!("Authentication-Results: {}", pvalue(self.authserv_id));
+        let mut method = |text: String| {
+            field.push_str(";\r\n\t");
+            field.push_str(&text);
+        };
+        let helo = pvalue(self.helo.0);
+        method(format!("spf={} smtp.helo={helo}", self.helo.1.as_str()));
+        let mail_from = match self.mail_from.0 {
+            "" => String::from("<>"),
+            address => pvalue(address),
+        };
+        method(format!(
+            "spf={} smtp.mailfrom={mail_from}",
+            self.mail_from.1.as_str()
+        ));
+        if self.dkim.is_empty() {
+            method(String::from("dkim=none"));
+        }
+        for signature in self.dkim {
+            method(format!(
+                "dkim={} header.d={} header.s={} header.b={}",
+                signature.check.as_str(),
+                pvalue(&signature.domain),
+                pvalue(&signature.selector),
+                pvalue(&signature.b_prefix),
+            ));
+        }
+        method(format!(
+            "arc={} smtp.remote-ip={}",
+            self.arc.as_str(),
+            pvalue(self.remote_ip)
+        ));
+        let (dmarc, from_domain) = self.dmarc;
+        let mut clause = format!("dmarc={}", dmarc.as_str());
+        let domain = pvalue(from_domain);
+        if !domain.is_empty() {
+            clause.push_str(&format!(" header.from={domain}"));
+        }
+        if let Dmarc::Fail(policy) = dmarc {
+            clause.push_str(&format!(" policy.dmarc={}", policy.as_str()));
+        }
+        method(clause);
+        field.push_str("\r\n");
+        field
     }
-    if let Dmarc::Fail(policy) = dmarc {
-        clause.push_str(" policy.dmarc=");
-        clause.push_str(policy.as_str());
+}
+
+/// Why a message from outside is refused before its checks: it could read one way to
+/// DMARC and another to its reader.
+pub fn single_author_domain(from_domains: &[&str]) -> Result<(), Reply> {
+    let first = from_domains.first().map(|d| d.to_ascii_lowercase());
+    if from_domains
+        .iter()
+        .any(|d| Some(d.to_ascii_lowercase()) != first)
+    {
+        return Err(replies::SEVERAL_AUTHOR_DOMAINS);
     }
-    clause
+    Ok(())
 }
 
 /// The `Authentication-Results` field of submitted mail: the relay signed the mailbox in
@@ -207,6 +310,12 @@ pub mod replies {
         550,
         "5.7.1",
         "Refused: the message fails the DMARC policy of its From: domain",
+    );
+    /// `From:` names addresses of more than one domain (DMARC cannot be evaluated).
+    pub const SEVERAL_AUTHOR_DOMAINS: Reply = Reply::new(
+        550,
+        "5.7.1",
+        "Refused: the From: field names addresses of more than one domain",
     );
     /// DNS failed for a check the verdict rests on.
     pub const AUTHENTICATION_UNAVAILABLE: Reply = Reply::new(

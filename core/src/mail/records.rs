@@ -48,10 +48,7 @@ pub fn mta_sts_policy(relay_hostnames: &[&str]) -> String {
 /// The `id=` of the `_mta-sts` record: changes exactly when the policy does, so senders
 /// fetch it again then (RFC 8461 section 3.1: 1 to 32 letters and digits).
 pub fn mta_sts_id(policy: &str) -> String {
-    Sha256::digest(policy.as_bytes())[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::encoding::hex_encode(&Sha256::digest(policy.as_bytes())[..10])
 }
 
 /// The records `domain` publishes, in the order an operator adds them.

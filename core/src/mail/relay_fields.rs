@@ -1,9 +1,56 @@
 //! The header fields only the relay writes, removed from what arrives so that nobody
 //! outside can speak in the relay's name.
 
+use super::policy::Reply;
 use super::spam;
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
+
+/// The replies of a header that reads one way to a parser and another to a reader.
+pub mod replies {
+    use super::Reply;
+
+    /// A header line that is no field (no `name:`) before the blank line: parsers
+    /// disagree on where such a header ends.
+    pub const MALFORMED_HEADER: Reply = Reply::new(
+        550,
+        "5.6.0",
+        "Refused: a header line is not a field (name: value)",
+    );
+    /// Two `From:` fields: DMARC would read one, the reader another.
+    pub const SEVERAL_FROM_FIELDS: Reply = Reply::new(
+        550,
+        "5.7.1",
+        "Refused: the message has more than one From: field",
+    );
+}
+
+/// Whether a message from outside has a header every reader parses alike: each line up
+/// to the blank line a field (`name:`) or the fold of one, and one `From:` at most.
+pub fn well_formed_header(message: &[u8]) -> Result<(), Reply> {
+    let mut from_fields = 0;
+    for (start, end) in header_fields(message) {
+        let field = &message[start..end];
+        let Some(colon) = field.iter().position(|&b| b == b':') else {
+            return Err(replies::MALFORMED_HEADER);
+        };
+        let name = &field[..colon];
+        let first_line_end = field
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(field.len());
+        if name.is_empty() || colon > first_line_end || !name.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(replies::MALFORMED_HEADER);
+        }
+        if name.eq_ignore_ascii_case(b"from") {
+            from_fields += 1;
+        }
+    }
+    if from_fields > 1 {
+        return Err(replies::SEVERAL_FROM_FIELDS);
+    }
+    Ok(())
+}
 
 /// The message without the header fields only the relay writes: `Authentication-Results`
 /// whose authserv-id is `authserv_id` (RFC 8601 section 5) and the `X-Spam-*` fields of
@@ -67,6 +114,19 @@ fn written_by_relay(field: &[u8], authserv_id: &str) -> bool {
         return false;
     }
     let value = skip_cfws(&field[colon + 1..]);
+    // RFC 8601 allows the id as a quoted string too.
+    if let Some(quoted) = value.strip_prefix(b"\"") {
+        let mut id = Vec::new();
+        let mut bytes = quoted.iter();
+        while let Some(&b) = bytes.next() {
+            match b {
+                b'"' => return id.eq_ignore_ascii_case(authserv_id.as_bytes()),
+                b'\\' => id.extend(bytes.next()),
+                _ => id.push(b),
+            }
+        }
+        return false;
+    }
     let token_end = value
         .iter()
         .position(|&b| b.is_ascii_whitespace() || b == b';' || b == b'(')
@@ -146,5 +206,45 @@ mod tests {
         assert_eq!(&*strip_relay_fields(unterminated, ID), &unterminated[..]);
         let bare_lf = b"Authentication-Results: mx.tenantry.test; x\n\n";
         assert_eq!(&*strip_relay_fields(bare_lf, ID), b"\n");
+    }
+
+    #[test]
+    fn a_quoted_id_is_the_relays_too() {
+        let message = b"Authentication-Results: \"mx.tenantry.test\"; dmarc=pass\r\n\
+Authentication-Results: \"mx.tenant\\ry.test\" ; dmarc=pass\r\n\
+Authentication-Results: \"mx.tenantry.test.other\"; dmarc=pass\r\n\r\n";
+        assert_eq!(
+            &*strip_relay_fields(message, ID),
+            &b"Authentication-Results: \"mx.tenantry.test.other\"; dmarc=pass\r\n\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn a_header_must_read_alike_to_every_parser() {
+        assert_eq!(
+            well_formed_header(b"From: a@b.example\r\nSubject: x\r\n\tfolded\r\n\r\nbody"),
+            Ok(())
+        );
+        assert_eq!(
+            well_formed_header(b"Subject: x\r\n\r\nno from: fine\r\n"),
+            Ok(())
+        );
+        assert_eq!(
+            well_formed_header(b"junk\r\nFrom: ceo@bank.example\r\n\r\nPay.\r\n"),
+            Err(replies::MALFORMED_HEADER)
+        );
+        assert_eq!(
+            well_formed_header(b"Subject x\r\n\tfrom: a\r\n\r\n"),
+            Err(replies::MALFORMED_HEADER),
+            "the colon of a fold is not the field's"
+        );
+        assert_eq!(
+            well_formed_header(b"From: a@b.example\r\nfrom: ceo@bank.example\r\n\r\n"),
+            Err(replies::SEVERAL_FROM_FIELDS)
+        );
+        assert_eq!(
+            well_formed_header(b": value\r\n\r\n"),
+            Err(replies::MALFORMED_HEADER)
+        );
     }
 }

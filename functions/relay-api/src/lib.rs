@@ -240,8 +240,6 @@ struct CredentialRow {
     deleted: f64,
 }
 
-/// The sending limits of the tenants owning `domains` (plan and overrides, as the
-/// gateway applies them to HTTP), one read each for the plans and the overrides.
 /// The tenants of the domains in a page, once each.
 fn tenant_ids(domains: &[DomainRow]) -> Vec<&str> {
     let mut ids: Vec<&str> = domains.iter().map(|d| d.tenant_id.as_str()).collect();
@@ -250,6 +248,8 @@ fn tenant_ids(domains: &[DomainRow]) -> Vec<&str> {
     ids
 }
 
+/// The sending limits of the tenants owning `domains` (plan and overrides, as the
+/// gateway applies them to HTTP), one read each for the plans and the overrides.
 async fn sending_limits(
     platform: &PlatformDb<'_>,
     domains: &[DomainRow],

@@ -113,19 +113,83 @@ fn handling_names_round_trip() {
 const ID: &str = "mx.tenantry.test";
 
 #[test]
-fn the_dmarc_clause_names_the_domain_and_a_failed_policy() {
+fn the_results_field_reports_each_method_on_its_own_line() {
+    let dkim = [SignatureResult {
+        check: Check::Pass,
+        domain: "bank.example".into(),
+        selector: "s1".into(),
+        b_prefix: "ABsqa9Pv".into(),
+    }];
+    let results = Results {
+        authserv_id: ID,
+        remote_ip: "192.0.2.7",
+        helo: ("mail.bank.example", Check::None),
+        mail_from: ("notices@bank.example", Check::Pass),
+        dkim: &dkim,
+        arc: Check::None,
+        dmarc: (Dmarc::Pass, "bank.example"),
+    };
     assert_eq!(
-        dmarc_clause(Dmarc::Fail(DmarcPolicy::Reject), "hopital.example"),
-        ";\r\n\tdmarc=fail header.from=hopital.example policy.dmarc=reject"
+        results.field(),
+        "Authentication-Results: mx.tenantry.test;\r\n\tspf=none smtp.helo=mail.bank.example;\r\n\t\
+spf=pass smtp.mailfrom=notices@bank.example;\r\n\tdkim=pass header.d=bank.example header.s=s1 header.b=ABsqa9Pv;\r\n\t\
+arc=none smtp.remote-ip=192.0.2.7;\r\n\tdmarc=pass header.from=bank.example\r\n"
+    );
+    let bounce = Results {
+        mail_from: ("", Check::None),
+        dkim: &[],
+        dmarc: (Dmarc::Fail(DmarcPolicy::Reject), "bank.example"),
+        ..results
+    };
+    let field = bounce.field();
+    assert!(field.contains("spf=none smtp.mailfrom=<>;"), "{field}");
+    assert!(field.contains("\tdkim=none;"), "{field}");
+    assert!(
+        field.ends_with("\tdmarc=fail header.from=bank.example policy.dmarc=reject\r\n"),
+        "{field}"
+    );
+}
+
+#[test]
+fn nothing_a_sender_chose_can_shape_the_field() {
+    let dkim = [SignatureResult {
+        check: Check::Fail,
+        domain: "x.example\r\nauthentication-results: mx.tenantry.test; dmarc=pass".into(),
+        selector: "s;dmarc=pass".into(),
+        b_prefix: "AAAA".into(),
+    }];
+    let field = Results {
+        authserv_id: ID,
+        remote_ip: "127.0.0.1",
+        helo: ("x;\tdmarc=pass\theader.from=bank.example", Check::None),
+        mail_from: ("\"a;dmarc=pass\"@x.example", Check::None),
+        dkim: &dkim,
+        arc: Check::None,
+        dmarc: (Dmarc::None, "bank.example\r\nX-Evil: 1"),
+    }
+    .field();
+    assert_eq!(field.matches("dmarc=").count(), 1, "{field}");
+    assert_eq!(field.matches(';').count(), 5, "one per method: {field}");
+    assert_eq!(field.matches("\r\n").count(), 6, "{field}");
+    assert!(!field.contains("\nX-Evil"), "{field}");
+    assert!(
+        field.contains("header.from=bank.exampleX-Evil:1"),
+        "{field}"
+    );
+}
+
+#[test]
+fn one_author_domain_or_none() {
+    assert_eq!(single_author_domain(&[]), Ok(()));
+    assert_eq!(
+        single_author_domain(&["bank.example", "BANK.example"]),
+        Ok(())
     );
     assert_eq!(
-        dmarc_clause(Dmarc::Pass, "a.example"),
-        ";\r\n\tdmarc=pass header.from=a.example"
-    );
-    assert_eq!(dmarc_clause(Dmarc::None, ""), ";\r\n\tdmarc=none");
-    assert_eq!(
-        dmarc_clause(Dmarc::TempError, "a.example\r\nX-Evil: 1"),
-        ";\r\n\tdmarc=temperror header.from=a.exampleX-Evil1"
+        single_author_domain(
+            &["ceo@bank.example", "x@evil.example"].map(|a| a.rsplit_once('@').unwrap().1)
+        ),
+        Err(replies::SEVERAL_AUTHOR_DOMAINS)
     );
     assert_eq!(
         submitted_results(ID, "ann@hopital-paris.example"),
