@@ -143,7 +143,9 @@ smtpd_client_connection_count_limit = 0
     sys.exit("Postfix did not start")
 
 
-def setup_postfix(mail_root, cert, key):
+def setup_postfix(mail_root, cert, key, extra=""):
+    """Postfix as the bench's virtual-domain Maildir MX with STARTTLS; `extra`: more
+    main.cf settings (smtp-auth's milter)."""
     uid, gid = int(subprocess.check_output(["id", "-u", "postfix"])), int(subprocess.check_output(["id", "-g", "postfix"]))
     pathlib.Path("/etc/postfix/vmailbox").write_text(f"{MAILBOX} {DOMAIN}/bench/\n")
     run_postfix(f"""mynetworks = 127.0.0.0/8
@@ -156,7 +158,7 @@ virtual_minimum_uid = {min(uid, 100)}
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
-""")
+{extra}""")
 
 
 def rss_kib(pid):

@@ -96,19 +96,7 @@ def main():
     postfix_root = work / "postfix-mail"
     postfix_root.mkdir()
     shutil.chown(postfix_root, "postfix", "postfix")
-    uid, gid = int(subprocess.check_output(["id", "-u", "postfix"])), int(subprocess.check_output(["id", "-g", "postfix"]))
-    pathlib.Path("/etc/postfix/vmailbox").write_text(f"{base.MAILBOX} {base.DOMAIN}/bench/\n")
-    base.run_postfix(f"""mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = {base.DOMAIN}
-virtual_mailbox_base = {postfix_root}
-virtual_mailbox_maps = texthash:/etc/postfix/vmailbox
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
-virtual_minimum_uid = {min(uid, 100)}
-smtpd_tls_security_level = may
-smtpd_tls_cert_file = {cert}
-smtpd_tls_key_file = {cert_key}
-smtpd_milters = inet:127.0.0.1:{rspamd.proxy_port}
+    base.setup_postfix(postfix_root, cert, cert_key, extra=f"""smtpd_milters = inet:127.0.0.1:{rspamd.proxy_port}
 milter_default_action = tempfail
 milter_protocol = 6
 """)
